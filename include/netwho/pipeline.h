@@ -1,0 +1,75 @@
+/*
+ * pipeline.h -- bytes from a source to decoded events, on several threads.
+ *
+ * The calling thread reads and frames (framer.h); worker threads decode
+ * (decode.h, cJSON) batches of frames; the calling thread then receives every
+ * event and every rejection through the callbacks, in input order.  Decoding
+ * is the expensive step (cJSON is ~390k events/s on one core), which is why
+ * it is the one spread over threads.  Memory is bounded: at most
+ * NW_PIPELINE_INFLIGHT batches of at most NW_PIPELINE_BATCH_BYTES exist at
+ * once, whatever the input size.
+ */
+#ifndef NETWHO_PIPELINE_H
+#define NETWHO_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netwho/decode.h"
+#include "netwho/event.h"
+#include "netwho/status.h"
+
+#define NW_PIPELINE_BATCH_BYTES (1024 * 1024)
+#define NW_PIPELINE_INFLIGHT 8
+#define NW_PIPELINE_MAX_THREADS 16
+
+/* A rejected event, as handed to on_reject (valid during the call only). */
+typedef struct nw_rejection {
+    nw_reject reason;
+    const char *source;      /* the source name given in the options       */
+    uint64_t offset;         /* byte offset of the event in that source    */
+    const char *raw;         /* the event's bytes, at most raw_len of them  */
+    size_t raw_len;          /* <= NW_FRAME_KEEP_BYTES for too_large       */
+    size_t full_len;         /* the event's real length                     */
+    const char *detail;      /* a sentence, "" if none                      */
+} nw_rejection;
+
+typedef struct nw_pipeline_cbs {
+    /* Each accepted event.  Return 0 to go on, non-zero to stop. */
+    int (*on_event)(void *ctx, const nw_event *ev);
+    /* Each rejected event.  Return 0 to go on, non-zero to stop. */
+    int (*on_reject)(void *ctx, const nw_rejection *r);
+    /* Optional: after each batch, with the bytes read so far. */
+    void (*on_progress)(void *ctx, uint64_t bytes_read);
+} nw_pipeline_cbs;
+
+typedef struct nw_pipeline_opts {
+    int threads;               /* decode threads; 0 = number of CPUs      */
+    const char *default_host;  /* for events whose system.computer is ""  */
+    const char *source;        /* name used in rejections ("-" for stdin) */
+} nw_pipeline_opts;
+
+typedef struct nw_pipeline_stats {
+    uint64_t bytes;            /* bytes read                               */
+    uint64_t events;           /* frames seen (accepted + rejected)        */
+    uint64_t accepted;
+    uint64_t rejected;
+} nw_pipeline_stats;
+
+/*
+ * Reads fd to its end (EOF), calling cbs in input order from this thread.
+ * Does not close fd.  *stats (if not NULL) is filled even on error.
+ * Returns NW_OK; NW_ERR_IO if read() fails (err says so); NW_ERR_INVALID
+ * if a callback stopped the run; NW_ERR_NOMEM.
+ */
+nw_status nw_pipeline_run_fd(int fd, const nw_pipeline_opts *opts,
+                             const nw_pipeline_cbs *cbs, void *ctx,
+                             nw_pipeline_stats *stats, nw_err *err);
+
+/* The same over a buffer in memory (an HTTP body). */
+nw_status nw_pipeline_run_buf(const char *buf, size_t len,
+                              const nw_pipeline_opts *opts,
+                              const nw_pipeline_cbs *cbs, void *ctx,
+                              nw_pipeline_stats *stats, nw_err *err);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * query.h -- the query engine, shared by the command line and the server.
+ *
+ * A query names a filter (every field optional, all combined with AND) and
+ * visits matching connections ordered by (first_seen, id).  It opens only
+ * the partitions whose catalog span can hold a match: for a time window
+ * [from, to), those with min_first_seen < to and max_last_seen >= from, so a
+ * long-lived connection that began in an older partition is still found.
+ * Within a partition every filter is an index lookup (ip: range scan of the
+ * 16-byte address index; port, pid, time: their own indexes).
+ */
+#ifndef NETWHO_QUERY_H
+#define NETWHO_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netwho/addr.h"
+#include "netwho/conn.h"
+#include "netwho/store.h"
+
+typedef struct nw_query {
+    int has_ip;                 /* ip_lo..ip_hi matches local or remote end  */
+    nw_addr ip_lo, ip_hi;
+    int port;                   /* -1: any; else local or remote port        */
+    int local_port, remote_port;/* -1: any                                   */
+    int64_t pid;                /* -1: any                                   */
+    const char *host;           /* NULL: any; ASCII case-insensitive match   */
+    int proto;                  /* 0: any; NW_PROTO_TCP / NW_PROTO_UDP       */
+    int direction;              /* -1: any; nw_direction                     */
+    int state;                  /* -1: any; nw_conn_state                    */
+    nw_time from, to;           /* active in [from, to); NW_TIME_MIN/MAX     */
+    int64_t limit;              /* 0: no limit                               */
+    int has_cursor;             /* resume after (cursor_first_seen, cursor_id) */
+    nw_time cursor_first_seen;
+    int64_t cursor_id;
+} nw_query;
+
+/* A query that matches everything. */
+void nw_query_init(nw_query *q);
+
+/* Called per match; c and its strings are valid during the call only.
+ * Return 0 to go on, non-zero to stop (the query then returns NW_OK). */
+typedef int (*nw_conn_cb)(void *ctx, const nw_conn *c);
+
+/* Visits matches in (first_seen, id) order, at most q->limit of them.
+ * *more (if not NULL) is set to 1 when the limit cut off further matches. */
+nw_status nw_query_connections(nw_store *s, const nw_query *q, nw_conn_cb cb,
+                               void *ctx, int *more, nw_err *err);
+
+/* One connection by id: NW_OK and *out (strings valid until the next call
+ * on s), or NW_ERR_INVALID with err "no connection N" if absent. */
+nw_status nw_query_connection(nw_store *s, int64_t id, nw_conn *out,
+                              nw_err *err);
+
+/* "Which processes talked to this address": one row per (host, pid) over
+ * the connections whose REMOTE end is in [ip_lo, ip_hi] and that match the
+ * rest of q (q->has_ip must be set; limit caps the rows). */
+typedef struct nw_who_row {
+    char host[NW_HOST_MAX];
+    uint32_t pid;
+    uint64_t connections;
+    uint64_t bytes_sent, bytes_received;
+    nw_time first_seen, last_seen;
+} nw_who_row;
+
+/* Rows ordered by bytes_sent + bytes_received descending, then host, pid.
+ * Caller frees *rows with free(). */
+nw_status nw_query_who(nw_store *s, const nw_query *q, nw_who_row **rows,
+                       size_t *n, nw_err *err);
+
+/* A connection's transfers in time order. */
+typedef int (*nw_transfer_cb)(void *ctx, const nw_transfer *t);
+nw_status nw_query_transfers(nw_store *s, int64_t conn_id, nw_transfer_cb cb,
+                             void *ctx, nw_err *err);
+
+/* Failure events (17/49) in [from, to), filtered by host if not NULL. */
+typedef int (*nw_failure_cb)(void *ctx, const nw_failure *f);
+nw_status nw_query_failures(nw_store *s, const char *host, nw_time from,
+                            nw_time to, nw_failure_cb cb, void *ctx,
+                            nw_err *err);
+
+#endif

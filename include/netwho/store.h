@@ -1,0 +1,97 @@
+/*
+ * store.h -- the on-disk store: a directory of time-partitioned SQLite files.
+ *
+ *   DIR/catalog.db            the catalog: schema version, partitioning,
+ *                             next connection id, and one row per partition
+ *                             with the time spans a query prunes by
+ *   DIR/p-2026-03-16.db       one partition per UTC day of event time
+ *   DIR/p-2026-03-16T00.db    ... or per UTC hour (--partition hour)
+ *   DIR/rejected/             dead letters: rejected events with reasons
+ *   DIR/.lock                 held (flock) by the one writer
+ *
+ * Every file is in WAL mode, so readers never wait on the writer.  A
+ * connection lives in the partition of its anchor (first_seen when first
+ * written); transfers and failures in the partition of their own time.
+ * Dropping old data is unlinking whole partition files, oldest first: deleting
+ * rows would be slow and would not shrink the files.
+ *
+ * An nw_store handle is not thread-safe: open one per thread.
+ */
+#ifndef NETWHO_STORE_H
+#define NETWHO_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netwho/nwtime.h"
+#include "netwho/status.h"
+
+/* PRAGMA user_version of every file netwho writes. */
+#define NW_SCHEMA_VERSION 1
+
+typedef enum nw_partitioning {
+    NW_PART_DEFAULT = 0,  /* open: whatever the store has; create: day */
+    NW_PART_DAY,
+    NW_PART_HOUR
+} nw_partitioning;
+
+typedef struct nw_store_opts {
+    nw_partitioning partition;  /* must match an existing store's, or be
+                                   NW_PART_DEFAULT                        */
+    int create;                 /* 1: create DIR and the catalog if absent */
+} nw_store_opts;
+
+typedef struct nw_store nw_store;
+
+/*
+ * Opens the store in dir.  With opts->create, makes the directory and an
+ * empty catalog if needed; otherwise a missing store is NW_ERR_IO ("no
+ * netwho store at DIR").  A partitioning that differs from the store's is
+ * NW_ERR_INVALID.  Caller closes with nw_store_close.
+ */
+nw_status nw_store_open(const char *dir, const nw_store_opts *opts,
+                        nw_store **out, nw_err *err);
+void nw_store_close(nw_store *s);
+
+const char *nw_store_dir(const nw_store *s);
+nw_partitioning nw_store_partitioning(const nw_store *s);
+const char *nw_partitioning_name(nw_partitioning p);   /* "day" / "hour" */
+
+/* One partition as the catalog knows it. */
+typedef struct nw_partition_info {
+    char name[64];              /* file name, "p-2026-03-16.db"            */
+    nw_time start, end;         /* the partition's span [start, end)       */
+    nw_time min_first_seen;     /* of its connections (NW_TIME_MAX if none) */
+    nw_time max_first_seen;
+    nw_time max_last_seen;      /* a long-lived connection stretches this
+                                   past end: queries use it to prune       */
+    uint64_t connections, transfers, failures;
+    uint64_t file_bytes;        /* size on disk, with -wal                 */
+} nw_partition_info;
+
+/* Every partition, ordered by start.  Caller frees *out with free(). */
+nw_status nw_store_partitions(nw_store *s, nw_partition_info **out, size_t *n,
+                              nw_err *err);
+
+/* Total bytes of every file in the store directory (catalog, partitions,
+ * WAL files; dead letters not included). */
+uint64_t nw_store_bytes(nw_store *s);
+
+typedef struct nw_retention {
+    int days;                  /* drop partitions ending before now - days;
+                                  0 = no age limit                         */
+    uint64_t max_bytes;        /* then drop oldest until the store fits;
+                                  0 = no size limit                        */
+    nw_time now;               /* "now" for days; 0 = wall clock          */
+} nw_retention;
+
+/*
+ * Drops whole partitions, oldest first, until both limits hold; never drops
+ * the newest partition for the size limit (the store keeps what it is
+ * writing).  Needs the writer lock (nw_writer_open), which the caller holds.
+ * Sets *dropped (if not NULL) to the number of partitions dropped.
+ */
+nw_status nw_store_apply_retention(nw_store *s, const nw_retention *r,
+                                   size_t *dropped, nw_err *err);
+
+#endif

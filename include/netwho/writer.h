@@ -1,0 +1,62 @@
+/*
+ * writer.h -- the store's single writer: connections, transfers, failures,
+ * dead letters.
+ *
+ * One process writes a store at a time (an flock on DIR/.lock); a second
+ * writer gets NW_ERR_BUSY naming the holder.  Rows are written in large
+ * transactions (per-row commits would cost 100x: SQLite insert speed is set
+ * by batch size), one open transaction per partition touched, committed
+ * together every NW_WRITER_BATCH_ROWS rows and by nw_writer_commit.
+ * Partitions are created on first use.  The writer offers itself to the
+ * tracker as an nw_sink.
+ */
+#ifndef NETWHO_WRITER_H
+#define NETWHO_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netwho/conn.h"
+#include "netwho/decode.h"
+#include "netwho/pipeline.h"
+#include "netwho/store.h"
+#include "netwho/tracker.h"
+
+#define NW_WRITER_BATCH_ROWS 100000
+
+/* Partition handles kept open at once; late events touch old partitions, and
+ * each handle holds prepared statements and a page cache. */
+#define NW_WRITER_MAX_OPEN_PARTITIONS 8
+
+typedef struct nw_writer nw_writer;
+
+/* Takes the writer lock of s.  s must outlive the writer.
+ * Caller ends with nw_writer_close. */
+nw_status nw_writer_open(nw_store *s, nw_writer **out, nw_err *err);
+
+/* Commits what is pending, closes partitions, releases the lock, frees w.
+ * Returns the commit's status. */
+nw_status nw_writer_close(nw_writer *w, nw_err *err);
+
+/* Commits every open transaction and updates the catalog. */
+nw_status nw_writer_commit(nw_writer *w, nw_err *err);
+
+/* Fills *sink with callbacks that write through w (valid while w lives). */
+void nw_writer_sink(nw_writer *w, nw_sink *sink);
+
+/* Appends a rejected event to today's dead-letter file,
+ * DIR/rejected/rejected-YYYY-MM-DD.ndjson, as one JSON line:
+ * {"time","reason","detail","source","offset","length","truncated","raw"}.
+ * raw is the event text (JSON-escaped, at most NW_FRAME_KEEP_BYTES kept for
+ * a too_large one; "truncated": true says so). */
+nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err);
+
+typedef struct nw_writer_stats {
+    uint64_t conn_rows, transfer_rows, failure_rows, rejected_rows;
+    uint64_t commits;
+    uint64_t partitions_created;
+} nw_writer_stats;
+
+void nw_writer_stats_get(const nw_writer *w, nw_writer_stats *out);
+
+#endif
