@@ -74,8 +74,8 @@ typedef struct nw_tracker_opts {
     nw_time udp_idle;         /* default 60 s: a UDP flow ends              */
     nw_time tcp_idle;         /* default 300 s: an open TCP conn is flushed */
     nw_time bucket;           /* transfer resolution; default 1 s; 0 = raw  */
-    size_t max_open;          /* open connections kept; default 200000      */
-    size_t max_reorder;       /* events held for reordering; default 262144.
+    size_t max_open;          /* open connections kept; default 100000      */
+    size_t max_reorder;       /* events held for reordering; default 131072.
                                  When full, the oldest is folded early.     */
 } nw_tracker_opts;
 
