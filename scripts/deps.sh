@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what netwho needs to build, test and run, from Debian's packages.
+# Idempotent: installs only what is missing.  Needs root (or sudo).
+set -euo pipefail
+
+pkgs=(gcc make cmake pkg-config libsqlite3-dev libcjson-dev libmicrohttpd-dev check
+      python3 sqlite3 curl)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "netwho: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

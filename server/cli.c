@@ -1,0 +1,62 @@
+/*
+ * cli.c -- netwho's entry point: dispatch to a subcommand, print help.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "usage: netwho <command> [options]\n"
+    "\n"
+    "Answers \"which process on which Windows host talked to this address, when,\n"
+    "and how much did it send?\" from Microsoft-Windows-Kernel-Network events.\n"
+    "\n"
+    "commands:\n"
+    "  ingest      read events (files or -) into a store\n"
+    "  query       list connections matching filters\n"
+    "  who         which processes talked to an IP or CIDR\n"
+    "  transfers   a connection's traffic over time\n"
+    "  failures    failed connection attempts (events 17 and 49)\n"
+    "  partitions  the store's partitions and what they hold\n"
+    "\n"
+    "Run 'netwho <command> --help' for a command's options; 'man netwho' or\n"
+    "docs/netwho.md for the full description.\n";
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("netwho: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return NW_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return NW_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        puts("netwho 0.1.0");
+        return NW_EXIT_OK;
+    }
+    /* Subcommands see argv[0] = the command name, as getopt expects. */
+    if (strcmp(cmd, "ingest") == 0)
+        return cli_ingest(argc - 1, argv + 1);
+    if (strcmp(cmd, "query") == 0 || strcmp(cmd, "who") == 0 ||
+        strcmp(cmd, "transfers") == 0 || strcmp(cmd, "failures") == 0)
+        return cli_query(argc - 1, argv + 1);
+    if (strcmp(cmd, "partitions") == 0)
+        return cli_partitions(argc - 1, argv + 1);
+    cli_error("unknown command '%s' (try 'netwho --help')", cmd);
+    return NW_EXIT_USAGE;
+}

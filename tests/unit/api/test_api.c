@@ -1,0 +1,236 @@
+/* test_api.c -- encoders and parameter parsing against known answers. */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netwho/encode.h"
+#include "netwho/params.h"
+
+#define T0 (1773620496LL * NW_TICKS_PER_SEC + 4231059)
+
+static nw_conn sample(void)
+{
+    nw_conn c;
+    memset(&c, 0, sizeof c);
+    c.id = 42;
+    c.host = "WS\"01\\";
+    c.pid = 4168;
+    c.proto = NW_PROTO_TCP;
+    c.ip_version = 6;
+    c.direction = NW_DIR_INBOUND;
+    c.state = NW_STATE_CLOSED;
+    nw_addr_parse("2001:DB8::1", 11, 6, &c.local_ip, NULL);
+    nw_addr_parse("::1", 3, 6, &c.remote_ip, NULL);
+    c.local_port = 445;
+    c.remote_port = 51218;
+    c.first_seen = T0;
+    c.last_seen = T0 + 10;
+    c.bytes_sent = 1007;
+    c.bytes_received = 6;
+    c.bytes_copied = 6;
+    c.send_events = 1;
+    c.receive_events = 1;
+    c.copy_events = 1;
+    c.has_tcp_opts = 1;
+    c.mss = 65475;
+    c.rcvwin = 2160675;
+    c.rcvwinscale = 8;
+    return c;
+}
+
+START_TEST(json_connection_has_every_field)
+{
+    nw_buf b;
+    nw_buf_init(&b, 1 << 16);
+    nw_conn c = sample();
+    ck_assert_int_eq(nw_json_conn(&b, &c), 0);
+    cJSON *j = cJSON_Parse(b.data);
+    ck_assert_ptr_nonnull(j);
+    static const char *keys[] = {"id", "host", "pid", "proto", "ip_version", "direction",
+                                 "local_ip", "local_port", "remote_ip", "remote_port",
+                                 "first_seen", "last_seen", "state", "bytes_sent",
+                                 "bytes_received", "bytes_retransmitted", "bytes_copied",
+                                 "send_events", "receive_events", "retransmit_events",
+                                 "copy_events", "reconnects", "tcp_options"};
+    /* the keys, in the documented order */
+    cJSON *it = j->child;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++, it = it->next) {
+        ck_assert_ptr_nonnull(it);
+        ck_assert_str_eq(it->string, keys[i]);
+    }
+    ck_assert_ptr_null(it);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "host")->valuestring, "WS\"01\\");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "local_ip")->valuestring, "2001:db8::1");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "remote_ip")->valuestring, "::1");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "first_seen")->valuestring,
+                     "2026-03-16T00:21:36.4231059Z");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "last_seen")->valuestring,
+                     "2026-03-16T00:21:36.4231069Z");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "direction")->valuestring, "inbound");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "state")->valuestring, "closed");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "proto")->valuestring, "tcp");
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "ip_version")->valueint, 6);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "bytes_sent")->valueint, 1007);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "bytes_copied")->valueint, 6);
+    cJSON *o = cJSON_GetObjectItem(j, "tcp_options");
+    ck_assert_int_eq(cJSON_GetObjectItem(o, "mss")->valueint, 65475);
+    ck_assert_int_eq(cJSON_GetObjectItem(o, "rcvwin")->valueint, 2160675);
+    cJSON_Delete(j);
+
+    c.has_tcp_opts = 0;
+    c.ip_version = 4;
+    nw_addr_parse("10.2.10.21", 10, 4, &c.local_ip, NULL);
+    nw_buf_reset(&b);
+    nw_json_conn(&b, &c);
+    j = cJSON_Parse(b.data);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "tcp_options")));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "local_ip")->valuestring, "10.2.10.21");
+    cJSON_Delete(j);
+    nw_buf_free(&b);
+}
+END_TEST
+
+START_TEST(list_formats_frame_rows)
+{
+    nw_buf b;
+    nw_buf_init(&b, 1 << 16);
+    nw_conn c = sample();
+    nw_enc e;
+    /* json: a parseable array of two */
+    nw_enc_begin(&e, NW_FMT_JSON, NW_REC_CONN, &b);
+    nw_enc_conn(&e, &c);
+    nw_enc_conn(&e, &c);
+    nw_enc_end(&e);
+    cJSON *j = cJSON_Parse(b.data);
+    ck_assert(cJSON_IsArray(j));
+    ck_assert_int_eq(cJSON_GetArraySize(j), 2);
+    cJSON_Delete(j);
+    /* empty json list is [] */
+    nw_buf_reset(&b);
+    nw_enc_begin(&e, NW_FMT_JSON, NW_REC_CONN, &b);
+    nw_enc_end(&e);
+    ck_assert_str_eq(b.data, "[]\n");
+    /* ndjson: one object per line */
+    nw_buf_reset(&b);
+    nw_enc_begin(&e, NW_FMT_NDJSON, NW_REC_CONN, &b);
+    nw_enc_conn(&e, &c);
+    nw_enc_conn(&e, &c);
+    int lines = 0;
+    for (char *p = b.data; (p = strchr(p, '\n')); p++)
+        lines++;
+    ck_assert_int_eq(lines, 2);
+    /* csv: header + quoted host with doubled quote */
+    nw_buf_reset(&b);
+    c.host = "a,\"b\"";
+    nw_enc_begin(&e, NW_FMT_CSV, NW_REC_CONN, &b);
+    nw_enc_conn(&e, &c);
+    ck_assert(strncmp(b.data, "id,host,pid,proto,ip_version,direction,", 39) == 0);
+    ck_assert_ptr_nonnull(strstr(b.data, "tcp_sndwinscale\r\n42,\"a,\"\"b\"\"\",4168,tcp,6,inbound,"
+                                         "2001:db8::1,445,::1,51218,"));
+    nw_buf_free(&b);
+}
+END_TEST
+
+START_TEST(json_strings_are_always_valid)
+{
+    nw_buf b;
+    nw_buf_init(&b, 1024);
+    const char raw[] = "q\"b\\s\n\x01\xff\xc3\xa9\xed\xa0\x80z";   /* quote, ctrl, bad UTF-8, é, surrogate */
+    ck_assert_int_eq(nw_buf_add_json_str(&b, raw, sizeof raw - 1), 0);
+    ck_assert_str_eq(b.data, "\"q\\\"b\\\\s\\n\\u0001\\ufffd\xc3\xa9\\ufffd\\ufffd\\ufffdz\"");
+    cJSON *j = cJSON_Parse(b.data);
+    ck_assert_ptr_nonnull(j);
+    cJSON_Delete(j);
+    /* the maximum holds: nothing is appended past it */
+    nw_buf small;
+    nw_buf_init(&small, 8);
+    ck_assert_int_eq(nw_buf_adds(&small, "12345678"), 0);
+    ck_assert_int_eq(nw_buf_adds(&small, "9"), -1);
+    ck_assert_int_eq(small.len, 8);
+    ck_assert_int_eq(nw_buf_addf(&small, "%d", 1), -1);
+    nw_buf_free(&small);
+    nw_buf_free(&b);
+}
+END_TEST
+
+static const char *apply(nw_query *q, const char *name, const char *value, nw_err *err)
+{
+    const char *badp = NULL;
+    if (nw_params_apply(q, name, value, &badp, err) == NW_OK)
+        return NULL;
+    ck_assert_ptr_nonnull(badp);
+    return badp;
+}
+
+START_TEST(params_accept_and_refuse)
+{
+    nw_query q;
+    nw_err err;
+    nw_query_init(&q);
+    ck_assert_ptr_null(apply(&q, "ip", "10.0.0.0/8", &err));
+    ck_assert_int_eq(q.has_ip, 1);
+    ck_assert_ptr_null(apply(&q, "port", "443", &err));
+    ck_assert_int_eq(q.port, 443);
+    ck_assert_ptr_null(apply(&q, "pid", "4294967295", &err));
+    ck_assert_int_eq(q.pid, 4294967295LL);
+    ck_assert_ptr_null(apply(&q, "from", "2026-03-16T00:00:00 01:00", &err));
+    ck_assert_int_eq(q.from, (1773619200LL - 3600) * NW_TICKS_PER_SEC);
+    ck_assert_ptr_null(apply(&q, "to", "1773620496", &err));
+    ck_assert_ptr_null(apply(&q, "proto", "udp", &err));
+    ck_assert_int_eq(q.proto, NW_PROTO_UDP);
+    ck_assert_ptr_null(apply(&q, "state", "failed", &err));
+    ck_assert_ptr_null(apply(&q, "direction", "inbound", &err));
+    ck_assert_ptr_null(apply(&q, "limit", "10", &err));
+
+    struct { const char *name, *value, *param; } bad[] = {
+        {"ip", "10.0.0.0/33", "ip"},        {"ip", "' OR 1=1 --", "ip"},
+        {"port", "80abc", "port"},          {"port", "65536", "port"},
+        {"port", "-1", "port"},             {"local_port", "", "local_port"},
+        {"pid", "4294967296", "pid"},       {"pid", "0x10", "pid"},
+        {"proto", "icmp", "proto"},         {"state", "open", "state"},
+        {"direction", "out", "direction"},  {"from", "yesterday", "from"},
+        {"to", "2026-02-30T00:00:00Z", "to"}, {"limit", "0", "limit"},
+        {"limit", "99999999999999999999", "limit"}, {"host", "", "host"},
+        {"colour", "red", "colour"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nw_query_init(&q);
+        const char *p = apply(&q, bad[i].name, bad[i].value, &err);
+        ck_assert_msg(p != NULL, "%s=%s accepted", bad[i].name, bad[i].value);
+        ck_assert_str_eq(p, bad[i].param);
+        ck_assert_msg(strstr(err.msg, bad[i].param) == err.msg || strstr(err.msg, "unknown"),
+                      "%s", err.msg);
+    }
+    /* an overlong value is refused and not echoed in full */
+    char big[2000];
+    memset(big, 'A', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    nw_query_init(&q);
+    ck_assert_ptr_nonnull(apply(&q, "host", big, &err));
+    ck_assert_int_lt(strlen(err.msg), 200);
+    /* from must come before to */
+    nw_query_init(&q);
+    apply(&q, "from", "2026-03-16T00:00:00Z", &err);
+    apply(&q, "to", "2026-03-15T00:00:00Z", &err);
+    const char *badp = NULL;
+    ck_assert_int_eq(nw_params_check(&q, &badp, &err), NW_ERR_INVALID);
+    ck_assert_str_eq(badp, "to");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("api");
+    TCase *tc = tcase_create("encode");
+    tcase_add_test(tc, json_connection_has_every_field);
+    tcase_add_test(tc, list_formats_frame_rows);
+    tcase_add_test(tc, json_strings_are_always_valid);
+    tcase_add_test(tc, params_accept_and_refuse);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
