@@ -572,8 +572,11 @@ static nw_status fold(nw_tracker *t, const pending *p)
     }
 
     /* A connect or accept on a tuple we still hold is a new connection on a
-     * reused port: the old one ends as it is. */
-    if (c && opening) {
+     * reused port, and the old one ends as it is -- unless it is older than
+     * everything the held connection saw: then it is that connection's own
+     * opening, arriving later than the reorder window. */
+    int late_opening = c && opening && ev->time <= c->c.first_seen;
+    if (c && opening && !late_opening) {
         st = retire_conn(t, c);
         if (st != NW_OK)
             return st;
@@ -595,12 +598,14 @@ static nw_status fold(nw_tracker *t, const pending *p)
     switch (ev->kind) {
     case NW_EV_CONNECT:
         k->direction = NW_DIR_OUTBOUND;
-        k->state = NW_STATE_ATTEMPTED;
+        if (!late_opening)
+            k->state = NW_STATE_ATTEMPTED;
         copy_tcp_opts(k, ev);
         break;
     case NW_EV_ACCEPT:
         k->direction = NW_DIR_INBOUND;
-        k->state = NW_STATE_ESTABLISHED;
+        if (k->state == NW_STATE_ATTEMPTED || !late_opening)
+            k->state = NW_STATE_ESTABLISHED;
         copy_tcp_opts(k, ev);
         break;
     case NW_EV_RECONNECT:

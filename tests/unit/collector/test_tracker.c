@@ -316,6 +316,26 @@ START_TEST(reorder_within_window_and_late_events)
 }
 END_TEST
 
+START_TEST(late_opening_joins_its_connection)
+{
+    start(NULL);
+    /* As in the seed file: a send, then (an hour of other traffic later) the
+     * connect that opened it, beyond the reorder window. */
+    feed(ev(10, T0 + 100, 4, 51218, 445, 73));
+    feed(ev(10, T0 + 3600 * SEC, 5, 1, 2, 1));
+    feed(ev(12, T0, 4, 51218, 445, 0));
+    flush();
+    ck_assert_int_eq(K->nconns, 2);
+    const nw_conn *c = K->conns[0].pid == 4 ? &K->conns[0] : &K->conns[1];
+    ck_assert_int_eq(c->direction, NW_DIR_OUTBOUND);
+    ck_assert_int_eq(c->state, NW_STATE_ESTABLISHED);
+    ck_assert_int_eq(c->bytes_sent, 73);
+    ck_assert_int_eq(c->first_seen, T0);
+    ck_assert_int_eq(c->has_tcp_opts, 1);
+    finish();
+}
+END_TEST
+
 START_TEST(raw_resolution_keeps_every_event)
 {
     nw_tracker_opts o;
@@ -456,6 +476,7 @@ int main(void)
     tcase_add_test(tc, states_attempted_failed_unknown);
     tcase_add_test(tc, udp_flows_direction_and_idle);
     tcase_add_test(tc, reorder_within_window_and_late_events);
+    tcase_add_test(tc, late_opening_joins_its_connection);
     tcase_add_test(tc, raw_resolution_keeps_every_event);
     tcase_add_test(tc, idle_tcp_is_written_and_resumed_on_the_same_id);
     tcase_add_test(tc, max_open_bounds_memory);
