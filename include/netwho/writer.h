@@ -51,6 +51,11 @@ void nw_writer_sink(nw_writer *w, nw_sink *sink);
  * a too_large one; "truncated": true says so). */
 nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err);
 
+/* The sentence of the last error a sink callback (nw_writer_sink) returned:
+ * nw_sink callbacks return a status only, so the message is kept here.
+ * "" if none.  Valid while w lives. */
+const char *nw_writer_last_error(const nw_writer *w);
+
 typedef struct nw_writer_stats {
     uint64_t conn_rows, transfer_rows, failure_rows, rejected_rows;
     uint64_t commits;

@@ -1,0 +1,791 @@
+/*
+ * store.c -- the store directory: catalog, partition files, sizes,
+ * retention, and the file and row helpers the writer and the query engine
+ * share (store_int.h).
+ *
+ * The catalog (catalog.db) is the only place that lists partitions; a query
+ * prunes by its spans, so a partition file the catalog does not name is
+ * invisible.  The writer keeps that true by committing the catalog before
+ * the partitions (see writer.c).
+ */
+#include "netwho/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sql.h"
+#include "store_int.h"
+
+#define CATALOG_FILE "catalog.db"
+#define LOCK_FILE ".lock"
+#define DAY_TICKS (86400LL * NW_TICKS_PER_SEC)
+#define HOUR_TICKS (3600LL * NW_TICKS_PER_SEC)
+
+/* Retention refuses longer limits: days * DAY_TICKS must not overflow. */
+#define NW_RETENTION_MAX_DAYS 1000000
+
+/* Room for "PRAGMA ...=<int>" texts built from integer constants. */
+#define PRAGMA_TEXT_MAX 64
+
+/* Page cache of a writer's partition handle: the working set of six
+ * indexes under random inserts; 8 handles bound it to 128 MiB. */
+#define NW_WRITER_CACHE_KIB 16384
+
+/* ------------------------------------------------------------ small helpers */
+
+const char *nw_partitioning_name(nw_partitioning p)
+{
+    return p == NW_PART_HOUR ? "hour" : "day";
+}
+
+const char *nw_store_dir(const nw_store *s)
+{
+    return s->dir;
+}
+
+nw_partitioning nw_store_partitioning(const nw_store *s)
+{
+    return s->part;
+}
+
+char *nw__path(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+nw_status nw__sql_fail(sqlite3 *db, const char *what, nw_err *err)
+{
+    int code = db ? sqlite3_errcode(db) : SQLITE_ERROR;
+    nw_status st = (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+                       ? NW_ERR_CORRUPT : NW_ERR_SQL;
+    return nw_fail(err, st, "%s: %s", what, db ? sqlite3_errmsg(db) : "no handle");
+}
+
+nw_status nw__exec(sqlite3 *db, const char *sql, const char *what, nw_err *err)
+{
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return nw__sql_fail(db, what, err);
+    return NW_OK;
+}
+
+/* Runs a one-integer query (a PRAGMA or count) into *out. */
+static nw_status query_int(sqlite3 *db, const char *sql, const char *what,
+                           int64_t *out, nw_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return nw__sql_fail(db, what, err);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        nw_status s = nw__sql_fail(db, what, err);
+        sqlite3_finalize(st);
+        return s;
+    }
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return NW_OK;
+}
+
+/* mkdir -p: every missing component of path (mode 0755). */
+static nw_status make_dirs(const char *path, nw_err *err)
+{
+    char *p = strdup(path);
+    if (!p)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    for (char *q = p + 1;; q++) {
+        if (*q != '/' && *q != '\0')
+            continue;
+        char c = *q;
+        *q = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            nw_status st = nw_fail(err, NW_ERR_IO, "mkdir %s: %s", p, strerror(errno));
+            free(p);
+            return st;
+        }
+        *q = c;
+        if (c == '\0')
+            break;
+    }
+    free(p);
+    return NW_OK;
+}
+
+/* ------------------------------------------------------------- partitions */
+
+nw_status nw__part_name(nw_partitioning p, nw_time t, char name[NW_PART_NAME_MAX],
+                        nw_time *start, nw_time *end, nw_err *err)
+{
+    char ts[NW_TIME_STRLEN];
+    int hourly = p == NW_PART_HOUR;
+    nw_time s = hourly ? nw_time_floor_hour(t) : nw_time_floor_day(t);
+    nw_time span = hourly ? HOUR_TICKS : DAY_TICKS;
+    /* nw_time_format refuses years outside 0000..9999; end must not wrap. */
+    if (s > NW_TIME_MAX - span || nw_time_format(s, ts, sizeof ts) == 0)
+        return nw_fail(err, NW_ERR_INVALID, "time %lld is outside the years 0000-9999",
+                       (long long)t);
+    /* ts is "YYYY-MM-DDTHH:..."; the name keeps the date (and the hour). */
+    snprintf(name, NW_PART_NAME_MAX, "p-%.*s.db", hourly ? 13 : 10, ts);
+    *start = s;
+    *end = s + span;
+    return NW_OK;
+}
+
+uint64_t nw__file_bytes(const char *dir, const char *name)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    uint64_t total = 0;
+    char path[4096];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        struct stat sb;
+        int n = snprintf(path, sizeof path, "%s/%s%s", dir, name, suffixes[i]);
+        if (n > 0 && (size_t)n < sizeof path && stat(path, &sb) == 0)
+            total += (uint64_t)sb.st_size;
+    }
+    return total;
+}
+
+/*
+ * Reads the schema version of an open file.  *empty = 1 for a brand-new
+ * file (version 0, no tables) that the caller may initialise; any other
+ * version than ours is NW_ERR_CORRUPT, so that an older netwho never
+ * misreads a newer store.
+ */
+static nw_status check_version(sqlite3 *db, const char *path, int *empty, nw_err *err)
+{
+    int64_t v = 0, objects = 0;
+    nw_status st = query_int(db, SQL_PRAGMA_USER_VERSION_GET, path, &v, err);
+    if (st == NW_OK)
+        st = query_int(db, SQL_COUNT_SCHEMA_OBJECTS, path, &objects, err);
+    if (st != NW_OK)
+        return st;
+    *empty = 0;
+    if (v == 0 && objects == 0) {
+        *empty = 1;
+        return NW_OK;
+    }
+    if (v == 0)
+        return nw_fail(err, NW_ERR_CORRUPT, "%s is not a netwho file (no schema version)",
+                       path);
+    if (v > NW_SCHEMA_VERSION)
+        return nw_fail(err, NW_ERR_CORRUPT,
+                       "%s has schema version %lld, newer than this netwho's %d",
+                       path, (long long)v, NW_SCHEMA_VERSION);
+    if (v != NW_SCHEMA_VERSION)
+        return nw_fail(err, NW_ERR_CORRUPT, "%s has unknown schema version %lld",
+                       path, (long long)v);
+    return NW_OK;
+}
+
+/* Creates the schema of a new file in one transaction, version last. */
+static nw_status init_schema(sqlite3 *db, const char *schema, const char *path,
+                             nw_err *err)
+{
+    char pragma[PRAGMA_TEXT_MAX];
+    snprintf(pragma, sizeof pragma, SQL_PRAGMA_USER_VERSION_SET_FMT, NW_SCHEMA_VERSION);
+    nw_status st = nw__exec(db, SQL_PRAGMA_WAL, path, err);
+    if (st == NW_OK)
+        st = nw__exec(db, SQL_BEGIN_IMMEDIATE, path, err);
+    if (st != NW_OK)
+        return st;
+    st = nw__exec(db, schema, path, err);
+    if (st == NW_OK)
+        st = nw__exec(db, pragma, path, err);
+    if (st == NW_OK)
+        return nw__exec(db, SQL_COMMIT, path, err);
+    sqlite3_exec(db, SQL_ROLLBACK, NULL, NULL, NULL);
+    return st;
+}
+
+/* Opens path with flags; on failure closes the handle SQLite still made. */
+static nw_status open_db(const char *path, int flags, sqlite3 **out, nw_err *err)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        nw_status st = nw_fail(err, rc == SQLITE_CANTOPEN ? NW_ERR_IO : NW_ERR_SQL,
+                               "open %s: %s", path,
+                               db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return st;
+    }
+    sqlite3_busy_timeout(db, NW_SQL_BUSY_TIMEOUT_MS);
+    *out = db;
+    return NW_OK;
+}
+
+nw_status nw__open_partition(const char *dir, const char *name, int writable,
+                             sqlite3 **out, int *created, nw_err *err)
+{
+    char *path = nw__path(dir, name);
+    if (!path)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    int existed = stat(path, &sb) == 0;
+    sqlite3 *db = NULL;
+    int empty = 0;
+    int flags = writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                         : SQLITE_OPEN_READONLY;
+    nw_status st = open_db(path, flags, &db, err);
+    if (st == NW_OK)
+        st = check_version(db, path, &empty, err);
+    if (st == NW_OK && empty && !writable)
+        st = nw_fail(err, NW_ERR_CORRUPT, "%s has no schema", path);
+    if (st == NW_OK && empty)
+        st = nw__exec(db, SQL_PRAGMA_PAGE_SIZE, path, err);
+    if (st == NW_OK && empty)
+        st = init_schema(db, SQL_PARTITION_SCHEMA, path, err);
+    if (st == NW_OK && writable) {
+        char pragma[PRAGMA_TEXT_MAX];
+        snprintf(pragma, sizeof pragma, SQL_PRAGMA_CACHE_FMT, NW_WRITER_CACHE_KIB);
+        st = nw__exec(db, SQL_PRAGMA_SYNC, path, err);
+        if (st == NW_OK)
+            st = nw__exec(db, pragma, path, err);
+    }
+    free(path);
+    if (st != NW_OK) {
+        sqlite3_close(db);
+        return st;
+    }
+    *out = db;
+    if (created)
+        *created = !existed;
+    return NW_OK;
+}
+
+/* ----------------------------------------------------------------- locking */
+
+nw_status nw__lock_acquire(const char *dir, int *fd_out, nw_err *err)
+{
+    char *path = nw__path(dir, LOCK_FILE);
+    if (!path)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        nw_status st = nw_fail(err, NW_ERR_IO, "open %s: %s", path, strerror(errno));
+        free(path);
+        return st;
+    }
+    free(path);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char buf[32] = {0};
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return nw_fail(err, NW_ERR_IO, "lock store %s: %s", dir, strerror(e));
+        long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+        return nw_fail(err, NW_ERR_BUSY,
+                       "store %s is being written by another process (pid %ld)",
+                       dir, pid);
+    }
+    /* The pid is only for the message above; the flock is the lock. */
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+        nw_status st = nw_fail(err, NW_ERR_IO, "write lock file of %s: %s", dir,
+                               strerror(errno));
+        close(fd);
+        return st;
+    }
+    *fd_out = fd;
+    return NW_OK;
+}
+
+void nw__lock_release(int fd)
+{
+    if (fd >= 0)
+        close(fd);  /* closing the descriptor drops the flock */
+}
+
+/* ----------------------------------------------------------------- catalog */
+
+static nw_status meta_get_text(nw_store *s, const char *key, char *buf, size_t cap,
+                               nw_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->cat, SQL_META_GET, -1, &st, NULL) != SQLITE_OK)
+        return nw__sql_fail(s->cat, "read catalog meta", err);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    nw_status res = NW_OK;
+    if (rc == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(st, 0);
+        snprintf(buf, cap, "%s", v ? (const char *)v : "");
+    } else if (rc == SQLITE_DONE) {
+        res = nw_fail(err, NW_ERR_CORRUPT, "catalog of %s has no %s", s->dir, key);
+    } else {
+        res = nw__sql_fail(s->cat, "read catalog meta", err);
+    }
+    sqlite3_finalize(st);
+    return res;
+}
+
+/* New catalog: schema, partitioning and the first connection id.  Safe if
+ * two processes race: every statement is idempotent and the first wins. */
+static nw_status init_catalog(nw_store *s, nw_partitioning part, const char *path,
+                              nw_err *err)
+{
+    nw_status st = nw__exec(s->cat, SQL_PRAGMA_WAL, path, err);
+    if (st == NW_OK)
+        st = nw__exec(s->cat, SQL_BEGIN_IMMEDIATE, path, err);
+    if (st != NW_OK)
+        return st;
+    st = nw__exec(s->cat, SQL_CATALOG_SCHEMA, path, err);
+    sqlite3_stmt *ins = NULL;
+    if (st == NW_OK && sqlite3_prepare_v2(s->cat, SQL_META_INIT, -1, &ins, NULL) != SQLITE_OK)
+        st = nw__sql_fail(s->cat, path, err);
+    if (st == NW_OK) {
+        sqlite3_bind_text(ins, 1, SQL_META_KEY_PARTITIONING, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, nw_partitioning_name(part), -1, SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            st = nw__sql_fail(s->cat, path, err);
+        sqlite3_reset(ins);
+    }
+    if (st == NW_OK) {
+        sqlite3_bind_text(ins, 1, SQL_META_KEY_NEXT_ID, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 2, 1);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            st = nw__sql_fail(s->cat, path, err);
+    }
+    sqlite3_finalize(ins);
+    if (st == NW_OK) {
+        char pragma[PRAGMA_TEXT_MAX];
+        snprintf(pragma, sizeof pragma, SQL_PRAGMA_USER_VERSION_SET_FMT,
+                 NW_SCHEMA_VERSION);
+        st = nw__exec(s->cat, pragma, path, err);
+    }
+    if (st == NW_OK)
+        return nw__exec(s->cat, SQL_COMMIT, path, err);
+    sqlite3_exec(s->cat, SQL_ROLLBACK, NULL, NULL, NULL);
+    return st;
+}
+
+static nw_status open_catalog(nw_store *s, const nw_store_opts *opts, nw_err *err)
+{
+    int create = opts && opts->create;
+    nw_partitioning want = opts ? opts->partition : NW_PART_DEFAULT;
+    struct stat sb;
+    if (stat(s->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        if (!create)
+            return nw_fail(err, NW_ERR_IO, "no netwho store at %s", s->dir);
+        nw_status st = make_dirs(s->dir, err);
+        if (st != NW_OK)
+            return st;
+    }
+    char *path = nw__path(s->dir, CATALOG_FILE);
+    if (!path)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    nw_status st = NW_OK;
+    if (!create && stat(path, &sb) != 0)
+        st = nw_fail(err, NW_ERR_IO, "no netwho store at %s", s->dir);
+    if (st == NW_OK) {
+        st = open_db(path, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0),
+                     &s->cat, err);
+        /* A reader without write permission still gets to query. */
+        if (st != NW_OK && !create)
+            st = open_db(path, SQLITE_OPEN_READONLY, &s->cat, err);
+    }
+    int empty = 0;
+    if (st == NW_OK)
+        st = check_version(s->cat, path, &empty, err);
+    if (st == NW_OK && empty && !create)
+        st = nw_fail(err, NW_ERR_CORRUPT, "%s has no schema", path);
+    if (st == NW_OK && empty)
+        st = init_catalog(s, want == NW_PART_DEFAULT ? NW_PART_DAY : want, path, err);
+    if (st == NW_OK && !sqlite3_db_readonly(s->cat, "main"))
+        st = nw__exec(s->cat, SQL_PRAGMA_SYNC, path, err);
+    free(path);
+    if (st != NW_OK)
+        return st;
+
+    char name[16];
+    st = meta_get_text(s, SQL_META_KEY_PARTITIONING, name, sizeof name, err);
+    if (st != NW_OK)
+        return st;
+    if (strcmp(name, "day") == 0)
+        s->part = NW_PART_DAY;
+    else if (strcmp(name, "hour") == 0)
+        s->part = NW_PART_HOUR;
+    else
+        return nw_fail(err, NW_ERR_CORRUPT, "store %s has unknown partitioning \"%s\"",
+                       s->dir, name);
+    if (want != NW_PART_DEFAULT && want != s->part)
+        return nw_fail(err, NW_ERR_INVALID,
+                       "store %s is partitioned by %s; --partition %s does not match",
+                       s->dir, name, nw_partitioning_name(want));
+    if (sqlite3_prepare_v2(s->cat, SQL_PART_LIST, -1, &s->cat_list, NULL) != SQLITE_OK)
+        return nw__sql_fail(s->cat, "prepare catalog list", err);
+    return NW_OK;
+}
+
+nw_status nw_store_open(const char *dir, const nw_store_opts *opts, nw_store **out,
+                        nw_err *err)
+{
+    if (!dir || !*dir || !out)
+        return nw_fail(err, NW_ERR_INVALID, "no store directory given");
+    if (opts && (opts->partition < NW_PART_DEFAULT || opts->partition > NW_PART_HOUR))
+        return nw_fail(err, NW_ERR_INVALID, "unknown partitioning %d", (int)opts->partition);
+    nw_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    s->dir = strdup(dir);
+    /* "DIR/" and "DIR" are one store; keep messages and paths uniform. */
+    size_t len = s->dir ? strlen(s->dir) : 0;
+    while (len > 1 && s->dir[len - 1] == '/')
+        s->dir[--len] = '\0';
+    nw_status st = s->dir ? open_catalog(s, opts, err)
+                          : nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    if (st != NW_OK) {
+        nw_store_close(s);
+        return st;
+    }
+    *out = s;
+    return NW_OK;
+}
+
+void nw_store_close(nw_store *s)
+{
+    if (!s)
+        return;
+    nw__store_close_read_handles(s);
+    free(s->rd);
+    sqlite3_finalize(s->cat_list);
+    sqlite3_close(s->cat);
+    free(s->dir);
+    free(s);
+}
+
+nw_status nw__catalog_rows(nw_store *s, nw_cat_row **rows, size_t *n, nw_err *err)
+{
+    nw_cat_row *v = NULL;
+    size_t cnt = 0, cap = 0;
+    sqlite3_stmt *st = s->cat_list;
+    nw_status res = NW_OK;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 32;
+            nw_cat_row *nv = realloc(v, ncap * sizeof *nv);
+            if (!nv) {
+                res = nw_fail(err, NW_ERR_NOMEM, "out of memory");
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        nw_cat_row *r = &v[cnt++];
+        memset(r, 0, sizeof *r);
+        const unsigned char *name = sqlite3_column_text(st, 0);
+        snprintf(r->info.name, sizeof r->info.name, "%s", name ? (const char *)name : "");
+        r->info.start = sqlite3_column_int64(st, 1);
+        r->info.end = sqlite3_column_int64(st, 2);
+        r->info.min_first_seen = sqlite3_column_int64(st, 3);
+        r->info.max_first_seen = sqlite3_column_int64(st, 4);
+        r->info.max_last_seen = sqlite3_column_int64(st, 5);
+        r->info.connections = (uint64_t)sqlite3_column_int64(st, 6);
+        r->info.transfers = (uint64_t)sqlite3_column_int64(st, 7);
+        r->info.failures = (uint64_t)sqlite3_column_int64(st, 8);
+        r->min_conn_id = sqlite3_column_int64(st, 9);
+        r->max_conn_id = sqlite3_column_int64(st, 10);
+        r->min_xfer_conn_id = sqlite3_column_int64(st, 11);
+        r->max_xfer_conn_id = sqlite3_column_int64(st, 12);
+    }
+    if (res == NW_OK && rc != SQLITE_DONE)
+        res = nw__sql_fail(s->cat, "read catalog", err);
+    sqlite3_reset(st);
+    if (res != NW_OK) {
+        free(v);
+        return res;
+    }
+    *rows = v;
+    *n = cnt;
+    return NW_OK;
+}
+
+nw_status nw_store_partitions(nw_store *s, nw_partition_info **out, size_t *n,
+                              nw_err *err)
+{
+    nw_cat_row *rows = NULL;
+    size_t cnt = 0;
+    nw_status st = nw__catalog_rows(s, &rows, &cnt, err);
+    if (st != NW_OK)
+        return st;
+    nw_partition_info *v = malloc((cnt ? cnt : 1) * sizeof *v);
+    if (!v) {
+        free(rows);
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    }
+    char wal[NW_PART_NAME_MAX + 8];
+    for (size_t i = 0; i < cnt; i++) {
+        v[i] = rows[i].info;
+        /* The header promises the file with its -wal (not the -shm index). */
+        struct stat sb;
+        char *p = nw__path(s->dir, v[i].name);
+        v[i].file_bytes = p && stat(p, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        free(p);
+        snprintf(wal, sizeof wal, "%s-wal", v[i].name);
+        p = nw__path(s->dir, wal);
+        v[i].file_bytes += p && stat(p, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        free(p);
+    }
+    free(rows);
+    *out = v;
+    *n = cnt;
+    return NW_OK;
+}
+
+uint64_t nw_store_bytes(nw_store *s)
+{
+    DIR *d = opendir(s->dir);
+    if (!d)
+        return 0;
+    uint64_t total = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        struct stat sb;
+        /* Regular files only: rejected/ (dead letters) is not the store. */
+        if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(sb.st_mode))
+            total += (uint64_t)sb.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+/* --------------------------------------------------------------- retention */
+
+/* Removes the catalog rows of the partitions marked in drop[], in one
+ * transaction, before their files go: a reader never finds a catalog row
+ * whose file was already unlinked by this store (it skips a missing file
+ * anyway, for readers holding an older catalog snapshot). */
+static nw_status uncatalog(nw_store *s, const nw_cat_row *rows, const char *drop,
+                           size_t n, nw_err *err)
+{
+    sqlite3_stmt *del = NULL;
+    nw_status st = nw__exec(s->cat, SQL_BEGIN_IMMEDIATE, "retention", err);
+    if (st != NW_OK)
+        return st;
+    if (sqlite3_prepare_v2(s->cat, SQL_PART_DELETE, -1, &del, NULL) != SQLITE_OK)
+        st = nw__sql_fail(s->cat, "retention", err);
+    for (size_t i = 0; st == NW_OK && i < n; i++) {
+        if (!drop[i])
+            continue;
+        sqlite3_bind_text(del, 1, rows[i].info.name, -1, SQLITE_STATIC);
+        if (sqlite3_step(del) != SQLITE_DONE)
+            st = nw__sql_fail(s->cat, "retention", err);
+        sqlite3_reset(del);
+    }
+    sqlite3_finalize(del);
+    if (st == NW_OK)
+        return nw__exec(s->cat, SQL_COMMIT, "retention", err);
+    sqlite3_exec(s->cat, SQL_ROLLBACK, NULL, NULL, NULL);
+    return st;
+}
+
+static nw_status unlink_partition(const char *dir, const char *name, nw_err *err)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char path[4096];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        int n = snprintf(path, sizeof path, "%s/%s%s", dir, name, suffixes[i]);
+        if (n < 0 || (size_t)n >= sizeof path)
+            return nw_fail(err, NW_ERR_IO, "path too long in %s", dir);
+        if (unlink(path) != 0 && errno != ENOENT)
+            return nw_fail(err, NW_ERR_IO, "unlink %s: %s", path, strerror(errno));
+    }
+    return NW_OK;
+}
+
+/* Marks what to drop: first by age, then oldest-first by size, never the
+ * newest for size.  Returns how many were marked. */
+static size_t plan_retention(nw_store *s, const nw_retention *r, const nw_cat_row *rows,
+                             size_t n, char *drop)
+{
+    size_t count = 0;
+    if (r->days > 0) {
+        nw_time now = r->now ? r->now : nw_time_now();
+        nw_time cutoff = now - (nw_time)r->days * DAY_TICKS;
+        for (size_t i = 0; i < n; i++)
+            if (rows[i].info.end <= cutoff) {
+                drop[i] = 1;
+                count++;
+            }
+    }
+    if (r->max_bytes > 0 && n > 0) {
+        uint64_t total = nw_store_bytes(s);
+        for (size_t i = 0; i < n; i++)
+            if (drop[i]) {
+                uint64_t b = nw__file_bytes(s->dir, rows[i].info.name);
+                total = total > b ? total - b : 0;
+            }
+        for (size_t i = 0; i + 1 < n && total > r->max_bytes; i++) {
+            if (drop[i])
+                continue;
+            uint64_t b = nw__file_bytes(s->dir, rows[i].info.name);
+            total = total > b ? total - b : 0;
+            drop[i] = 1;
+            count++;
+        }
+    }
+    return count;
+}
+
+nw_status nw_store_apply_retention(nw_store *s, const nw_retention *r, size_t *dropped,
+                                   nw_err *err)
+{
+    if (dropped)
+        *dropped = 0;
+    if (!r || r->days < 0 || r->days > NW_RETENTION_MAX_DAYS)
+        return nw_fail(err, NW_ERR_INVALID, "retention days must be 0..%d",
+                       NW_RETENTION_MAX_DAYS);
+    if (r->days == 0 && r->max_bytes == 0)
+        return NW_OK;
+
+    /* The caller should hold the writer; if it does not, hold the lock for
+     * the duration so that no other process writes what we unlink. */
+    int lock_fd = -1;
+    nw_status st = NW_OK;
+    if (s->writer)
+        st = nw__writer_release_partitions(s->writer, err);
+    else
+        st = nw__lock_acquire(s->dir, &lock_fd, err);
+    if (st != NW_OK)
+        return st;
+    nw__store_close_read_handles(s);
+
+    nw_cat_row *rows = NULL;
+    size_t n = 0, count = 0;
+    char *drop = NULL;
+    st = nw__catalog_rows(s, &rows, &n, err);
+    if (st == NW_OK && !(drop = calloc(n ? n : 1, 1)))
+        st = nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    if (st == NW_OK)
+        count = plan_retention(s, r, rows, n, drop);
+    if (st == NW_OK && count > 0)
+        st = uncatalog(s, rows, drop, n, err);
+    for (size_t i = 0; st == NW_OK && i < n; i++)
+        if (drop[i])
+            st = unlink_partition(s->dir, rows[i].info.name, err);
+    if (s->writer) {
+        nw_err e2;
+        nw_status st2 = nw__writer_reload_catalog(s->writer, &e2);
+        if (st == NW_OK && st2 != NW_OK) {
+            st = st2;
+            if (err)
+                *err = e2;
+        }
+    }
+    nw__lock_release(lock_fd);
+    free(rows);
+    free(drop);
+    if (st == NW_OK && dropped)
+        *dropped = count;
+    return st;
+}
+
+/* ------------------------------------------------------------ row helpers */
+
+int nw__bind_conn(sqlite3_stmt *st, const nw_conn *c)
+{
+    /* Unsigned 64-bit counters go in as their two's-complement int64 and
+     * come back bit-exact (nw__conn_from_row casts back). */
+    int rc = SQLITE_OK;
+    rc |= sqlite3_bind_int64(st, NW_COL_ID + 1, c->id);
+    rc |= sqlite3_bind_text(st, NW_COL_HOST + 1, c->host, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(st, NW_COL_PID + 1, c->pid);
+    rc |= sqlite3_bind_int(st, NW_COL_PROTO + 1, c->proto);
+    rc |= sqlite3_bind_int(st, NW_COL_IPVER + 1, c->ip_version);
+    rc |= sqlite3_bind_int(st, NW_COL_DIR + 1, c->direction);
+    rc |= sqlite3_bind_int(st, NW_COL_STATE + 1, c->state);
+    rc |= sqlite3_bind_blob(st, NW_COL_LIP + 1, c->local_ip.b, 16, SQLITE_STATIC);
+    rc |= sqlite3_bind_int(st, NW_COL_LPORT + 1, c->local_port);
+    rc |= sqlite3_bind_blob(st, NW_COL_RIP + 1, c->remote_ip.b, 16, SQLITE_STATIC);
+    rc |= sqlite3_bind_int(st, NW_COL_RPORT + 1, c->remote_port);
+    rc |= sqlite3_bind_int64(st, NW_COL_FIRST + 1, c->first_seen);
+    rc |= sqlite3_bind_int64(st, NW_COL_LAST + 1, c->last_seen);
+    rc |= sqlite3_bind_int64(st, NW_COL_ANCHOR + 1, c->anchor);
+    rc |= sqlite3_bind_int64(st, NW_COL_BSENT + 1, (int64_t)c->bytes_sent);
+    rc |= sqlite3_bind_int64(st, NW_COL_BRECV + 1, (int64_t)c->bytes_received);
+    rc |= sqlite3_bind_int64(st, NW_COL_BRETX + 1, (int64_t)c->bytes_retransmitted);
+    rc |= sqlite3_bind_int64(st, NW_COL_BCOPY + 1, (int64_t)c->bytes_copied);
+    rc |= sqlite3_bind_int64(st, NW_COL_ESENT + 1, (int64_t)c->send_events);
+    rc |= sqlite3_bind_int64(st, NW_COL_ERECV + 1, (int64_t)c->receive_events);
+    rc |= sqlite3_bind_int64(st, NW_COL_ERETX + 1, (int64_t)c->retransmit_events);
+    rc |= sqlite3_bind_int64(st, NW_COL_ECOPY + 1, (int64_t)c->copy_events);
+    rc |= sqlite3_bind_int64(st, NW_COL_RECONN + 1, c->reconnects);
+    if (c->has_tcp_opts) {
+        rc |= sqlite3_bind_int(st, NW_COL_MSS + 1, c->mss);
+        rc |= sqlite3_bind_int(st, NW_COL_SACK + 1, c->sackopt);
+        rc |= sqlite3_bind_int(st, NW_COL_TSOPT + 1, c->tsopt);
+        rc |= sqlite3_bind_int(st, NW_COL_WSOPT + 1, c->wsopt);
+        rc |= sqlite3_bind_int64(st, NW_COL_RCVWIN + 1, c->rcvwin);
+        rc |= sqlite3_bind_int(st, NW_COL_RCVSCALE + 1, c->rcvwinscale);
+        rc |= sqlite3_bind_int(st, NW_COL_SNDSCALE + 1, c->sndwinscale);
+    } else {
+        for (int col = NW_COL_MSS; col <= NW_COL_SNDSCALE; col++)
+            rc |= sqlite3_bind_null(st, col + 1);
+    }
+    return rc;
+}
+
+static void addr_from_col(sqlite3_stmt *st, int col, nw_addr *a)
+{
+    const void *b = sqlite3_column_blob(st, col);
+    if (b && sqlite3_column_bytes(st, col) == 16)
+        memcpy(a->b, b, 16);
+    else
+        memset(a->b, 0, 16);
+}
+
+void nw__conn_from_row(sqlite3_stmt *st, nw_conn *c)
+{
+    memset(c, 0, sizeof *c);
+    c->id = sqlite3_column_int64(st, NW_COL_ID);
+    const unsigned char *host = sqlite3_column_text(st, NW_COL_HOST);
+    c->host = host ? (const char *)host : "";
+    c->pid = (uint32_t)sqlite3_column_int64(st, NW_COL_PID);
+    c->proto = (uint8_t)sqlite3_column_int(st, NW_COL_PROTO);
+    c->ip_version = (uint8_t)sqlite3_column_int(st, NW_COL_IPVER);
+    c->direction = (uint8_t)sqlite3_column_int(st, NW_COL_DIR);
+    c->state = (uint8_t)sqlite3_column_int(st, NW_COL_STATE);
+    addr_from_col(st, NW_COL_LIP, &c->local_ip);
+    c->local_port = (uint16_t)sqlite3_column_int(st, NW_COL_LPORT);
+    addr_from_col(st, NW_COL_RIP, &c->remote_ip);
+    c->remote_port = (uint16_t)sqlite3_column_int(st, NW_COL_RPORT);
+    c->first_seen = sqlite3_column_int64(st, NW_COL_FIRST);
+    c->last_seen = sqlite3_column_int64(st, NW_COL_LAST);
+    c->anchor = sqlite3_column_int64(st, NW_COL_ANCHOR);
+    c->bytes_sent = (uint64_t)sqlite3_column_int64(st, NW_COL_BSENT);
+    c->bytes_received = (uint64_t)sqlite3_column_int64(st, NW_COL_BRECV);
+    c->bytes_retransmitted = (uint64_t)sqlite3_column_int64(st, NW_COL_BRETX);
+    c->bytes_copied = (uint64_t)sqlite3_column_int64(st, NW_COL_BCOPY);
+    c->send_events = (uint64_t)sqlite3_column_int64(st, NW_COL_ESENT);
+    c->receive_events = (uint64_t)sqlite3_column_int64(st, NW_COL_ERECV);
+    c->retransmit_events = (uint64_t)sqlite3_column_int64(st, NW_COL_ERETX);
+    c->copy_events = (uint64_t)sqlite3_column_int64(st, NW_COL_ECOPY);
+    c->reconnects = (uint32_t)sqlite3_column_int64(st, NW_COL_RECONN);
+    c->has_tcp_opts = sqlite3_column_type(st, NW_COL_MSS) != SQLITE_NULL;
+    if (c->has_tcp_opts) {
+        c->mss = (uint16_t)sqlite3_column_int(st, NW_COL_MSS);
+        c->sackopt = (uint16_t)sqlite3_column_int(st, NW_COL_SACK);
+        c->tsopt = (uint16_t)sqlite3_column_int(st, NW_COL_TSOPT);
+        c->wsopt = (uint16_t)sqlite3_column_int(st, NW_COL_WSOPT);
+        c->rcvwin = (uint32_t)sqlite3_column_int64(st, NW_COL_RCVWIN);
+        c->rcvwinscale = (uint16_t)sqlite3_column_int(st, NW_COL_RCVSCALE);
+        c->sndwinscale = (uint16_t)sqlite3_column_int(st, NW_COL_SNDSCALE);
+    }
+}

@@ -1,0 +1,169 @@
+/*
+ * store_int.h -- what store.c, writer.c and query.c share (internal).
+ *
+ * store.c owns the directory, the catalog handle and the file helpers;
+ * writer.c the single writer; query.c the read handles and their cached
+ * statements.  Nothing outside store/ includes this header except the
+ * store's own unit tests (which read the open counter and the query SQL).
+ */
+#ifndef NETWHO_STORE_INT_H
+#define NETWHO_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "netwho/conn.h"
+#include "netwho/query.h"
+#include "netwho/store.h"
+#include "netwho/writer.h"
+
+/* Room for "p-2026-03-16T00.db" and the like (nw_partition_info.name). */
+#define NW_PART_NAME_MAX 64
+
+/* Milliseconds a statement waits on a lock before SQLITE_BUSY: only WAL
+ * recovery or a checkpoint ever holds one briefly. */
+#define NW_SQL_BUSY_TIMEOUT_MS 5000
+
+/* Read handles a store keeps open between queries; a query may pin more
+ * (a k-way merge over many overlapping partitions), trimmed after it. */
+#define NW_STORE_READ_HANDLES 16
+
+/* Statements cached per read handle (one per filter combination used). */
+#define NW_READ_STMTS 8
+
+/* Column numbers of SQL_CONN_COLUMNS; parameter ?N binds column N-1. */
+enum {
+    NW_COL_ID = 0, NW_COL_HOST, NW_COL_PID, NW_COL_PROTO, NW_COL_IPVER,
+    NW_COL_DIR, NW_COL_STATE, NW_COL_LIP, NW_COL_LPORT, NW_COL_RIP,
+    NW_COL_RPORT, NW_COL_FIRST, NW_COL_LAST, NW_COL_ANCHOR, NW_COL_BSENT,
+    NW_COL_BRECV, NW_COL_BRETX, NW_COL_BCOPY, NW_COL_ESENT, NW_COL_ERECV,
+    NW_COL_ERETX, NW_COL_ECOPY, NW_COL_RECONN, NW_COL_MSS, NW_COL_SACK,
+    NW_COL_TSOPT, NW_COL_WSOPT, NW_COL_RCVWIN, NW_COL_RCVSCALE,
+    NW_COL_SNDSCALE, NW_COL__COUNT
+};
+
+/* One statement of a read handle's cache. */
+typedef struct nw_rd_stmt {
+    unsigned key;          /* query kind and filter mask (query.c)      */
+    sqlite3_stmt *st;
+    uint64_t used;         /* LRU tick                                  */
+} nw_rd_stmt;
+
+/* A read-only handle on one partition file (query.c). */
+typedef struct nw_rd_handle {
+    char name[NW_PART_NAME_MAX];
+    sqlite3 *db;
+    uint64_t dev, ino;     /* the file opened: a replaced file is reopened */
+    nw_rd_stmt stmts[NW_READ_STMTS];
+    uint64_t used;         /* LRU tick                                  */
+    int pins;              /* > 0 while a query steps its statements    */
+} nw_rd_handle;
+
+/* A catalog row: nw_partition_info plus the id ranges that prune lookups
+ * by connection id (not part of the public struct). */
+typedef struct nw_cat_row {
+    nw_partition_info info;
+    int64_t min_conn_id, max_conn_id;        /* of its connections       */
+    int64_t min_xfer_conn_id, max_xfer_conn_id;  /* of its transfers     */
+} nw_cat_row;
+
+struct nw_writer;
+
+struct nw_store {
+    char *dir;
+    nw_partitioning part;
+    sqlite3 *cat;               /* catalog.db, read-write                */
+    sqlite3_stmt *cat_list;     /* SQL_PART_LIST                         */
+    struct nw_writer *writer;   /* the writer holding the lock, if any   */
+    nw_rd_handle **rd;          /* read-handle cache (query.c)           */
+    size_t nrd, caprd;
+    uint64_t rd_tick;
+    uint64_t partition_opens;   /* read handles opened, for tests        */
+    char conn_host[NW_HOST_MAX];/* nw_query_connection's host storage    */
+};
+
+/* ------------------------------------------------------------- store.c */
+
+/* "p-2026-03-16.db" / "p-2026-03-16T00.db" for the partition holding t;
+ * its span in *start and *end.  NW_ERR_INVALID if t's year is outside
+ * 0000..9999. */
+nw_status nw__part_name(nw_partitioning p, nw_time t, char name[NW_PART_NAME_MAX],
+                        nw_time *start, nw_time *end, nw_err *err);
+
+/* dir/name into a new string (caller frees), NULL on ENOMEM. */
+char *nw__path(const char *dir, const char *name);
+
+/* Runs SQL text without results; NW_ERR_SQL naming what on failure. */
+nw_status nw__exec(sqlite3 *db, const char *sql, const char *what, nw_err *err);
+
+/* NW_ERR_SQL (or NW_ERR_CORRUPT for SQLITE_NOTADB/CORRUPT) from db's
+ * last error, naming what failed. */
+nw_status nw__sql_fail(sqlite3 *db, const char *what, nw_err *err);
+
+/* Opens a partition file for the writer (creating it and its schema if
+ * absent, WAL on) or read-only for queries (must exist).  Refuses a file
+ * of another schema version with NW_ERR_CORRUPT.  *created set to 1 if the
+ * file was new.  Caller closes with sqlite3_close. */
+nw_status nw__open_partition(const char *dir, const char *name, int writable,
+                             sqlite3 **out, int *created, nw_err *err);
+
+/* Every catalog row, ordered by start.  Caller frees *rows. */
+nw_status nw__catalog_rows(nw_store *s, nw_cat_row **rows, size_t *n,
+                           nw_err *err);
+
+/* Size of dir/name plus its -wal and -shm (0 for missing files). */
+uint64_t nw__file_bytes(const char *dir, const char *name);
+
+/* Takes the flock on dir/.lock (writing our pid into it), or NW_ERR_BUSY
+ * naming the pid that holds it.  Release with nw__lock_release. */
+nw_status nw__lock_acquire(const char *dir, int *fd_out, nw_err *err);
+void nw__lock_release(int fd);
+
+/* Binds c as ?1..?30 of SQL_CONN_INSERT / SQL_CONN_UPDATE. */
+int nw__bind_conn(sqlite3_stmt *st, const nw_conn *c);
+
+/* Reads a row of SQL_CONN_COLUMNS into *c; c->host points into the
+ * statement (valid until its next step or reset). */
+void nw__conn_from_row(sqlite3_stmt *st, nw_conn *c);
+
+/* ------------------------------------------------------------ writer.c */
+
+/* Retention support: commits and closes every partition handle (files may
+ * then be unlinked), and, after, reloads the writer's catalog copy. */
+nw_status nw__writer_release_partitions(struct nw_writer *w, nw_err *err);
+nw_status nw__writer_reload_catalog(struct nw_writer *w, nw_err *err);
+
+/* --------------------------------------------------------- deadletter.c */
+
+/* Today's dead-letter file of a writer.  Zeroed = nothing open yet. */
+typedef struct nw_deadletter {
+    char *dir;                 /* DIR/rejected (dead letters)           */
+    FILE *f;                   /* buffered; flushed at every commit     */
+    char date[16];             /* "YYYY-MM-DD" of f (UTC wall clock)    */
+} nw_deadletter;
+
+/* Makes DIR/rejected if needed.  Ends with nw__dl_close. */
+nw_status nw__dl_init(nw_deadletter *d, const char *store_dir, nw_err *err);
+/* Appends r as one JSON line to the file of now's UTC date. */
+nw_status nw__dl_write(nw_deadletter *d, const nw_rejection *r, nw_time now,
+                       nw_err *err);
+nw_status nw__dl_flush(nw_deadletter *d, nw_err *err);
+/* Flushes and closes; frees what d holds.  Returns the flush status. */
+nw_status nw__dl_close(nw_deadletter *d, nw_err *err);
+
+/* ------------------------------------------------------------- query.c */
+
+/* Closes every cached read handle (none may be pinned). */
+void nw__store_close_read_handles(nw_store *s);
+
+/* Query kinds, for the statement text builder. */
+enum { NW_QK_CONNECTIONS = 1, NW_QK_WHO = 2 };
+
+/* Writes into buf the SQL text that nw_query_connections (NW_QK_CONNECTIONS)
+ * or nw_query_who (NW_QK_WHO) runs in each partition for q.  Returns 0, or
+ * -1 if cap is too small.  Exposed for EXPLAIN QUERY PLAN tests. */
+int nw__query_sql(int kind, const nw_query *q, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,771 @@
+/*
+ * writer.c -- the store's single writer (see writer.h).
+ *
+ * State:
+ *   - an in-memory copy of the catalog (one entry per partition, sorted by
+ *     start), kept up to date by every write, so that resume can choose
+ *     partitions by max_last_seen including what is not committed yet;
+ *   - up to NW_WRITER_MAX_OPEN_PARTITIONS open partition handles (LRU),
+ *     each with its prepared statements and, once written, an open
+ *     transaction;
+ *   - a block of connection ids reserved in the catalog.
+ *
+ * Commit order: the catalog first (its bounds only widen), then the
+ * partitions.  A crash between the two leaves the catalog describing more
+ * than the files hold, which only costs a query some pruning; the other
+ * order could hide committed rows from queries.  Connection, transfer and
+ * failure counts are exact (insert is told from rewrite by changes()),
+ * except after such a crash, where they may count rows that were lost.
+ */
+#include "netwho/writer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sql.h"
+#include "store_int.h"
+
+/* Ids reserved in the catalog at once, in their own committed
+ * transaction, before any is handed out: a crash can waste the rest of a
+ * block but never hand an id out twice. */
+#define NW_ID_BLOCK 65536
+
+enum {
+    PS_CONN_INS, PS_CONN_UPD, PS_XFER_INS, PS_XFER_ADD, PS_FAIL_INS, PS_RESUME,
+    PS__COUNT
+};
+
+static const char *const part_sql[PS__COUNT] = {
+    SQL_CONN_INSERT, SQL_CONN_UPDATE, SQL_XFER_INSERT, SQL_XFER_ADD,
+    SQL_FAIL_INSERT, SQL_CONN_RESUME,
+};
+
+/* A partition as the writer knows it: absolute values including what is
+ * not committed, plus the count deltas not yet merged into the catalog. */
+typedef struct part_entry {
+    nw_cat_row row;
+    uint64_t d_conn, d_xfer, d_fail;
+    int dirty;         /* differs from the catalog                        */
+    int cataloged;     /* the catalog has (had, at load) a row for it     */
+} part_entry;
+
+typedef struct part_handle {
+    part_entry *e;     /* NULL: free slot                                */
+    sqlite3 *db;
+    sqlite3_stmt *st[PS__COUNT];
+    int in_txn;
+    uint64_t used;     /* LRU tick                                       */
+} part_handle;
+
+struct nw_writer {
+    nw_store *s;
+    int lock_fd;
+    part_entry **parts;            /* sorted by start; entries own memory */
+    size_t nparts, capparts;
+    part_handle open[NW_WRITER_MAX_OPEN_PARTITIONS];
+    part_handle *last;             /* the handle written last: fast path  */
+    uint64_t tick;
+    uint64_t pending;              /* rows since the last commit          */
+    int64_t id_next, id_end;       /* reserved, not yet handed out        */
+    sqlite3_stmt *cat_merge, *meta_get, *meta_set;
+    nw_deadletter dl;
+    char resume_host[NW_HOST_MAX]; /* resume's out->host                  */
+    nw_writer_stats stats;
+    nw_err err;                    /* last sink error                     */
+};
+
+static nw_status commit_all(nw_writer *w, nw_err *err);
+
+/* ------------------------------------------------------- catalog entries */
+
+static part_entry *entry_new(const char *name, nw_time start, nw_time end)
+{
+    part_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    snprintf(e->row.info.name, sizeof e->row.info.name, "%s", name);
+    e->row.info.start = start;
+    e->row.info.end = end;
+    e->row.info.min_first_seen = NW_TIME_MAX;
+    e->row.info.max_first_seen = NW_TIME_MIN;
+    e->row.info.max_last_seen = NW_TIME_MIN;
+    e->row.min_conn_id = e->row.min_xfer_conn_id = INT64_MAX;
+    e->row.max_conn_id = e->row.max_xfer_conn_id = 0;
+    return e;
+}
+
+/* Index of the first entry whose start is >= start. */
+static size_t entry_lower_bound(const nw_writer *w, nw_time start)
+{
+    size_t lo = 0, hi = w->nparts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->parts[mid]->row.info.start < start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Inserts e keeping the order; takes ownership of e (frees it on error). */
+static nw_status entry_insert(nw_writer *w, part_entry *e, nw_err *err)
+{
+    if (w->nparts == w->capparts) {
+        size_t ncap = w->capparts ? w->capparts * 2 : 64;
+        part_entry **np = realloc(w->parts, ncap * sizeof *np);
+        if (!np) {
+            free(e);
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+        }
+        w->parts = np;
+        w->capparts = ncap;
+    }
+    size_t i = entry_lower_bound(w, e->row.info.start);
+    memmove(&w->parts[i + 1], &w->parts[i], (w->nparts - i) * sizeof *w->parts);
+    w->parts[i] = e;
+    w->nparts++;
+    return NW_OK;
+}
+
+static void entries_free(nw_writer *w)
+{
+    for (size_t i = 0; i < w->nparts; i++)
+        free(w->parts[i]);
+    w->nparts = 0;
+}
+
+static nw_status entries_load(nw_writer *w, nw_err *err)
+{
+    nw_cat_row *rows = NULL;
+    size_t n = 0;
+    nw_status st = nw__catalog_rows(w->s, &rows, &n, err);
+    for (size_t i = 0; st == NW_OK && i < n; i++) {
+        part_entry *e = calloc(1, sizeof *e);
+        if (!e) {
+            st = nw_fail(err, NW_ERR_NOMEM, "out of memory");
+            break;
+        }
+        e->row = rows[i];
+        e->cataloged = 1;
+        st = entry_insert(w, e, err);
+    }
+    free(rows);
+    return st;
+}
+
+/* -------------------------------------------------------------- handles */
+
+static void handle_close(part_handle *h)
+{
+    for (int i = 0; i < PS__COUNT; i++)
+        sqlite3_finalize(h->st[i]);
+    sqlite3_close(h->db);
+    memset(h, 0, sizeof *h);
+}
+
+static void handles_close_all(nw_writer *w)
+{
+    for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS; i++)
+        if (w->open[i].e)
+            handle_close(&w->open[i]);
+    w->last = NULL;
+}
+
+/* A partition file that the catalog does not know was written before a
+ * crash: count what it holds so that the catalog learns it at commit. */
+static nw_status rescan(part_handle *h, nw_err *err)
+{
+    static const char *const sql[] = {SQL_PART_RESCAN_CONN, SQL_PART_RESCAN_XFER,
+                                      SQL_PART_RESCAN_FAIL};
+    nw_cat_row *r = &h->e->row;
+    for (size_t q = 0; q < sizeof sql / sizeof sql[0]; q++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(h->db, sql[q], -1, &st, NULL) != SQLITE_OK)
+            return nw__sql_fail(h->db, r->info.name, err);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            nw_status s = nw__sql_fail(h->db, r->info.name, err);
+            sqlite3_finalize(st);
+            return s;
+        }
+        uint64_t count = (uint64_t)sqlite3_column_int64(st, 0);
+        if (q == 0 && count > 0) {
+            r->info.connections += count;
+            h->e->d_conn += count;
+            r->info.min_first_seen = sqlite3_column_int64(st, 1);
+            r->info.max_first_seen = sqlite3_column_int64(st, 2);
+            r->info.max_last_seen = sqlite3_column_int64(st, 3);
+            r->min_conn_id = sqlite3_column_int64(st, 4);
+            r->max_conn_id = sqlite3_column_int64(st, 5);
+        } else if (q == 1 && count > 0) {
+            r->info.transfers += count;
+            h->e->d_xfer += count;
+            r->min_xfer_conn_id = sqlite3_column_int64(st, 1);
+            r->max_xfer_conn_id = sqlite3_column_int64(st, 2);
+        } else if (q == 2) {
+            r->info.failures += count;
+            h->e->d_fail += count;
+        }
+        sqlite3_finalize(st);
+    }
+    h->e->dirty = 1;
+    return NW_OK;
+}
+
+/* A slot for a new handle: a free one, else the least recently used of
+ * those without a transaction (resume probes of old partitions leave such
+ * handles), else the least recently used, whose transaction is first
+ * committed with all the others (so a batch stays one unit). */
+static nw_status free_slot(nw_writer *w, part_handle **out, nw_err *err)
+{
+    part_handle *victim = NULL;
+    for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS; i++) {
+        part_handle *h = &w->open[i];
+        if (!h->e) {
+            *out = h;
+            return NW_OK;
+        }
+        if (!victim || (victim->in_txn && !h->in_txn) ||
+            (victim->in_txn == h->in_txn && h->used < victim->used))
+            victim = h;
+    }
+    if (victim->in_txn) {
+        nw_status st = commit_all(w, err);
+        if (st != NW_OK)
+            return st;
+    }
+    if (w->last == victim)
+        w->last = NULL;
+    handle_close(victim);
+    *out = victim;
+    return NW_OK;
+}
+
+static nw_status handle_open(nw_writer *w, part_entry *e, part_handle **out, nw_err *err)
+{
+    part_handle *h = NULL;
+    nw_status st = free_slot(w, &h, err);
+    if (st != NW_OK)
+        return st;
+    int created = 0;
+    st = nw__open_partition(w->s->dir, e->row.info.name, 1, &h->db, &created, err);
+    if (st != NW_OK) {
+        h->db = NULL;
+        return st;
+    }
+    h->e = e;
+    for (int i = 0; i < PS__COUNT && st == NW_OK; i++)
+        if (sqlite3_prepare_v3(h->db, part_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &h->st[i], NULL) != SQLITE_OK)
+            st = nw__sql_fail(h->db, e->row.info.name, err);
+    if (st == NW_OK && created)
+        w->stats.partitions_created++;
+    if (st == NW_OK && !created && !e->cataloged) {
+        st = rescan(h, err);
+        e->cataloged = 1;
+    }
+    if (st != NW_OK) {
+        handle_close(h);
+        return st;
+    }
+    *out = h;
+    return NW_OK;
+}
+
+static nw_time floor_part(const nw_writer *w, nw_time t)
+{
+    return w->s->part == NW_PART_HOUR ? nw_time_floor_hour(t) : nw_time_floor_day(t);
+}
+
+/* The open handle of the partition holding time t, opening (and creating)
+ * it if needed. */
+static nw_status handle_for(nw_writer *w, nw_time t, part_handle **out, nw_err *err)
+{
+    nw_time start = floor_part(w, t);
+    part_handle *h = w->last;
+    if (!h || h->e->row.info.start != start) {
+        h = NULL;
+        for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS; i++)
+            if (w->open[i].e && w->open[i].e->row.info.start == start) {
+                h = &w->open[i];
+                break;
+            }
+    }
+    if (!h) {
+        size_t i = entry_lower_bound(w, start);
+        part_entry *e = i < w->nparts && w->parts[i]->row.info.start == start
+                            ? w->parts[i] : NULL;
+        if (!e) {
+            char name[NW_PART_NAME_MAX];
+            nw_time s, end;
+            nw_status st = nw__part_name(w->s->part, t, name, &s, &end, err);
+            if (st != NW_OK)
+                return st;
+            /* Not dirty: the catalog learns of it with its first row. */
+            if (!(e = entry_new(name, s, end)))
+                return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+            st = entry_insert(w, e, err);
+            if (st != NW_OK)
+                return st;
+        }
+        nw_status st = handle_open(w, e, &h, err);
+        if (st != NW_OK)
+            return st;
+    }
+    h->used = ++w->tick;
+    w->last = h;
+    *out = h;
+    return NW_OK;
+}
+
+static nw_status begin(part_handle *h, nw_err *err)
+{
+    if (h->in_txn)
+        return NW_OK;
+    nw_status st = nw__exec(h->db, SQL_BEGIN, h->e->row.info.name, err);
+    if (st == NW_OK)
+        h->in_txn = 1;
+    return st;
+}
+
+/* Steps a write statement to completion and resets it. */
+static nw_status step_write(part_handle *h, int which, nw_err *err)
+{
+    sqlite3_stmt *st = h->st[which];
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return nw__sql_fail(h->db, h->e->row.info.name, err);
+    return NW_OK;
+}
+
+static nw_status row_written(nw_writer *w, nw_err *err)
+{
+    if (++w->pending >= NW_WRITER_BATCH_ROWS)
+        return commit_all(w, err);
+    return NW_OK;
+}
+
+/* --------------------------------------------------------------- commit */
+
+static nw_status merge_entry(nw_writer *w, const part_entry *e, nw_err *err)
+{
+    sqlite3_stmt *st = w->cat_merge;
+    const nw_cat_row *r = &e->row;
+    sqlite3_bind_text(st, 1, r->info.name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->info.start);
+    sqlite3_bind_int64(st, 3, r->info.end);
+    sqlite3_bind_int64(st, 4, r->info.min_first_seen);
+    sqlite3_bind_int64(st, 5, r->info.max_first_seen);
+    sqlite3_bind_int64(st, 6, r->info.max_last_seen);
+    sqlite3_bind_int64(st, 7, (int64_t)e->d_conn);
+    sqlite3_bind_int64(st, 8, (int64_t)e->d_xfer);
+    sqlite3_bind_int64(st, 9, (int64_t)e->d_fail);
+    sqlite3_bind_int64(st, 10, r->min_conn_id);
+    sqlite3_bind_int64(st, 11, r->max_conn_id);
+    sqlite3_bind_int64(st, 12, r->min_xfer_conn_id);
+    sqlite3_bind_int64(st, 13, r->max_xfer_conn_id);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return nw__sql_fail(w->s->cat, "update catalog", err);
+    return NW_OK;
+}
+
+static nw_status commit_catalog(nw_writer *w, nw_err *err)
+{
+    int any = 0;
+    for (size_t i = 0; i < w->nparts && !any; i++)
+        any = w->parts[i]->dirty;
+    if (!any)
+        return NW_OK;
+    nw_status st = nw__exec(w->s->cat, SQL_BEGIN_IMMEDIATE, "update catalog", err);
+    if (st != NW_OK)
+        return st;
+    for (size_t i = 0; i < w->nparts && st == NW_OK; i++)
+        if (w->parts[i]->dirty)
+            st = merge_entry(w, w->parts[i], err);
+    if (st == NW_OK)
+        st = nw__exec(w->s->cat, SQL_COMMIT, "commit catalog", err);
+    if (st != NW_OK) {
+        sqlite3_exec(w->s->cat, SQL_ROLLBACK, NULL, NULL, NULL);
+        return st;
+    }
+    /* The deltas are in the catalog now: never add them twice. */
+    for (size_t i = 0; i < w->nparts; i++) {
+        part_entry *e = w->parts[i];
+        e->d_conn = e->d_xfer = e->d_fail = 0;
+        e->dirty = 0;
+        e->cataloged = 1;
+    }
+    return NW_OK;
+}
+
+static nw_status commit_all(nw_writer *w, nw_err *err)
+{
+    nw_status st = commit_catalog(w, err);
+    int committed = 0;
+    for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS && st == NW_OK; i++) {
+        part_handle *h = &w->open[i];
+        if (!h->e || !h->in_txn)
+            continue;
+        st = nw__exec(h->db, SQL_COMMIT, h->e->row.info.name, err);
+        h->in_txn = !sqlite3_get_autocommit(h->db);
+        committed = 1;
+    }
+    if (st != NW_OK)
+        return st;
+    if (committed)
+        w->stats.commits++;
+    w->pending = 0;
+    return nw__dl_flush(&w->dl, err);
+}
+
+nw_status nw_writer_commit(nw_writer *w, nw_err *err)
+{
+    return commit_all(w, err);
+}
+
+/* ---------------------------------------------------------------- sink */
+
+static nw_status sink_conn(void *ctx, const nw_conn *c)
+{
+    nw_writer *w = ctx;
+    nw_err *err = &w->err;
+    if (!c || c->id <= 0 || !c->host || strlen(c->host) >= NW_HOST_MAX)
+        return nw_fail(err, NW_ERR_INVALID, "connection without id or host");
+    part_handle *h = NULL;
+    nw_status st = handle_for(w, c->anchor, &h, err);
+    if (st == NW_OK)
+        st = begin(h, err);
+    if (st != NW_OK)
+        return st;
+    if (nw__bind_conn(h->st[PS_CONN_INS], c) != SQLITE_OK)
+        return nw__sql_fail(h->db, h->e->row.info.name, err);
+    st = step_write(h, PS_CONN_INS, err);
+    if (st != NW_OK)
+        return st;
+    int inserted = sqlite3_changes(h->db) > 0;
+    if (!inserted) {
+        if (nw__bind_conn(h->st[PS_CONN_UPD], c) != SQLITE_OK)
+            return nw__sql_fail(h->db, h->e->row.info.name, err);
+        st = step_write(h, PS_CONN_UPD, err);
+        if (st != NW_OK)
+            return st;
+    }
+    part_entry *e = h->e;
+    nw_cat_row *r = &e->row;
+    if (c->first_seen < r->info.min_first_seen)
+        r->info.min_first_seen = c->first_seen;
+    if (c->first_seen > r->info.max_first_seen)
+        r->info.max_first_seen = c->first_seen;
+    if (c->last_seen > r->info.max_last_seen)
+        r->info.max_last_seen = c->last_seen;
+    if (c->id < r->min_conn_id)
+        r->min_conn_id = c->id;
+    if (c->id > r->max_conn_id)
+        r->max_conn_id = c->id;
+    if (inserted) {
+        r->info.connections++;
+        e->d_conn++;
+    }
+    e->dirty = 1;
+    w->stats.conn_rows++;
+    return row_written(w, err);
+}
+
+static nw_status sink_transfer(void *ctx, const nw_transfer *t)
+{
+    nw_writer *w = ctx;
+    nw_err *err = &w->err;
+    if (!t || t->conn_id <= 0)
+        return nw_fail(err, NW_ERR_INVALID, "transfer without connection id");
+    part_handle *h = NULL;
+    nw_status st = handle_for(w, t->time, &h, err);
+    if (st == NW_OK)
+        st = begin(h, err);
+    if (st != NW_OK)
+        return st;
+    /* INSERT and the adding UPDATE take the same ?1..?8. */
+    for (int which = PS_XFER_INS; which <= PS_XFER_ADD; which++) {
+        sqlite3_stmt *s = h->st[which];
+        sqlite3_bind_int64(s, 1, t->conn_id);
+        sqlite3_bind_int64(s, 2, t->time);
+        sqlite3_bind_int64(s, 3, (int64_t)t->bytes_sent);
+        sqlite3_bind_int64(s, 4, (int64_t)t->bytes_received);
+        sqlite3_bind_int64(s, 5, (int64_t)t->bytes_retransmitted);
+        sqlite3_bind_int64(s, 6, t->send_events);
+        sqlite3_bind_int64(s, 7, t->receive_events);
+        sqlite3_bind_int64(s, 8, t->retransmit_events);
+        st = step_write(h, which, err);
+        if (st != NW_OK)
+            return st;
+        if (which == PS_XFER_INS && sqlite3_changes(h->db) > 0) {
+            h->e->row.info.transfers++;
+            h->e->d_xfer++;
+            break;
+        }
+    }
+    nw_cat_row *r = &h->e->row;
+    if (t->conn_id < r->min_xfer_conn_id)
+        r->min_xfer_conn_id = t->conn_id;
+    if (t->conn_id > r->max_xfer_conn_id)
+        r->max_xfer_conn_id = t->conn_id;
+    h->e->dirty = 1;
+    w->stats.transfer_rows++;
+    return row_written(w, err);
+}
+
+static nw_status sink_failure(void *ctx, const nw_failure *f)
+{
+    nw_writer *w = ctx;
+    nw_err *err = &w->err;
+    if (!f || !f->host || strlen(f->host) >= NW_HOST_MAX)
+        return nw_fail(err, NW_ERR_INVALID, "failure without host");
+    part_handle *h = NULL;
+    nw_status st = handle_for(w, f->time, &h, err);
+    if (st == NW_OK)
+        st = begin(h, err);
+    if (st != NW_OK)
+        return st;
+    sqlite3_stmt *s = h->st[PS_FAIL_INS];
+    sqlite3_bind_int64(s, 1, f->time);
+    sqlite3_bind_text(s, 2, f->host, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, f->event_id);
+    sqlite3_bind_int(s, 4, f->proto);
+    sqlite3_bind_int(s, 5, f->fail_proto);
+    sqlite3_bind_int(s, 6, f->fail_code);
+    st = step_write(h, PS_FAIL_INS, err);
+    if (st != NW_OK)
+        return st;
+    h->e->row.info.failures++;
+    h->e->d_fail++;
+    h->e->dirty = 1;
+    w->stats.failure_rows++;
+    return row_written(w, err);
+}
+
+/* Looks for key's open row in one partition: 1 found, 0 not, -1 error. */
+static int resume_in(nw_writer *w, part_entry *e, const nw_conn *key, nw_time since,
+                     nw_conn *out)
+{
+    part_handle *h = NULL;
+    for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS && !h; i++)
+        if (w->open[i].e == e)
+            h = &w->open[i];
+    if (!h && handle_open(w, e, &h, &w->err) != NW_OK)
+        return -1;
+    h->used = ++w->tick;
+    sqlite3_stmt *st = h->st[PS_RESUME];
+    sqlite3_bind_blob(st, 1, key->remote_ip.b, 16, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, key->remote_port);
+    sqlite3_bind_blob(st, 3, key->local_ip.b, 16, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, key->local_port);
+    sqlite3_bind_int64(st, 5, key->pid);
+    sqlite3_bind_text(st, 6, key->host, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 7, key->proto);
+    sqlite3_bind_int(st, 8, key->ip_version);
+    sqlite3_bind_int64(st, 9, since);
+    sqlite3_bind_int(st, 10, NW_STATE_ATTEMPTED);
+    sqlite3_bind_int(st, 11, NW_STATE_ESTABLISHED);
+    int rc = sqlite3_step(st);
+    int found = 0;
+    if (rc == SQLITE_ROW) {
+        nw__conn_from_row(st, out);
+        /* The row's text dies at reset; the sink keeps a copy. */
+        snprintf(w->resume_host, sizeof w->resume_host, "%s", out->host);
+        out->host = w->resume_host;
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        nw__sql_fail(h->db, e->row.info.name, &w->err);
+        found = -1;
+    }
+    sqlite3_reset(st);
+    return found;
+}
+
+/*
+ * Newest first over the partitions that can hold a row seen at or after
+ * since (max_last_seen includes uncommitted writes); the writer's own
+ * handle sees its uncommitted rows, so a connection written earlier in
+ * this batch is found too.
+ */
+static int sink_resume(void *ctx, const nw_conn *key, nw_time since, nw_conn *out)
+{
+    nw_writer *w = ctx;
+    if (!key || !key->host || !out) {
+        nw_fail(&w->err, NW_ERR_INVALID, "resume without key");
+        return -1;
+    }
+    for (size_t i = w->nparts; i-- > 0;) {
+        part_entry *e = w->parts[i];
+        if (e->row.info.connections == 0 || e->row.info.max_last_seen < since)
+            continue;
+        int r = resume_in(w, e, key, since, out);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Takes a block of ids from the catalog counter in its own transaction. */
+static nw_status reserve_block(nw_writer *w, int64_t n, nw_err *err)
+{
+    sqlite3 *cat = w->s->cat;
+    nw_status st = nw__exec(cat, SQL_BEGIN_IMMEDIATE, "reserve ids", err);
+    if (st != NW_OK)
+        return st;
+    int64_t next = 0;
+    sqlite3_bind_text(w->meta_get, 1, SQL_META_KEY_NEXT_ID, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(w->meta_get);
+    if (rc == SQLITE_ROW)
+        next = sqlite3_column_int64(w->meta_get, 0);
+    sqlite3_reset(w->meta_get);
+    if (rc != SQLITE_ROW || next <= 0 || next > INT64_MAX - n) {
+        st = rc == SQLITE_ROW || rc == SQLITE_DONE
+                 ? nw_fail(err, NW_ERR_CORRUPT, "catalog of %s has a bad %s",
+                           w->s->dir, SQL_META_KEY_NEXT_ID)
+                 : nw__sql_fail(cat, "reserve ids", err);
+    }
+    if (st == NW_OK) {
+        sqlite3_bind_text(w->meta_set, 1, SQL_META_KEY_NEXT_ID, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(w->meta_set, 2, next + n);
+        rc = sqlite3_step(w->meta_set);
+        sqlite3_reset(w->meta_set);
+        if (rc != SQLITE_DONE)
+            st = nw__sql_fail(cat, "reserve ids", err);
+    }
+    if (st == NW_OK)
+        st = nw__exec(cat, SQL_COMMIT, "reserve ids", err);
+    if (st != NW_OK) {
+        sqlite3_exec(cat, SQL_ROLLBACK, NULL, NULL, NULL);
+        return st;
+    }
+    w->id_next = next;
+    w->id_end = next + n;
+    return NW_OK;
+}
+
+static int64_t sink_reserve_ids(void *ctx, int64_t n)
+{
+    nw_writer *w = ctx;
+    if (n <= 0 || n > INT64_MAX / 4) {
+        nw_fail(&w->err, NW_ERR_INVALID, "cannot reserve %lld ids", (long long)n);
+        return -1;
+    }
+    if (w->id_end - w->id_next < n &&
+        reserve_block(w, n > NW_ID_BLOCK ? n : NW_ID_BLOCK, &w->err) != NW_OK)
+        return -1;
+    int64_t first = w->id_next;
+    w->id_next += n;
+    return first;
+}
+
+void nw_writer_sink(nw_writer *w, nw_sink *sink)
+{
+    memset(sink, 0, sizeof *sink);
+    sink->ctx = w;
+    sink->conn = sink_conn;
+    sink->transfer = sink_transfer;
+    sink->failure = sink_failure;
+    sink->resume = sink_resume;
+    sink->reserve_ids = sink_reserve_ids;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+nw_status nw_writer_open(nw_store *s, nw_writer **out, nw_err *err)
+{
+    if (!s || !out)
+        return nw_fail(err, NW_ERR_INVALID, "no store");
+    nw_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    w->s = s;
+    w->lock_fd = -1;
+    nw_status st = nw__lock_acquire(s->dir, &w->lock_fd, err);
+    if (st == NW_OK && sqlite3_db_readonly(s->cat, "main") == 1)
+        st = nw_fail(err, NW_ERR_IO, "store %s is read-only", s->dir);
+    if (st == NW_OK &&
+        (sqlite3_prepare_v2(s->cat, SQL_PART_MERGE, -1, &w->cat_merge, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(s->cat, SQL_META_GET, -1, &w->meta_get, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(s->cat, SQL_META_SET, -1, &w->meta_set, NULL) != SQLITE_OK))
+        st = nw__sql_fail(s->cat, "prepare catalog statements", err);
+    if (st == NW_OK)
+        st = entries_load(w, err);
+    if (st == NW_OK)
+        st = nw__dl_init(&w->dl, s->dir, err);
+    if (st != NW_OK) {
+        nw__dl_close(&w->dl, NULL);
+        entries_free(w);
+        free(w->parts);
+        sqlite3_finalize(w->cat_merge);
+        sqlite3_finalize(w->meta_get);
+        sqlite3_finalize(w->meta_set);
+        nw__lock_release(w->lock_fd);
+        free(w);
+        return st;
+    }
+    s->writer = w;
+    *out = w;
+    return NW_OK;
+}
+
+nw_status nw_writer_close(nw_writer *w, nw_err *err)
+{
+    if (!w)
+        return NW_OK;
+    nw_status st = commit_all(w, err);
+    /* A handle still in a transaction after a failed commit rolls back as
+     * it closes. */
+    handles_close_all(w);
+    nw_status st2 = nw__dl_close(&w->dl, st == NW_OK ? err : NULL);
+    if (st == NW_OK)
+        st = st2;
+    entries_free(w);
+    free(w->parts);
+    sqlite3_finalize(w->cat_merge);
+    sqlite3_finalize(w->meta_get);
+    sqlite3_finalize(w->meta_set);
+    nw__lock_release(w->lock_fd);
+    if (w->s->writer == w)
+        w->s->writer = NULL;
+    free(w);
+    return st;
+}
+
+nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err)
+{
+    if (!r)
+        return nw_fail(err, NW_ERR_INVALID, "no rejection");
+    nw_status st = nw__dl_write(&w->dl, r, nw_time_now(), err);
+    if (st == NW_OK)
+        w->stats.rejected_rows++;
+    return st;
+}
+
+void nw_writer_stats_get(const nw_writer *w, nw_writer_stats *out)
+{
+    *out = w->stats;
+}
+
+const char *nw_writer_last_error(const nw_writer *w)
+{
+    return w->err.msg;
+}
+
+nw_status nw__writer_release_partitions(nw_writer *w, nw_err *err)
+{
+    nw_status st = commit_all(w, err);
+    if (st != NW_OK)
+        return st;
+    handles_close_all(w);
+    return NW_OK;
+}
+
+nw_status nw__writer_reload_catalog(nw_writer *w, nw_err *err)
+{
+    handles_close_all(w);
+    entries_free(w);
+    return entries_load(w, err);
+}
