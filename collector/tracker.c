@@ -179,6 +179,7 @@ struct nw_tracker {
     nw_time watermark;      /* newest event time fed (or ticked)          */
     nw_time frontier;       /* newest time folded: the tracker's "now"    */
     int64_t next_id, id_end;
+    int64_t first_id;       /* first id this tracker took; 0 = none yet   */
 
     nw_tracker_stats stats;
 };
@@ -393,6 +394,8 @@ static int64_t take_id(nw_tracker *t)
             return -1;
         t->next_id = first;
         t->id_end = first + ID_BLOCK;
+        if (t->first_id == 0)
+            t->first_id = first;
     }
     return t->next_id++;
 }
@@ -438,7 +441,6 @@ static tconn *new_conn(nw_tracker *t, uint64_t h, host_ent *host, const nw_event
     c->hnext = t->slots[h & (t->nslots - 1)];
     t->slots[h & (t->nslots - 1)] = c;
     t->nconns++;
-    t->stats.connections++;
     t->stats.open = t->nconns;
     return c;
 }
@@ -452,8 +454,10 @@ static nw_status open_conn(nw_tracker *t, uint64_t h, host_ent *host,
         return NW_ERR_NOMEM;
     *out = c;
     if (ev->kind != NW_EV_CONNECT && ev->kind != NW_EV_ACCEPT && t->sink.resume) {
-        nw_time since = ev->time - (ev->proto == NW_PROTO_UDP ? t->opts.udp_idle
-                                                               : NW_TCP_RESUME_HORIZON);
+        /* A UDP gap of exactly udp_idle already ends the flow (expire uses
+         * >=), so only a flow seen strictly later may continue. */
+        nw_time since = ev->proto == NW_PROTO_UDP ? ev->time - t->opts.udp_idle + 1
+                                                  : ev->time - NW_TCP_RESUME_HORIZON;
         nw_conn key = c->c, prev;
         key.host = host->name;
         int r = t->sink.resume(t->sink.ctx, &key, since, &prev);
@@ -466,12 +470,18 @@ static nw_status open_conn(nw_tracker *t, uint64_t h, host_ent *host,
             c->c.pid = ev->pid;
             c->written = 1;
             t->stats.resumed++;
+            /* Ids grow across ingests, so an id below the first this
+             * tracker took was made by an earlier ingest: a connection new
+             * to this run's count.  One this run evicted is not. */
+            if (t->first_id == 0 || c->c.id < t->first_id)
+                t->stats.connections++;
             return NW_OK;
         }
     }
     c->c.id = take_id(t);
     if (c->c.id <= 0)
         return NW_ERR_IO;
+    t->stats.connections++;
     /* Connect and accept set their own direction and state in fold(). */
     c->c.state = NW_STATE_ESTABLISHED;
     if (ev->proto == NW_PROTO_UDP) {

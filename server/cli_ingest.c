@@ -363,8 +363,9 @@ int cli_ingest(int argc, char **argv)
         total.rejected += ps.rejected;
         ctx.bytes_done += ps.bytes;
         if (ctx.failed != NW_OK) {
-            cli_error("%s: %s", popts.source,
-                      ctx.err.msg[0] ? ctx.err.msg : "writing to the store failed");
+            const char *why = ctx.err.msg[0] ? ctx.err.msg : nw_writer_last_error(writer);
+            cli_error("%s: writing to the store failed: %s", popts.source,
+                      why && why[0] ? why : nw_status_name(ctx.failed));
             goto done;
         }
         if (st != NW_OK) {
@@ -379,7 +380,8 @@ int cli_ingest(int argc, char **argv)
     if (st == NW_OK)
         st = nw_writer_commit(writer, &err);
     if (st != NW_OK) {
-        cli_error("writing to the store failed: %s", err.msg[0] ? err.msg : nw_status_name(st));
+        const char *why = err.msg[0] ? err.msg : nw_writer_last_error(writer);
+        cli_error("writing to the store failed: %s", why && why[0] ? why : nw_status_name(st));
         goto done;
     }
     size_t dropped = 0;

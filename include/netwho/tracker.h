@@ -85,8 +85,11 @@ void nw_tracker_opts_default(nw_tracker_opts *o);
 typedef struct nw_tracker_stats {
     uint64_t events;              /* events folded                          */
     uint64_t late_events;         /* folded after the reorder window passed */
-    uint64_t connections;         /* distinct connections created/resumed   */
-    uint64_t resumed;             /* of which continued an earlier row      */
+    uint64_t connections;         /* distinct connections this tracker made,
+                                     plus those it continued from an earlier
+                                     ingest (counted once per resume)       */
+    uint64_t resumed;             /* rows continued (after eviction, or from
+                                     an earlier ingest)                     */
     uint64_t open;                /* open right now                         */
     uint64_t failures;            /* 17/49 events                           */
     uint64_t evicted_idle;        /* TCP written and forgotten at tcp_idle  */
