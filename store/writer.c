@@ -70,11 +70,60 @@ struct nw_writer {
     sqlite3_stmt *cat_merge, *meta_get, *meta_set;
     nw_deadletter dl;
     char resume_host[NW_HOST_MAX]; /* resume's out->host                  */
+    /* Resume fast path: most resume calls are for brand-new tuples (every
+     * new UDP flow asks), and each miss would probe SQLite.  A row can only
+     * be resumed if it was written open in this session (the Bloom filter
+     * remembers those keys) or before it (prior_max_last_seen bounds those).
+     * A false positive costs one probe; there are no false negatives. */
+    uint64_t *bloom;               /* RESUME_BLOOM_BITS bits, lazily made */
+    nw_time prior_max_last_seen;   /* over the catalog when opened        */
     nw_writer_stats stats;
     nw_err err;                    /* last sink error                     */
 };
 
 static nw_status commit_all(nw_writer *w, nw_err *err);
+
+/* 8 Mbit = 1 MiB: under 1% false positives for ~800k open-written keys. */
+#define RESUME_BLOOM_BITS (1u << 23)
+
+static uint64_t key_hash(const nw_conn *c)
+{
+    uint64_t h = 14695981039346656037ULL;
+    const unsigned char *p;
+    for (p = (const unsigned char *)c->host; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    unsigned char k[16 + 16 + 2 + 2 + 4 + 2];
+    memcpy(k, c->local_ip.b, 16);
+    memcpy(k + 16, c->remote_ip.b, 16);
+    memcpy(k + 32, &c->local_port, 2);
+    memcpy(k + 34, &c->remote_port, 2);
+    memcpy(k + 36, &c->pid, 4);
+    k[40] = c->proto;
+    k[41] = c->ip_version;
+    for (size_t i = 0; i < sizeof k; i++)
+        h = (h ^ k[i]) * 1099511628211ULL;
+    return h ^ (h >> 31);
+}
+
+static void bloom_add(nw_writer *w, const nw_conn *c)
+{
+    if (!w->bloom && !(w->bloom = calloc(RESUME_BLOOM_BITS / 64, sizeof *w->bloom)))
+        return;   /* no filter: resume probes SQLite every time (see below) */
+    uint64_t h = key_hash(c);
+    uint32_t a = (uint32_t)h % RESUME_BLOOM_BITS, b = (uint32_t)(h >> 32) % RESUME_BLOOM_BITS;
+    w->bloom[a / 64] |= 1ULL << (a % 64);
+    w->bloom[b / 64] |= 1ULL << (b % 64);
+}
+
+/* 0 only if c was certainly never written open in this session. */
+static int bloom_maybe(const nw_writer *w, const nw_conn *c)
+{
+    if (!w->bloom)
+        return w->stats.conn_rows > 0;  /* allocation failed: assume maybe */
+    uint64_t h = key_hash(c);
+    uint32_t a = (uint32_t)h % RESUME_BLOOM_BITS, b = (uint32_t)(h >> 32) % RESUME_BLOOM_BITS;
+    return (w->bloom[a / 64] >> (a % 64) & 1) && (w->bloom[b / 64] >> (b % 64) & 1);
+}
 
 /* ------------------------------------------------------- catalog entries */
 
@@ -453,6 +502,8 @@ static nw_status sink_conn(void *ctx, const nw_conn *c)
         if (st != NW_OK)
             return st;
     }
+    if (c->state == NW_STATE_ATTEMPTED || c->state == NW_STATE_ESTABLISHED)
+        bloom_add(w, c);
     part_entry *e = h->e;
     nw_cat_row *r = &e->row;
     if (c->first_seen < r->info.min_first_seen)
@@ -597,6 +648,8 @@ static int sink_resume(void *ctx, const nw_conn *key, nw_time since, nw_conn *ou
         nw_fail(&w->err, NW_ERR_INVALID, "resume without key");
         return -1;
     }
+    if (since > w->prior_max_last_seen && !bloom_maybe(w, key))
+        return 0;
     for (size_t i = w->nparts; i-- > 0;) {
         part_entry *e = w->parts[i];
         if (e->row.info.connections == 0 || e->row.info.max_last_seen < since)
@@ -693,6 +746,11 @@ nw_status nw_writer_open(nw_store *s, nw_writer **out, nw_err *err)
         st = nw__sql_fail(s->cat, "prepare catalog statements", err);
     if (st == NW_OK)
         st = entries_load(w, err);
+    w->prior_max_last_seen = NW_TIME_MIN;
+    for (size_t i = 0; st == NW_OK && i < w->nparts; i++)
+        if (w->parts[i]->row.info.connections > 0 &&
+            w->parts[i]->row.info.max_last_seen > w->prior_max_last_seen)
+            w->prior_max_last_seen = w->parts[i]->row.info.max_last_seen;
     if (st == NW_OK)
         st = nw__dl_init(&w->dl, s->dir, err);
     if (st != NW_OK) {
@@ -724,6 +782,7 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
         st = st2;
     entries_free(w);
     free(w->parts);
+    free(w->bloom);
     sqlite3_finalize(w->cat_merge);
     sqlite3_finalize(w->meta_get);
     sqlite3_finalize(w->meta_set);
