@@ -399,6 +399,14 @@ int cli_ingest(int argc, char **argv)
         goto done;
     }
     free(parts);
+    /* Closing checkpoints the WAL into the partition files: measure the
+     * store after that, as it will stay on disk. */
+    nw_status cst = nw_writer_close(writer, &err);
+    writer = NULL;
+    if (cst != NW_OK) {
+        cli_error("closing the store: %s", err.msg);
+        goto done;
+    }
     print_summary(&ctx, &total, &ts, nparts, dropped, nw_store_bytes(store),
                   since(&ctx.started));
     rc = NW_EXIT_OK;
