@@ -17,6 +17,7 @@
 
 #include "netwho/decode.h"
 #include "netwho/event.h"
+#include "netwho/framer.h"
 #include "netwho/status.h"
 
 #define NW_PIPELINE_BATCH_BYTES (1024 * 1024)
