@@ -65,6 +65,26 @@ static int take_digits(const char **p, const char *end, int n, int *out)
     return 0;
 }
 
+/* Reads the digits of a fraction of a second at *p into 100 ns ticks,
+ * flooring digits past the seventh.  -1 if there is no digit. */
+static int take_fraction(const char **p, const char *end, int64_t *ticks)
+{
+    int64_t frac = 0;
+    int ndig = 0;
+    while (*p < end && isdigit((unsigned char)**p)) {
+        if (ndig < 7)
+            frac = frac * 10 + (**p - '0');
+        ndig++;
+        (*p)++;
+    }
+    if (ndig == 0)
+        return -1;
+    for (int i = ndig; i < 7; i++)
+        frac *= 10;
+    *ticks = frac;
+    return 0;
+}
+
 static int take_char(const char **p, const char *end, char c)
 {
     if (*p >= end || **p != c)
@@ -103,17 +123,8 @@ int nw_time_parse_rfc3339(const char *s, size_t len, nw_time *out)
     int64_t frac = 0;   /* in 100 ns ticks */
     if (p < end && (*p == '.' || *p == ',')) {
         p++;
-        int ndig = 0;
-        while (p < end && isdigit((unsigned char)*p)) {
-            if (ndig < 7)
-                frac = frac * 10 + (*p - '0');
-            ndig++;
-            p++;
-        }
-        if (ndig == 0)
+        if (take_fraction(&p, end, &frac))
             return -1;
-        for (int i = ndig; i < 7; i++)
-            frac *= 10;
     }
 
     int64_t offset = 0; /* seconds east of UTC */
@@ -166,17 +177,8 @@ int nw_time_parse_user(const char *s, nw_time *out)
     int64_t frac = 0;
     if (*p == '.') {
         p++;
-        int ndig = 0;
-        while (isdigit((unsigned char)*p)) {
-            if (ndig < 7)
-                frac = frac * 10 + (*p - '0');
-            ndig++;
-            p++;
-        }
-        if (ndig == 0)
+        if (take_fraction(&p, s + len, &frac))
             return -1;
-        for (int i = ndig; i < 7; i++)
-            frac *= 10;
     }
     if (*p != '\0')
         return -1;
