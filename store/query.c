@@ -38,9 +38,18 @@ enum {
 };
 
 /* Statement kinds besides NW_QK_CONNECTIONS / NW_QK_WHO (store_int.h). */
-enum { QK_BY_ID = 3, QK_XFERS = 4, QK_FAILS = 5, QK_FAILS_HOST = 6 };
+enum { QK_BY_ID = 3, QK_XFERS = 4, QK_FAILS = 5, QK_FAILS_HOST = 6, QK_XFERS_AFTER = 7,
+       QK_TOP_RIP = 8, QK_TOP_RPORT = 9, QK_TOP_PID = 10, QK_TOP_HOST = 11 };
 
 #define STMT_KEY(kind, mask) (((unsigned)(kind) << 16) | (mask))
+
+/* Filters the who roll-up can answer: ip, pid and host are its key; a time
+ * window only if it covers the partition (then every connection of the
+ * partition is in it, see who_covers).  Any other filter scans. */
+#define QM_ROLLUP_KEY (QM_IP | QM_PID | QM_HOST)
+#define QM_ROLLUP_OK (QM_ROLLUP_KEY | QM_TO | QM_FROM)
+/* Roll-up text for one address (ip_lo == ip_hi), not a range. */
+#define QM_ROLLUP_ONE_IP (1u << 15)
 
 /* ------------------------------------------------------------ statements */
 
@@ -85,6 +94,37 @@ static int append(char *buf, size_t cap, size_t *len, const char *s)
     return 0;
 }
 
+/*
+ * The who roll-up's text.  For one address the rows of the partition are
+ * already one per (host, pid), so they come back as stored, in key order
+ * (who_fold merges partitions): SQLite's aggregates cost twice the lookup.
+ * A range is grouped like the scan, which bounds the rows a query holds.
+ */
+static int build_rollup_sql(unsigned mask, char *buf, size_t cap)
+{
+    size_t len = 0;
+    int one = (mask & QM_ROLLUP_ONE_IP) != 0;
+    int rc = append(buf, cap, &len, one ? SQL_Q_WHO_ROLLUP_ONE_HEAD : SQL_Q_WHO_ROLLUP_HEAD);
+    if (mask & QM_IP)
+        rc |= append(buf, cap, &len, one ? SQL_F_IP_REMOTE_ONE : SQL_F_IP_REMOTE);
+    if (mask & QM_PID)
+        rc |= append(buf, cap, &len, SQL_F_PID);
+    if (mask & QM_HOST)
+        rc |= append(buf, cap, &len, SQL_F_HOST);
+    if (!one)
+        rc |= append(buf, cap, &len, SQL_Q_WHO_TAIL);
+    return rc ? -1 : 0;
+}
+
+/* The roll-up's filter mask for q (whose mask is m). */
+static unsigned rollup_mask(const nw_query *q, unsigned m)
+{
+    m &= QM_ROLLUP_KEY;
+    if ((m & QM_IP) && nw_addr_cmp(&q->ip_lo, &q->ip_hi) == 0)
+        m |= QM_ROLLUP_ONE_IP;
+    return m;
+}
+
 /* The text of a statement key. */
 static int build_sql(unsigned key, char *buf, size_t cap)
 {
@@ -96,8 +136,14 @@ static int build_sql(unsigned key, char *buf, size_t cap)
     case QK_XFERS: return append(buf, cap, &len, SQL_Q_XFERS);
     case QK_FAILS: return append(buf, cap, &len, SQL_Q_FAILS);
     case QK_FAILS_HOST: return append(buf, cap, &len, SQL_Q_FAILS_HOST);
+    case QK_XFERS_AFTER: return append(buf, cap, &len, SQL_Q_XFERS_AFTER);
+    case QK_TOP_RIP: return append(buf, cap, &len, SQL_Q_TOP_RIP);
+    case QK_TOP_RPORT: return append(buf, cap, &len, SQL_Q_TOP_RPORT);
+    case QK_TOP_PID: return append(buf, cap, &len, SQL_Q_TOP_PID);
+    case QK_TOP_HOST: return append(buf, cap, &len, SQL_Q_TOP_HOST);
     case NW_QK_CONNECTIONS:
     case NW_QK_WHO: break;
+    case NW_QK_WHO_ROLLUP: return build_rollup_sql(mask, buf, cap);
     default: return -1;
     }
     static const struct { unsigned bit; const char *sql; } frags[] = {
@@ -119,6 +165,12 @@ static int build_sql(unsigned key, char *buf, size_t cap)
 
 int nw__query_sql(int kind, const nw_query *q, char *buf, size_t cap)
 {
+    if (kind == NW_QK_WHO_ROLLUP) {
+        unsigned m = query_mask(NW_QK_WHO, q);
+        if (m & ~QM_ROLLUP_OK)
+            return -1;
+        return build_sql(STMT_KEY(kind, rollup_mask(q, m)), buf, cap);
+    }
     if (kind != NW_QK_CONNECTIONS && kind != NW_QK_WHO)
         return -1;
     return build_sql(STMT_KEY(kind, query_mask(kind, q)), buf, cap);
@@ -240,7 +292,7 @@ static nw_status rd_acquire(nw_store *s, const char *name, nw_rd_handle **out,
     nw_rd_handle *h = calloc(1, sizeof *h);
     if (!h)
         return nw_fail(err, NW_ERR_NOMEM, "out of memory");
-    nw_status st = nw__open_partition(s->dir, name, 0, &h->db, NULL, err);
+    nw_status st = nw__open_partition(s->dir, name, 0, &h->db, NULL, &h->version, err);
     if (st != NW_OK) {
         free(h);
         return st;
@@ -628,6 +680,36 @@ static size_t who_fold(nw_who_row *v, size_t n)
     return out + 1;
 }
 
+/*
+ * Whether partition r may be answered from its roll-up: q filters by
+ * nothing but ip, host and pid, and its window covers the partition's span
+ * [start, end).  Then every connection of r is active in the window, so the
+ * roll-up's groups are exactly the scan's: a connection is anchored in
+ * [start, end), its anchor is its first_seen when first written, and after
+ * that first_seen only moves earlier and last_seen only later, so
+ * first_seen <= anchor < end <= to and last_seen >= anchor >= start >= from.
+ * A partition the window cuts, or any other filter, is scanned.
+ */
+static int who_covers(const nw_cat_row *r, const nw_query *q, unsigned mask)
+{
+    return !(mask & ~QM_ROLLUP_OK) && q->from <= r->info.start && q->to >= r->info.end;
+}
+
+/* Whether h's file has the roll-up (version 2).  A version-1 handle asks
+ * again: the writer upgrades a file when it opens it, and a reader such as
+ * netwhod keeps its handles for long. */
+static int rd_has_rollup(nw_rd_handle *h)
+{
+    if (h->version >= NW_SCHEMA_VERSION)
+        return 1;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(h->db, SQL_PRAGMA_USER_VERSION_GET, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        h->version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return h->version >= NW_SCHEMA_VERSION;
+}
+
 static nw_status who_partition(nw_store *s, const nw_cat_row *r, const nw_query *q,
                                unsigned mask, who_vec *acc, nw_err *err)
 {
@@ -637,7 +719,14 @@ static nw_status who_partition(nw_store *s, const nw_cat_row *r, const nw_query 
     nw_status res = rd_acquire(s, r->info.name, &h, err);
     if (res != NW_OK || !h)
         return res;
-    res = rd_stmt(h, STMT_KEY(NW_QK_WHO, mask), &st, &temp, err);
+    unsigned key = STMT_KEY(NW_QK_WHO, mask);
+    if (!s->who_no_rollup && who_covers(r, q, mask) && rd_has_rollup(h)) {
+        key = STMT_KEY(NW_QK_WHO_ROLLUP, rollup_mask(q, mask));
+        s->who_rollup_parts++;
+    } else {
+        s->who_scan_parts++;
+    }
+    res = rd_stmt(h, key, &st, &temp, err);
     if (res == NW_OK) {
         bind_query(st, mask, q);
         int rc;
@@ -831,4 +920,250 @@ nw_status nw_query_failures(nw_store *s, const char *host, nw_time from, nw_time
     free(rows);
     rd_trim(s);
     return st;
+}
+
+/* ------------------------------------------------------ transfers, paged */
+
+typedef struct xpage_args {
+    int64_t conn_id;
+    nw_time after;
+    int64_t row_limit;         /* rows asked of SQLite: remaining + 1     */
+} xpage_args;
+
+typedef struct xpage_ctx {
+    nw_transfer_cb cb;
+    void *ctx;
+    int64_t limit, emitted;
+    int more;
+    nw_time last;              /* keyset: time of the last row emitted   */
+} xpage_ctx;
+
+static void bind_xpage(sqlite3_stmt *st, const void *args)
+{
+    const xpage_args *a = args;
+    sqlite3_bind_int64(st, 1, a->conn_id);
+    sqlite3_bind_int64(st, 2, a->after);
+    sqlite3_bind_int64(st, 3, a->row_limit);
+}
+
+static int emit_xpage(sqlite3_stmt *st, void *ctx)
+{
+    xpage_ctx *x = ctx;
+    if (x->limit > 0 && x->emitted >= x->limit) {
+        x->more = 1;           /* the extra row: do not hand it out       */
+        return 1;
+    }
+    xfer_ctx inner = {x->cb, x->ctx};
+    x->emitted++;
+    x->last = sqlite3_column_int64(st, 1);
+    return emit_xfer(st, &inner);
+}
+
+nw_status nw_query_transfers_page(nw_store *s, int64_t conn_id, nw_time after, int64_t limit,
+                                  nw_transfer_cb cb, void *ctx, int *more, nw_err *err)
+{
+    int more_local = 0;
+    if (!more)
+        more = &more_local;
+    *more = 0;
+    if (!cb)
+        return nw_fail(err, NW_ERR_INVALID, "no callback");
+    if (limit < 0)
+        return nw_fail(err, NW_ERR_INVALID, "limit must be >= 0");
+    nw_cat_row *rows = NULL;
+    size_t n = 0;
+    nw_status st = nw__catalog_rows(s, &rows, &n, err);
+    if (st != NW_OK)
+        return st;
+    xpage_ctx x = {cb, ctx, limit, 0, 0, after};
+    int stop = 0;
+    /* Transfers sit in the partition of their own time, so partitions in
+     * start order are time order, and those ending at or before `after`
+     * hold nothing of this page. */
+    for (size_t i = 0; i < n && !stop && st == NW_OK; i++) {
+        const nw_cat_row *r = &rows[i];
+        if (r->info.transfers == 0 || conn_id < r->min_xfer_conn_id ||
+            conn_id > r->max_xfer_conn_id || r->info.end <= after)
+            continue;
+        xpage_args a = {conn_id, x.last, limit > 0 ? limit - x.emitted + 1 : -1};
+        st = scan_partition(s, r->info.name, STMT_KEY(QK_XFERS_AFTER, 0), bind_xpage, &a,
+                            emit_xpage, &x, &stop, err);
+        if (x.more)
+            stop = 1;
+    }
+    free(rows);
+    rd_trim(s);
+    *more = x.more;
+    return st;
+}
+
+/* --------------------------------------------------------- top talkers */
+
+typedef struct top_vec {
+    nw_top_row *v;
+    size_t n, cap;
+    nw_top_by by;
+} top_vec;
+
+static int top_key_cmp(const nw_top_row *x, const nw_top_row *y, nw_top_by by)
+{
+    switch (by) {
+    case NW_TOP_REMOTE_IP: return nw_addr_cmp(&x->remote_ip, &y->remote_ip);
+    case NW_TOP_REMOTE_PORT:
+        return x->remote_port < y->remote_port ? -1 : x->remote_port > y->remote_port;
+    case NW_TOP_PID: {
+        int c = strcmp(x->host, y->host);
+        if (c)
+            return c;
+        return x->pid < y->pid ? -1 : x->pid > y->pid;
+    }
+    case NW_TOP_HOST: return strcmp(x->host, y->host);
+    }
+    return 0;
+}
+
+/* qsort has no context argument: the key kind of the sort in progress.
+ * Each thread sorts its own vectors, so it is thread-local. */
+static _Thread_local nw_top_by top_sort_by;
+static _Thread_local nw_top_order top_sort_order;
+
+static int top_by_key(const void *a, const void *b)
+{
+    return top_key_cmp(a, b, top_sort_by);
+}
+
+static int top_by_order(const void *a, const void *b)
+{
+    const nw_top_row *x = a, *y = b;
+    uint64_t vx, vy;
+    if (top_sort_order == NW_TOP_ORDER_CONNECTIONS) {
+        vx = x->connections;
+        vy = y->connections;
+    } else {
+        vx = x->bytes_sent + x->bytes_received;
+        vy = y->bytes_sent + y->bytes_received;
+    }
+    if (vx != vy)
+        return vx > vy ? -1 : 1;
+    return top_key_cmp(x, y, top_sort_by);
+}
+
+/* Sorts by key and adds up rows of the same key (one per partition). */
+static void top_fold(top_vec *t)
+{
+    if (t->n < 2)
+        return;
+    top_sort_by = t->by;
+    qsort(t->v, t->n, sizeof *t->v, top_by_key);
+    size_t out = 0;
+    for (size_t i = 1; i < t->n; i++) {
+        nw_top_row *a = &t->v[out];
+        if (top_key_cmp(a, &t->v[i], t->by) == 0) {
+            a->connections += t->v[i].connections;
+            a->bytes_sent += t->v[i].bytes_sent;
+            a->bytes_received += t->v[i].bytes_received;
+        } else {
+            t->v[++out] = t->v[i];
+        }
+    }
+    t->n = out + 1;
+}
+
+static nw_status top_push(top_vec *t, sqlite3_stmt *st, nw_err *err)
+{
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 64;
+        nw_top_row *nv = realloc(t->v, ncap * sizeof *nv);
+        if (!nv)
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+        t->v = nv;
+        t->cap = ncap;
+    }
+    nw_top_row *r = &t->v[t->n++];
+    memset(r, 0, sizeof *r);
+    switch (t->by) {
+    case NW_TOP_REMOTE_IP:
+        if (sqlite3_column_bytes(st, 0) == 16)
+            memcpy(r->remote_ip.b, sqlite3_column_blob(st, 0), 16);
+        break;
+    case NW_TOP_REMOTE_PORT: r->remote_port = (uint16_t)sqlite3_column_int(st, 0); break;
+    case NW_TOP_PID:
+    case NW_TOP_HOST: {
+        const unsigned char *h = sqlite3_column_text(st, 0);
+        snprintf(r->host, sizeof r->host, "%s", h ? (const char *)h : "");
+        r->pid = (uint32_t)sqlite3_column_int64(st, 1);
+        break;
+    }
+    }
+    r->connections = (uint64_t)sqlite3_column_int64(st, 2);
+    r->bytes_sent = (uint64_t)sqlite3_column_int64(st, 3);
+    r->bytes_received = (uint64_t)sqlite3_column_int64(st, 4);
+    return NW_OK;
+}
+
+nw_status nw_query_top(nw_store *s, nw_top_by by, nw_top_order order, nw_time from,
+                       nw_time to, size_t limit, nw_top_row **rows, size_t *n, nw_err *err)
+{
+    static const int kinds[] = {QK_TOP_RIP, QK_TOP_RPORT, QK_TOP_PID, QK_TOP_HOST};
+    if ((unsigned)by > NW_TOP_HOST || (unsigned)order > NW_TOP_ORDER_CONNECTIONS)
+        return nw_fail(err, NW_ERR_INVALID, "unknown grouping or order");
+    if (!rows || !n)
+        return nw_fail(err, NW_ERR_INVALID, "no output");
+    nw_query q;
+    nw_query_init(&q);
+    q.from = from;
+    q.to = to;
+    nw_cat_row *cands = NULL;
+    size_t nc = 0;
+    nw_status st = conn_candidates(s, &q, 0, &cands, &nc, err);
+    if (st != NW_OK)
+        return st;
+    top_vec t = {NULL, 0, 0, by};
+    for (size_t i = 0; i < nc && st == NW_OK; i++) {
+        nw_rd_handle *h = NULL;
+        sqlite3_stmt *stmt = NULL;
+        int temp = 0;
+        st = rd_acquire(s, cands[i].info.name, &h, err);
+        if (st != NW_OK || !h)
+            continue;
+        st = rd_stmt(h, STMT_KEY(kinds[by], 0), &stmt, &temp, err);
+        if (st == NW_OK) {
+            sqlite3_bind_int64(stmt, 1, from);
+            sqlite3_bind_int64(stmt, 2, to);
+            int rc;
+            while (st == NW_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
+                st = top_push(&t, stmt, err);
+            if (st == NW_OK && rc != SQLITE_DONE)
+                st = nw__sql_fail(h->db, h->name, err);
+            stmt_done(stmt, temp);
+        }
+        rd_release(h);
+        /* Fold after each partition: memory follows the distinct keys, not
+         * the number of partitions. */
+        top_fold(&t);
+        if (st == NW_OK && t.n > NW_QUERY_TOP_MAX_GROUPS)
+            st = nw_fail(err, NW_ERR_LIMIT,
+                         "more than %d distinct groups in the window; narrow it",
+                         NW_QUERY_TOP_MAX_GROUPS);
+    }
+    free(cands);
+    rd_trim(s);
+    if (st != NW_OK) {
+        free(t.v);
+        return st;
+    }
+    top_sort_by = by;
+    top_sort_order = order;
+    if (t.n > 1)
+        qsort(t.v, t.n, sizeof *t.v, top_by_order);
+    if (limit > 0 && t.n > limit)
+        t.n = limit;
+    if (!t.v) {
+        t.v = malloc(sizeof *t.v);   /* callers free() what they get */
+        if (!t.v)
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    }
+    *rows = t.v;
+    *n = t.n;
+    return NW_OK;
 }

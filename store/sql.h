@@ -93,6 +93,38 @@
 /* -------------------------------------------------------------- partition */
 
 /*
+ * who_rollup (schema version 2): one row per (remote_ip, host, pid) of the
+ * partition's connections, with their count, byte sums, min(first_seen) and
+ * max(last_seen), kept exact by the writer in the same transaction as the
+ * rows (see sink_conn).  nw_query_who reads it instead of grouping every
+ * matching connection when nothing but ip/host/pid filters and the window
+ * covers the whole partition span (docs/design.md, Store).
+ */
+#define SQL_WHO_ROLLUP_TABLE                                                  \
+    "CREATE TABLE IF NOT EXISTS who_rollup("                                  \
+    " remote_ip BLOB NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,"     \
+    " connections INTEGER NOT NULL, bytes_sent INTEGER NOT NULL,"             \
+    " bytes_received INTEGER NOT NULL, first_seen INTEGER NOT NULL,"          \
+    " last_seen INTEGER NOT NULL,"                                            \
+    " PRIMARY KEY(remote_ip, host, pid)) WITHOUT ROWID"
+
+/* The roll-up recomputed from the connections: the writer runs it before
+ * committing a partition whose roll-up missed a write (an error between a
+ * connection write and its roll-up write). */
+#define SQL_ROLLUP_REBUILD                                                    \
+    "DELETE FROM who_rollup;"                                                 \
+    "INSERT INTO who_rollup(remote_ip, host, pid, connections, bytes_sent,"   \
+    " bytes_received, first_seen, last_seen)"                                 \
+    " SELECT remote_ip, host, pid, count(*), sum(bytes_sent),"                \
+    " sum(bytes_received), min(first_seen), max(last_seen) FROM connections"  \
+    " GROUP BY remote_ip, host, pid"
+
+/* A version-1 partition becomes version 2 (store.c, in one transaction
+ * with the version bump, when the writer opens it); running it twice is
+ * harmless. */
+#define SQL_PARTITION_MIGRATE_V2 SQL_WHO_ROLLUP_TABLE ";" SQL_ROLLUP_REBUILD
+
+/*
  * Indexes, each one for a query of query.h (every index costs insert time
  * and ~15-30 bytes per row, so there is none beyond these):
  *   conn_remote  (remote_ip, remote_port): CIDR range scans of the remote
@@ -140,7 +172,8 @@
     " time INTEGER NOT NULL, host TEXT NOT NULL, event_id INTEGER NOT NULL,"  \
     " proto INTEGER NOT NULL, fail_proto INTEGER NOT NULL,"                   \
     " fail_code INTEGER NOT NULL);"                                           \
-    "CREATE INDEX failures_time ON failures(time)"
+    "CREATE INDEX failures_time ON failures(time);"                         \
+    SQL_WHO_ROLLUP_TABLE
 
 /* Every column of a connection, in NW_COL_* order. */
 #define SQL_CONN_COLUMNS                                                      \
@@ -175,6 +208,24 @@
     " copy_events = ?22, reconnects = ?23, mss = ?24, sackopt = ?25,"         \
     " tsopt = ?26, wsopt = ?27, rcvwin = ?28, rcvwinscale = ?29,"             \
     " sndwinscale = ?30 WHERE id = ?1"
+
+/* A rewrite's old byte counts (rowid lookup), read before the UPDATE so
+ * that the roll-up gets the difference. */
+#define SQL_CONN_OLD_BYTES                                                    \
+    "SELECT bytes_sent, bytes_received FROM connections WHERE id = ?1"
+
+/* Adds to a roll-up row: ?4 connections (1 for a new row, 0 for a rewrite),
+ * ?5/?6 bytes (a rewrite's deltas), ?7/?8 the connection's times. */
+#define SQL_ROLLUP_ADD                                                        \
+    "INSERT INTO who_rollup(remote_ip, host, pid, connections, bytes_sent,"   \
+    " bytes_received, first_seen, last_seen)"                                 \
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"                                 \
+    " ON CONFLICT(remote_ip, host, pid) DO UPDATE SET"                        \
+    " connections = connections + excluded.connections,"                      \
+    " bytes_sent = bytes_sent + excluded.bytes_sent,"                         \
+    " bytes_received = bytes_received + excluded.bytes_received,"             \
+    " first_seen = min(first_seen, excluded.first_seen),"                     \
+    " last_seen = max(last_seen, excluded.last_seen)"
 
 /* Transfers: insert, or add to the bucket already there (late data). */
 #define SQL_XFER_INSERT                                                       \
@@ -250,6 +301,18 @@
     "SELECT host, pid, count(*), sum(bytes_sent), sum(bytes_received),"       \
     " min(first_seen), max(last_seen) FROM connections WHERE 1"
 #define SQL_Q_WHO_TAIL " GROUP BY host, pid"
+/* The same columns from the roll-up (followed by the ip, pid and host
+ * fragments, whose column names it shares, and SQL_Q_WHO_TAIL). */
+#define SQL_Q_WHO_ROLLUP_HEAD                                                 \
+    "SELECT host, pid, sum(connections), sum(bytes_sent),"                    \
+    " sum(bytes_received), min(first_seen), max(last_seen) FROM who_rollup"   \
+    " WHERE 1"
+/* One address: its roll-up rows are one per (host, pid) already; no
+ * GROUP BY (and SQL_F_IP_REMOTE_ONE instead of the range; ?2 unused). */
+#define SQL_Q_WHO_ROLLUP_ONE_HEAD                                             \
+    "SELECT host, pid, connections, bytes_sent, bytes_received, first_seen,"  \
+    " last_seen FROM who_rollup WHERE 1"
+#define SQL_F_IP_REMOTE_ONE " AND remote_ip = ?1"
 
 /* Either end in [lo, hi]: two range scans (MULTI-INDEX OR). */
 #define SQL_F_IP_EITHER                                                       \
@@ -276,6 +339,32 @@
     "SELECT conn_id, time, bytes_sent, bytes_received, bytes_retransmitted,"  \
     " send_events, receive_events, retransmit_events FROM transfers"          \
     " WHERE conn_id = ?1 ORDER BY time"
+
+/* One page of a connection's transfers: ?2 the time of the last bucket the
+ * client already has (keyset), ?3 how many rows (one more than the page, to
+ * tell whether more follow). */
+#define SQL_Q_XFERS_AFTER                                                     \
+    "SELECT conn_id, time, bytes_sent, bytes_received, bytes_retransmitted,"  \
+    " send_events, receive_events, retransmit_events FROM transfers"          \
+    " WHERE conn_id = ?1 AND time > ?2 ORDER BY time LIMIT ?3"
+
+/*
+ * Top talkers: one group per key over the connections active in [?1, ?2).
+ * Every text has the same five columns -- key, second key (pid, else 0),
+ * connections, bytes sent, bytes received -- so one reader serves all; the
+ * key column is chosen by picking a text, never by splicing a name.
+ */
+#define SQL_Q_TOP_TAIL_                                                       \
+    " count(*), sum(bytes_sent), sum(bytes_received) FROM connections"        \
+    " WHERE first_seen < ?2 AND last_seen >= ?1"
+#define SQL_Q_TOP_RIP                                                         \
+    "SELECT remote_ip, 0," SQL_Q_TOP_TAIL_ " GROUP BY remote_ip"
+#define SQL_Q_TOP_RPORT                                                       \
+    "SELECT remote_port, 0," SQL_Q_TOP_TAIL_ " GROUP BY remote_port"
+#define SQL_Q_TOP_PID                                                         \
+    "SELECT host, pid," SQL_Q_TOP_TAIL_ " GROUP BY host, pid"
+#define SQL_Q_TOP_HOST                                                        \
+    "SELECT host, 0," SQL_Q_TOP_TAIL_ " GROUP BY host"
 
 /* ?1 from, ?2 to, ?3 host (bound only in the _HOST text). */
 #define SQL_Q_FAILS                                                           \

@@ -158,13 +158,17 @@ uint64_t nw__file_bytes(const char *dir, const char *name)
     return total;
 }
 
+/* Oldest schema version this netwho still reads (and upgrades). */
+#define NW_SCHEMA_VERSION_MIN 1
+
 /*
- * Reads the schema version of an open file.  *empty = 1 for a brand-new
- * file (version 0, no tables) that the caller may initialise; any other
- * version than ours is NW_ERR_CORRUPT, so that an older netwho never
- * misreads a newer store.
+ * Reads the schema version of an open file into *version.  *empty = 1 for a
+ * brand-new file (version 0, no tables) that the caller may initialise; a
+ * version newer than ours is NW_ERR_CORRUPT, so that an older netwho never
+ * misreads (or half-maintains) a newer store.
  */
-static nw_status check_version(sqlite3 *db, const char *path, int *empty, nw_err *err)
+static nw_status check_version(sqlite3 *db, const char *path, int *empty, int *version,
+                               nw_err *err)
 {
     int64_t v = 0, objects = 0;
     nw_status st = query_int(db, SQL_PRAGMA_USER_VERSION_GET, path, &v, err);
@@ -173,6 +177,7 @@ static nw_status check_version(sqlite3 *db, const char *path, int *empty, nw_err
     if (st != NW_OK)
         return st;
     *empty = 0;
+    *version = (int)v;
     if (v == 0 && objects == 0) {
         *empty = 1;
         return NW_OK;
@@ -184,7 +189,7 @@ static nw_status check_version(sqlite3 *db, const char *path, int *empty, nw_err
         return nw_fail(err, NW_ERR_CORRUPT,
                        "%s has schema version %lld, newer than this netwho's %d",
                        path, (long long)v, NW_SCHEMA_VERSION);
-    if (v != NW_SCHEMA_VERSION)
+    if (v < NW_SCHEMA_VERSION_MIN)
         return nw_fail(err, NW_ERR_CORRUPT, "%s has unknown schema version %lld",
                        path, (long long)v);
     return NW_OK;
@@ -202,6 +207,27 @@ static nw_status init_schema(sqlite3 *db, const char *schema, const char *path,
     if (st != NW_OK)
         return st;
     st = nw__exec(db, schema, path, err);
+    if (st == NW_OK)
+        st = nw__exec(db, pragma, path, err);
+    if (st == NW_OK)
+        return nw__exec(db, SQL_COMMIT, path, err);
+    sqlite3_exec(db, SQL_ROLLBACK, NULL, NULL, NULL);
+    return st;
+}
+
+/*
+ * Upgrades a version-1 partition to 2 in one transaction: the who_rollup
+ * table, back-filled from the connections, then the version.  A crash
+ * leaves version 1 and no trace, and the next open does it again.
+ */
+static nw_status migrate_partition(sqlite3 *db, const char *path, nw_err *err)
+{
+    char pragma[PRAGMA_TEXT_MAX];
+    snprintf(pragma, sizeof pragma, SQL_PRAGMA_USER_VERSION_SET_FMT, NW_SCHEMA_VERSION);
+    nw_status st = nw__exec(db, SQL_BEGIN_IMMEDIATE, path, err);
+    if (st != NW_OK)
+        return st;
+    st = nw__exec(db, SQL_PARTITION_MIGRATE_V2, path, err);
     if (st == NW_OK)
         st = nw__exec(db, pragma, path, err);
     if (st == NW_OK)
@@ -228,7 +254,7 @@ static nw_status open_db(const char *path, int flags, sqlite3 **out, nw_err *err
 }
 
 nw_status nw__open_partition(const char *dir, const char *name, int writable,
-                             sqlite3 **out, int *created, nw_err *err)
+                             sqlite3 **out, int *created, int *version, nw_err *err)
 {
     char *path = nw__path(dir, name);
     if (!path)
@@ -236,18 +262,22 @@ nw_status nw__open_partition(const char *dir, const char *name, int writable,
     struct stat sb;
     int existed = stat(path, &sb) == 0;
     sqlite3 *db = NULL;
-    int empty = 0;
+    int empty = 0, v = 0;
     int flags = writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
                          : SQLITE_OPEN_READONLY;
     nw_status st = open_db(path, flags, &db, err);
     if (st == NW_OK)
-        st = check_version(db, path, &empty, err);
+        st = check_version(db, path, &empty, &v, err);
     if (st == NW_OK && empty && !writable)
         st = nw_fail(err, NW_ERR_CORRUPT, "%s has no schema", path);
     if (st == NW_OK && empty)
         st = nw__exec(db, SQL_PRAGMA_PAGE_SIZE, path, err);
     if (st == NW_OK && empty)
         st = init_schema(db, SQL_PARTITION_SCHEMA, path, err);
+    if (st == NW_OK && writable && !empty && v < NW_SCHEMA_VERSION)
+        st = migrate_partition(db, path, err);
+    if (st == NW_OK && (empty || writable))
+        v = NW_SCHEMA_VERSION;
     if (st == NW_OK && writable) {
         char pragma[PRAGMA_TEXT_MAX];
         snprintf(pragma, sizeof pragma, SQL_PRAGMA_CACHE_FMT, NW_WRITER_CACHE_KIB);
@@ -263,6 +293,8 @@ nw_status nw__open_partition(const char *dir, const char *name, int writable,
     *out = db;
     if (created)
         *created = !existed;
+    if (version)
+        *version = v;
     return NW_OK;
 }
 
@@ -401,11 +433,13 @@ static nw_status open_catalog(nw_store *s, const nw_store_opts *opts, nw_err *er
     }
     int empty = 0;
     if (st == NW_OK)
-        st = check_version(s->cat, path, &empty, err);
+        st = check_version(s->cat, path, &empty, &s->cat_version, err);
     if (st == NW_OK && empty && !create)
         st = nw_fail(err, NW_ERR_CORRUPT, "%s has no schema", path);
     if (st == NW_OK && empty)
         st = init_catalog(s, want == NW_PART_DEFAULT ? NW_PART_DAY : want, path, err);
+    if (st == NW_OK && empty)
+        s->cat_version = NW_SCHEMA_VERSION;
     if (st == NW_OK && !sqlite3_db_readonly(s->cat, "main"))
         st = nw__exec(s->cat, SQL_PRAGMA_SYNC, path, err);
     free(path);
@@ -455,6 +489,20 @@ nw_status nw_store_open(const char *dir, const nw_store_opts *opts, nw_store **o
     }
     *out = s;
     return NW_OK;
+}
+
+nw_status nw__catalog_upgrade(nw_store *s, nw_err *err)
+{
+    if (s->cat_version >= NW_SCHEMA_VERSION)
+        return NW_OK;
+    /* The catalog's tables did not change: only its version says that a
+     * netwho which knows no roll-up must not write this store any more. */
+    char pragma[PRAGMA_TEXT_MAX];
+    snprintf(pragma, sizeof pragma, SQL_PRAGMA_USER_VERSION_SET_FMT, NW_SCHEMA_VERSION);
+    nw_status st = nw__exec(s->cat, pragma, "upgrade catalog", err);
+    if (st == NW_OK)
+        s->cat_version = NW_SCHEMA_VERSION;
+    return st;
 }
 
 void nw_store_close(nw_store *s)

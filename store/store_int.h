@@ -56,6 +56,8 @@ typedef struct nw_rd_handle {
     char name[NW_PART_NAME_MAX];
     sqlite3 *db;
     uint64_t dev, ino;     /* the file opened: a replaced file is reopened */
+    int version;           /* schema version when opened (1: no roll-up;
+                              the writer may upgrade it meanwhile)     */
     nw_rd_stmt stmts[NW_READ_STMTS];
     uint64_t used;         /* LRU tick                                  */
     int pins;              /* > 0 while a query steps its statements    */
@@ -75,12 +77,17 @@ struct nw_store {
     char *dir;
     nw_partitioning part;
     sqlite3 *cat;               /* catalog.db, read-write                */
+    int cat_version;            /* its schema version                    */
     sqlite3_stmt *cat_list;     /* SQL_PART_LIST                         */
     struct nw_writer *writer;   /* the writer holding the lock, if any   */
     nw_rd_handle **rd;          /* read-handle cache (query.c)           */
     size_t nrd, caprd;
     uint64_t rd_tick;
     uint64_t partition_opens;   /* read handles opened, for tests        */
+    /* nw_query_who, for tests: partitions answered from the roll-up and by
+     * scanning; who_no_rollup = 1 makes it always scan. */
+    uint64_t who_rollup_parts, who_scan_parts;
+    int who_no_rollup;
     char conn_host[NW_HOST_MAX];/* nw_query_connection's host storage    */
 };
 
@@ -103,11 +110,17 @@ nw_status nw__exec(sqlite3 *db, const char *sql, const char *what, nw_err *err);
 nw_status nw__sql_fail(sqlite3 *db, const char *what, nw_err *err);
 
 /* Opens a partition file for the writer (creating it and its schema if
- * absent, WAL on) or read-only for queries (must exist).  Refuses a file
- * of another schema version with NW_ERR_CORRUPT.  *created set to 1 if the
- * file was new.  Caller closes with sqlite3_close. */
+ * absent, WAL on; upgrading a version-1 file to NW_SCHEMA_VERSION) or
+ * read-only for queries (must exist).  Refuses a file of a newer schema
+ * version with NW_ERR_CORRUPT.  *created (if not NULL) set to 1 if the
+ * file was new, *version (if not NULL) to its schema version once open.
+ * Caller closes with sqlite3_close. */
 nw_status nw__open_partition(const char *dir, const char *name, int writable,
-                             sqlite3 **out, int *created, nw_err *err);
+                             sqlite3 **out, int *created, int *version, nw_err *err);
+
+/* Writer only: marks a version-1 catalog as NW_SCHEMA_VERSION (its tables
+ * are unchanged), so that an older netwho no longer writes the store. */
+nw_status nw__catalog_upgrade(nw_store *s, nw_err *err);
 
 /* Every catalog row, ordered by start.  Caller frees *rows. */
 nw_status nw__catalog_rows(nw_store *s, nw_cat_row **rows, size_t *n,
@@ -158,12 +171,15 @@ nw_status nw__dl_close(nw_deadletter *d, nw_err *err);
 /* Closes every cached read handle (none may be pinned). */
 void nw__store_close_read_handles(nw_store *s);
 
-/* Query kinds, for the statement text builder. */
-enum { NW_QK_CONNECTIONS = 1, NW_QK_WHO = 2 };
+/* Query kinds, for the statement text builder.  NW_QK_WHO_ROLLUP (who
+ * answered from who_rollup) is numbered apart from query.c's own kinds. */
+enum { NW_QK_CONNECTIONS = 1, NW_QK_WHO = 2, NW_QK_WHO_ROLLUP = 32 };
 
 /* Writes into buf the SQL text that nw_query_connections (NW_QK_CONNECTIONS)
- * or nw_query_who (NW_QK_WHO) runs in each partition for q.  Returns 0, or
- * -1 if cap is too small.  Exposed for EXPLAIN QUERY PLAN tests. */
+ * or nw_query_who (NW_QK_WHO: the scan; NW_QK_WHO_ROLLUP: a partition the
+ * window covers) runs in each partition for q.  Returns 0, or -1 if cap is
+ * too small or q cannot be answered that way.  Exposed for EXPLAIN QUERY
+ * PLAN tests. */
 int nw__query_sql(int kind, const nw_query *q, char *buf, size_t cap);
 
 #endif

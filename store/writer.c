@@ -32,12 +32,12 @@
 
 enum {
     PS_CONN_INS, PS_CONN_UPD, PS_XFER_INS, PS_XFER_ADD, PS_FAIL_INS, PS_RESUME,
-    PS__COUNT
+    PS_CONN_OLD, PS_ROLLUP_ADD, PS__COUNT
 };
 
 static const char *const part_sql[PS__COUNT] = {
     SQL_CONN_INSERT, SQL_CONN_UPDATE, SQL_XFER_INSERT, SQL_XFER_ADD,
-    SQL_FAIL_INSERT, SQL_CONN_RESUME,
+    SQL_FAIL_INSERT, SQL_CONN_RESUME, SQL_CONN_OLD_BYTES, SQL_ROLLUP_ADD,
 };
 
 /* A partition as the writer knows it: absolute values including what is
@@ -54,6 +54,8 @@ typedef struct part_handle {
     sqlite3 *db;
     sqlite3_stmt *st[PS__COUNT];
     int in_txn;
+    int rollup_stale;  /* a roll-up write failed after its connection's:
+                          rebuild the roll-up before committing          */
     uint64_t used;     /* LRU tick                                       */
 } part_handle;
 
@@ -297,7 +299,7 @@ static nw_status handle_open(nw_writer *w, part_entry *e, part_handle **out, nw_
     if (st != NW_OK)
         return st;
     int created = 0;
-    st = nw__open_partition(w->s->dir, e->row.info.name, 1, &h->db, &created, err);
+    st = nw__open_partition(w->s->dir, e->row.info.name, 1, &h->db, &created, NULL, err);
     if (st != NW_OK) {
         h->db = NULL;
         return st;
@@ -450,6 +452,24 @@ static nw_status commit_catalog(nw_writer *w, nw_err *err)
     return NW_OK;
 }
 
+/* A partition whose roll-up missed a write gets it recomputed inside the
+ * transaction, so that what commits is exact; if even that fails, the
+ * partition's transaction is rolled back rather than committed wrong. */
+static nw_status rollup_repair(part_handle *h, nw_err *err)
+{
+    if (!h->rollup_stale)
+        return NW_OK;
+    nw_status st = NW_OK;
+    if (!sqlite3_get_autocommit(h->db))   /* else SQLite rolled it all back */
+        st = nw__exec(h->db, SQL_ROLLUP_REBUILD, h->e->row.info.name, err);
+    if (st != NW_OK) {
+        sqlite3_exec(h->db, SQL_ROLLBACK, NULL, NULL, NULL);
+        h->in_txn = 0;
+    }
+    h->rollup_stale = 0;
+    return st;
+}
+
 static nw_status commit_all(nw_writer *w, nw_err *err)
 {
     nw_status st = commit_catalog(w, err);
@@ -458,7 +478,9 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
         part_handle *h = &w->open[i];
         if (!h->e || !h->in_txn)
             continue;
-        st = nw__exec(h->db, SQL_COMMIT, h->e->row.info.name, err);
+        st = rollup_repair(h, err);
+        if (st == NW_OK)
+            st = nw__exec(h->db, SQL_COMMIT, h->e->row.info.name, err);
         h->in_txn = !sqlite3_get_autocommit(h->db);
         committed = 1;
     }
@@ -476,6 +498,52 @@ nw_status nw_writer_commit(nw_writer *w, nw_err *err)
 }
 
 /* ---------------------------------------------------------------- sink */
+
+/*
+ * Adds a connection write to its who_rollup row: a new row counts 1 with
+ * its bytes; a rewrite counts 0 with the bytes it added since (read before
+ * the UPDATE: bytes_sent/received of the row it replaces).  Times only
+ * widen, as a connection's do (first_seen only moves earlier, last_seen
+ * later).  host, pid and remote_ip of an id never change, so the row is
+ * the same one every time.
+ */
+static nw_status rollup_add(part_handle *h, const nw_conn *c, int64_t conns,
+                            int64_t d_sent, int64_t d_recv, nw_err *err)
+{
+    sqlite3_stmt *st = h->st[PS_ROLLUP_ADD];
+    sqlite3_bind_blob(st, 1, c->remote_ip.b, 16, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->host, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, c->pid);
+    sqlite3_bind_int64(st, 4, conns);
+    sqlite3_bind_int64(st, 5, d_sent);
+    sqlite3_bind_int64(st, 6, d_recv);
+    sqlite3_bind_int64(st, 7, c->first_seen);
+    sqlite3_bind_int64(st, 8, c->last_seen);
+    nw_status res = step_write(h, PS_ROLLUP_ADD, err);
+    if (res != NW_OK)
+        h->rollup_stale = 1;
+    return res;
+}
+
+/* bytes_sent/received of row id as stored (before a rewrite). */
+static nw_status old_bytes(part_handle *h, int64_t id, int64_t *sent, int64_t *recv,
+                           nw_err *err)
+{
+    sqlite3_stmt *st = h->st[PS_CONN_OLD];
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *sent = sqlite3_column_int64(st, 0);
+        *recv = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE
+                   ? nw_fail(err, NW_ERR_CORRUPT, "%s: connection %lld vanished",
+                             h->e->row.info.name, (long long)id)
+                   : nw__sql_fail(h->db, h->e->row.info.name, err);
+    return NW_OK;
+}
 
 static nw_status sink_conn(void *ctx, const nw_conn *c)
 {
@@ -495,12 +563,24 @@ static nw_status sink_conn(void *ctx, const nw_conn *c)
     if (st != NW_OK)
         return st;
     int inserted = sqlite3_changes(h->db) > 0;
-    if (!inserted) {
-        if (nw__bind_conn(h->st[PS_CONN_UPD], c) != SQLITE_OK)
-            return nw__sql_fail(h->db, h->e->row.info.name, err);
-        st = step_write(h, PS_CONN_UPD, err);
+    /* The roll-up's status is returned only after the bookkeeping below:
+     * the connection row is written either way, and the catalog bounds
+     * must cover it (the commit repairs the roll-up, see rollup_repair). */
+    nw_status rst;
+    if (inserted) {
+        rst = rollup_add(h, c, 1, (int64_t)c->bytes_sent, (int64_t)c->bytes_received, err);
+    } else {
+        int64_t sent = 0, recv = 0;
+        st = old_bytes(h, c->id, &sent, &recv, err);
+        if (st == NW_OK && nw__bind_conn(h->st[PS_CONN_UPD], c) != SQLITE_OK)
+            st = nw__sql_fail(h->db, h->e->row.info.name, err);
+        if (st == NW_OK)
+            st = step_write(h, PS_CONN_UPD, err);
         if (st != NW_OK)
             return st;
+        /* Unsigned wrap-around: the difference of two stored int64s. */
+        rst = rollup_add(h, c, 0, (int64_t)(c->bytes_sent - (uint64_t)sent),
+                         (int64_t)(c->bytes_received - (uint64_t)recv), err);
     }
     if (c->state == NW_STATE_ATTEMPTED || c->state == NW_STATE_ESTABLISHED)
         bloom_add(w, c);
@@ -522,6 +602,8 @@ static nw_status sink_conn(void *ctx, const nw_conn *c)
     }
     e->dirty = 1;
     w->stats.conn_rows++;
+    if (rst != NW_OK)
+        return rst;
     return row_written(w, err);
 }
 
@@ -744,6 +826,8 @@ nw_status nw_writer_open(nw_store *s, nw_writer **out, nw_err *err)
          sqlite3_prepare_v2(s->cat, SQL_META_GET, -1, &w->meta_get, NULL) != SQLITE_OK ||
          sqlite3_prepare_v2(s->cat, SQL_META_SET, -1, &w->meta_set, NULL) != SQLITE_OK))
         st = nw__sql_fail(s->cat, "prepare catalog statements", err);
+    if (st == NW_OK)
+        st = nw__catalog_upgrade(s, err);
     if (st == NW_OK)
         st = entries_load(w, err);
     w->prior_max_last_seen = NW_TIME_MIN;

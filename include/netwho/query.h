@@ -80,4 +80,44 @@ nw_status nw_query_failures(nw_store *s, const char *host, nw_time from,
                             nw_time to, nw_failure_cb cb, void *ctx,
                             nw_err *err);
 
+/* One page of a connection's transfers in time order: those after time
+ * `after` (NW_TIME_MIN: from the start), at most limit (0: all).  *more
+ * (if not NULL) is set to 1 when the limit cut off further rows.  The
+ * server pages with this so that a long series streams in constant memory. */
+nw_status nw_query_transfers_page(nw_store *s, int64_t conn_id, nw_time after,
+                                  int64_t limit, nw_transfer_cb cb, void *ctx,
+                                  int *more, nw_err *err);
+
+/* Top talkers: what to group the connections active in [from, to) by. */
+typedef enum nw_top_by {
+    NW_TOP_REMOTE_IP = 0,
+    NW_TOP_REMOTE_PORT,
+    NW_TOP_PID,                 /* per (host, pid): a pid means nothing alone */
+    NW_TOP_HOST
+} nw_top_by;
+
+typedef enum nw_top_order {
+    NW_TOP_ORDER_BYTES = 0,     /* bytes_sent + bytes_received, descending */
+    NW_TOP_ORDER_CONNECTIONS    /* connections, descending                 */
+} nw_top_order;
+
+/* Distinct groups one top query may gather (across partitions) before it
+ * gives up with NW_ERR_LIMIT: each costs ~300 bytes, so this bounds the
+ * memory of one request to about 60 MB. */
+#define NW_QUERY_TOP_MAX_GROUPS 200000
+
+typedef struct nw_top_row {
+    char host[NW_HOST_MAX];     /* by pid and by host                      */
+    uint32_t pid;               /* by pid                                  */
+    nw_addr remote_ip;          /* by remote_ip (IPv4 in mapped form)      */
+    uint16_t remote_port;       /* by remote_port                          */
+    uint64_t connections, bytes_sent, bytes_received;
+} nw_top_row;
+
+/* Groups merged across partitions, ordered by order (ties: by the key),
+ * at most limit rows (0: all).  Caller frees *rows with free(). */
+nw_status nw_query_top(nw_store *s, nw_top_by by, nw_top_order order,
+                       nw_time from, nw_time to, size_t limit,
+                       nw_top_row **rows, size_t *n, nw_err *err);
+
 #endif

@@ -26,8 +26,10 @@
 #include "netwho/nwtime.h"
 #include "netwho/status.h"
 
-/* PRAGMA user_version of every file netwho writes. */
-#define NW_SCHEMA_VERSION 1
+/* PRAGMA user_version of every file netwho writes.  2 added the who_rollup
+ * table to partitions: version-1 files are still read (who then scans), and
+ * the writer upgrades each one (and the catalog) when it opens it. */
+#define NW_SCHEMA_VERSION 2
 
 typedef enum nw_partitioning {
     NW_PART_DEFAULT = 0,  /* open: whatever the store has; create: day */
