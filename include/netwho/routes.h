@@ -1,0 +1,149 @@
+/*
+ * routes.h -- the REST API of netwhod, independent of any HTTP library.
+ *
+ * The server (server/http_*.c) turns each HTTP request into an nw_api_req,
+ * calls nw_api_handle, and sends the nw_api_resp back: status, headers and
+ * either a whole body or a stream it pulls from with nw_api_stream_next.
+ * Everything a route means -- which parameters it takes, how they become an
+ * nw_query, the JSON shapes, the error bodies -- lives here, so the same
+ * answers can be tested without a socket and the HTTP adapter stays thin.
+ *
+ * Answers:
+ *   JSON      {"data": [...], "next_cursor": "..."}; next_cursor only when
+ *             the limit cut off further rows; the cursor is an opaque token
+ *             (hex of the keyset: first_seen and id of the last row).
+ *   ndjson    one object per line, csv: RFC 4180 -- both streamed, page by
+ *             page, in constant memory; with no limit they run to the end.
+ *   errors    {"error": {"code", "message", "parameter"}} -- never a 5xx for
+ *             anything a client sends.
+ */
+#ifndef NETWHO_ROUTES_H
+#define NETWHO_ROUTES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netwho/buf.h"
+#include "netwho/decode.h"
+#include "netwho/store.h"
+
+/* Query parameters one request may carry: more is a 400, not a loop. */
+#define NW_API_MAX_ARGS 32
+/* Rows of one JSON page (the limit parameter's default and maximum). */
+#define NW_API_LIMIT_DEFAULT 100
+#define NW_API_LIMIT_MAX 10000
+/* Largest body answer built in memory (a JSON page of NW_API_LIMIT_MAX
+ * connections is ~7 MB); larger answers are streamed. */
+#define NW_API_BODY_MAX (32 * 1024 * 1024)
+/* Rows a stream encodes per refill: bounds its buffer to a few hundred KB. */
+#define NW_API_STREAM_PAGE 256
+#define NW_API_STREAM_BUF_MAX (4 * 1024 * 1024)
+
+/* One query-string parameter, decoded.  value is "" for "?name". */
+typedef struct nw_api_arg {
+    const char *name;
+    const char *value;
+} nw_api_arg;
+
+typedef struct nw_api_req {
+    const char *method;         /* "GET", "POST", ...                         */
+    const char *path;           /* percent-decoded path, no query string      */
+    const nw_api_arg *args;
+    size_t nargs;               /* > NW_API_MAX_ARGS: answered 400            */
+    const char *accept;         /* Accept header or NULL                      */
+    const char *if_none_match;  /* If-None-Match header or NULL               */
+    const char *body;           /* POST body (not NUL-terminated)             */
+    size_t body_len;
+} nw_api_req;
+
+/* Route ids, for metrics labels (nw_api_route_name). */
+typedef enum nw_api_route {
+    NW_ROUTE_UNKNOWN = 0,
+    NW_ROUTE_CONNECTIONS,
+    NW_ROUTE_CONNECTION,
+    NW_ROUTE_TRANSFERS,
+    NW_ROUTE_PROCESSES,
+    NW_ROUTE_TOP,
+    NW_ROUTE_FAILURES,
+    NW_ROUTE_HEALTH,
+    NW_ROUTE_METRICS,
+    NW_ROUTE_OPENAPI,
+    NW_ROUTE_EVENTS,
+    NW_ROUTE__COUNT
+} nw_api_route;
+
+const char *nw_api_route_name(nw_api_route r);
+
+/* What one POST /api/v1/events did. */
+typedef struct nw_api_ingest_result {
+    nw_status status;           /* NW_OK: committed; NW_ERR_BUSY: another
+                                   writer holds the store; else a failure  */
+    char message[NW_ERR_MAX];
+    uint64_t accepted, rejected;
+    uint64_t rejected_by[NW_REJ__COUNT];
+} nw_api_ingest_result;
+
+/* Counters of the ingest service since start, for health and metrics. */
+typedef struct nw_api_ingest_stats {
+    uint64_t batches, accepted, rejected, failed_batches;
+    uint64_t rejected_by[NW_REJ__COUNT];
+    uint64_t events_by_id[64];  /* by ETW event id (all ids are < 64)      */
+} nw_api_ingest_stats;
+
+/* The environment routes run in: set up once by the server, read-only
+ * afterwards (shared by all request threads). */
+typedef struct nw_api_env {
+    const char *store_dir;
+    const char *openapi_path;   /* served at /openapi.yaml                  */
+    /* The ingest service, or NULL (POST /api/v1/events answers 503).
+     * Blocks until the batch is committed or failed. */
+    void (*ingest)(void *ctx, const char *body, size_t len, nw_api_ingest_result *out);
+    void (*ingest_stats)(void *ctx, nw_api_ingest_stats *out);
+    void *ingest_ctx;
+    struct nw_metrics *metrics; /* rendered at /metrics; may be NULL        */
+} nw_api_env;
+
+typedef struct nw_api_stream nw_api_stream;
+
+typedef struct nw_api_resp {
+    int status;
+    const char *content_type;
+    nw_buf body;                /* the whole answer, when stream is NULL    */
+    nw_api_stream *stream;      /* else: pull with nw_api_stream_next       */
+    char etag[24];              /* "\"<16 hex>\"", or "" for none          */
+    const char *allow;          /* Allow header of a 405, else NULL         */
+    nw_api_route route;
+} nw_api_resp;
+
+/*
+ * Answers req into *resp (which the caller then owns: nw_api_resp_free).
+ * store is the calling thread's own read handle on the store (nw_store is
+ * not thread-safe), or NULL if it could not be opened (then 503).
+ * A stream keeps a pointer to store: pull it on the same thread, before
+ * the store is closed.
+ */
+void nw_api_handle(const nw_api_env *env, nw_store *store, const nw_api_req *req,
+                   nw_api_resp *resp);
+
+/*
+ * Appends the next part of a streamed answer to out (reset by the caller).
+ * Returns 1 if something was appended and more may follow, 0 at the end,
+ * -1 on an error (the answer is cut short; the server aborts the
+ * connection, since the status line is already sent).
+ */
+int nw_api_stream_next(nw_api_stream *s, nw_buf *out);
+
+void nw_api_resp_free(nw_api_resp *resp);
+
+/* An error answer (also used by the server for 401, 413, ...).  code is a
+ * stable word ("bad_parameter"), parameter may be NULL. */
+void nw_api_error(nw_api_resp *resp, int status, const char *code, const char *message,
+                  const char *parameter);
+
+/* The ETag of a body: a 64-bit FNV-1a of it, quoted, into out[24]. */
+void nw_api_etag(const char *data, size_t len, char out[24]);
+
+/* 1 if an If-None-Match header value matches etag ("*", a list, W/). */
+int nw_api_etag_matches(const char *if_none_match, const char *etag);
+
+#endif

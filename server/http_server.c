@@ -1,0 +1,362 @@
+/*
+ * http_server.c -- libmicrohttpd in front of routes.h.
+ *
+ * One MHD daemon per listener (TCP, Unix socket), each given a socket we
+ * bound ourselves (MHD_OPTION_LISTEN_SOCKET), so port 0 and AF_UNIX work
+ * alike.  Thread per connection: queries block on SQLite, and with a small
+ * polling pool one slow query stalled fast ones (issue 3's measurements).
+ *
+ * This file knows HTTP; routes.c knows the API.  Here: authentication,
+ * request bodies with their size cap, headers (ETag, Allow, CORS), turning
+ * an nw_api_resp into an MHD response (a buffer, or a pull stream), one
+ * read-only store handle per connection thread, and request metrics.
+ */
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "netwhod.h"
+#include "netwho/metrics.h"
+#include "netwho/store.h"
+
+struct nwd_listener {
+    struct MHD_Daemon *daemon;
+    const nwd_http_conf *conf;
+    int needs_token;
+};
+
+/* -------------------------------------------------- per-thread store */
+
+/* nw_store is not thread-safe: each connection thread opens its own,
+ * read-only, on first use; the key's destructor closes it when MHD ends
+ * the thread (at the latest when MHD_stop_daemon joins it). */
+static pthread_key_t store_key;
+static pthread_once_t store_once = PTHREAD_ONCE_INIT;
+
+static void store_close_cb(void *p)
+{
+    nw_store_close(p);
+}
+
+static void store_key_init(void)
+{
+    pthread_key_create(&store_key, store_close_cb);
+}
+
+static nw_store *thread_store(const char *dir)
+{
+    pthread_once(&store_once, store_key_init);
+    nw_store *s = pthread_getspecific(store_key);
+    if (s)
+        return s;
+    nw_store_opts so = {.partition = NW_PART_DEFAULT, .create = 0};
+    nw_err err = {{0}};
+    if (nw_store_open(dir, &so, &s, &err) != NW_OK) {
+        nwd_log("cannot open the store for a request: %s", err.msg);
+        return NULL;
+    }
+    pthread_setspecific(store_key, s);
+    return s;
+}
+
+/* ------------------------------------------------------ request state */
+
+typedef struct req_ctx {
+    struct timespec start;
+    nw_buf body;
+    int too_large;               /* the body passed NWD_MAX_BODY         */
+    int answered;                /* a response was queued early          */
+    int status;
+    nw_api_route route;
+} req_ctx;
+
+static double elapsed(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    nwd_listener *l = cls;
+    req_ctx *r = *con_cls;
+    if (!r)
+        return;
+    if (r->status)               /* 0: the client left before an answer */
+        nw_metrics_observe(l->conf->env->metrics, (int)r->route, r->status, elapsed(&r->start));
+    nw_buf_free(&r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+/* --------------------------------------------------------- responses */
+
+typedef struct stream_ctx {
+    nw_api_stream *stream;
+    nw_buf buf;
+    size_t off;
+} stream_ctx;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    stream_ctx *s = cls;
+    while (s->off == s->buf.len) {
+        nw_buf_reset(&s->buf);
+        s->off = 0;
+        int rc = nw_api_stream_next(s->stream, &s->buf);
+        if (rc < 0) {
+            nwd_log("a streamed answer failed mid-way; connection aborted");
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (rc == 0 && s->buf.len == 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    size_t n = s->buf.len - s->off;
+    if (n > max)
+        n = max;
+    memcpy(out, s->buf.data + s->off, n);
+    s->off += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    stream_ctx *s = cls;
+    nw_buf_free(&s->buf);
+    free(s->stream);
+    free(s);
+}
+
+static void add_common_headers(const nwd_listener *l, struct MHD_Response *mr,
+                               const nw_api_resp *resp)
+{
+    if (resp->content_type && resp->status != 304 && resp->status != 204)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    if (resp->etag[0]) {
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_ETAG, resp->etag);
+        /* Dashboards poll: always revalidate, which the ETag makes cheap. */
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    }
+    if (resp->allow)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    if (resp->status == 401)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (resp->status == 503)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    const char *origin = l->conf->cors_origin;
+    if (origin) {
+        MHD_add_response_header(mr, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY, "Origin");
+        MHD_add_response_header(mr, "Access-Control-Expose-Headers", "ETag");
+        if (resp->status == 204 && resp->allow) {
+            MHD_add_response_header(mr, "Access-Control-Allow-Methods", resp->allow);
+            MHD_add_response_header(mr, "Access-Control-Allow-Headers",
+                                    "Authorization, Content-Type, If-None-Match");
+            MHD_add_response_header(mr, "Access-Control-Max-Age", "600");
+        }
+    }
+}
+
+/* Sends resp (and takes what it owns). */
+static enum MHD_Result send_resp(nwd_listener *l, struct MHD_Connection *c, req_ctx *r,
+                                 nw_api_resp *resp)
+{
+    struct MHD_Response *mr;
+    if (resp->stream && resp->status == 200) {
+        stream_ctx *s = calloc(1, sizeof *s);
+        if (!s) {
+            nw_api_resp_free(resp);
+            return MHD_NO;
+        }
+        s->stream = resp->stream;
+        resp->stream = NULL;
+        nw_buf_init(&s->buf, NW_API_STREAM_BUF_MAX);
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, NWD_STREAM_BLOCK, stream_read,
+                                               s, stream_free);
+        if (!mr) {
+            stream_free(s);
+            nw_api_resp_free(resp);
+            return MHD_NO;
+        }
+    } else if (resp->body.len > 0) {
+        /* MHD frees the body (malloc'd by nw_buf) when it is sent. */
+        mr = MHD_create_response_from_buffer(resp->body.len, resp->body.data,
+                                             MHD_RESPMEM_MUST_FREE);
+        if (mr)
+            resp->body.data = NULL, resp->body.len = resp->body.cap = 0;
+    } else {
+        mr = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!mr) {
+        nw_api_resp_free(resp);
+        return MHD_NO;
+    }
+    add_common_headers(l, mr, resp);
+    r->status = resp->status;
+    r->route = resp->route;
+    if (resp->status >= 500)
+        nwd_log("%d on %s", resp->status, nw_api_route_name(resp->route));
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, mr);
+    MHD_destroy_response(mr);
+    nw_api_resp_free(resp);
+    return ret;
+}
+
+static enum MHD_Result send_error(nwd_listener *l, struct MHD_Connection *c, req_ctx *r,
+                                  int status, const char *code, const char *msg)
+{
+    nw_api_resp resp;
+    memset(&resp, 0, sizeof resp);
+    nw_buf_init(&resp.body, NW_API_BODY_MAX);
+    nw_api_error(&resp, status, code, msg, NULL);
+    r->answered = 1;
+    return send_resp(l, c, r, &resp);
+}
+
+/* --------------------------------------------------------- auth, args */
+
+/* Compares every byte whatever the first difference, so the time taken
+ * tells nothing about how much of a guess was right. */
+static int token_ok(const char *header, const char *token)
+{
+    static const char prefix[] = "Bearer ";
+    if (!header || strncmp(header, prefix, sizeof prefix - 1) != 0)
+        return 0;
+    const char *got = header + sizeof prefix - 1;
+    size_t glen = strlen(got), tlen = strlen(token);
+    unsigned diff = (unsigned)(glen != tlen);
+    for (size_t i = 0; i < tlen; i++)
+        diff |= (unsigned char)token[i] ^ (unsigned char)(i < glen ? got[i] : 0);
+    return diff == 0;
+}
+
+typedef struct args_acc {
+    nw_api_arg args[NW_API_MAX_ARGS];
+    size_t n;                    /* counts past NW_API_MAX_ARGS too */
+} args_acc;
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    args_acc *a = cls;
+    if (a->n < NW_API_MAX_ARGS) {
+        a->args[a->n].name = key ? key : "";
+        a->args[a->n].value = value ? value : "";
+    }
+    a->n++;
+    /* Stop early: the count only needs to say "too many". */
+    return a->n > NW_API_MAX_ARGS ? MHD_NO : MHD_YES;
+}
+
+/* ------------------------------------------------------------ handler */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    nwd_listener *l = cls;
+    req_ctx *r = *con_cls;
+    if (!r) {
+        /* First call: headers only.  Refuse what must not be read. */
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &r->start);
+        nw_buf_init(&r->body, NWD_MAX_BODY);
+        *con_cls = r;
+        int preflight = strcmp(method, "OPTIONS") == 0 && l->conf->cors_origin;
+        if (l->needs_token && !preflight &&
+            !token_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_AUTHORIZATION),
+                      l->conf->token))
+            return send_error(l, c, r, 401, "unauthorized",
+                              "send Authorization: Bearer <token>");
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end;
+            unsigned long long v = strtoull(cl, &end, 10);
+            if (v > NWD_MAX_BODY) {
+                char msg[96];
+                snprintf(msg, sizeof msg, "the body may be at most %d bytes", NWD_MAX_BODY);
+                return send_error(l, c, r, 413, "body_too_large", msg);
+            }
+        }
+        return MHD_YES;
+    }
+    if (r->answered) {
+        *upload_data_size = 0;   /* an early answer is queued: discard */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        /* A body without a (truthful) Content-Length: stop keeping it at
+         * the cap, read the rest away, and answer 413 at the end. */
+        if (!r->too_large && nw_buf_add(&r->body, upload_data, *upload_data_size))
+            r->too_large = 1;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_large) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the body may be at most %d bytes", NWD_MAX_BODY);
+        return send_error(l, c, r, 413, "body_too_large", msg);
+    }
+
+    args_acc acc;
+    memset(&acc, 0, sizeof acc);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &acc);
+    nw_api_req req = {
+        .method = method,
+        .path = url,
+        .args = acc.args,
+        .nargs = acc.n,
+        .accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT),
+        .if_none_match =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH),
+        .body = r->body.data ? r->body.data : "",
+        .body_len = r->body.len,
+    };
+    nw_api_resp resp;
+    nw_api_handle(l->conf->env, thread_store(l->conf->store_dir), &req, &resp);
+    r->answered = 1;
+    return send_resp(l, c, r, &resp);
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+nwd_listener *nwd_http_start(int fd, int needs_token, const nwd_http_conf *conf)
+{
+    nwd_listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->conf = conf;
+    l->needs_token = needs_token;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    l->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)NWD_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)NWD_MAX_CONNECTIONS,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_END);
+    if (!l->daemon) {
+        nwd_log("libmicrohttpd refused to start on socket %d", fd);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void nwd_http_stop(nwd_listener *l)
+{
+    if (!l)
+        return;
+    MHD_stop_daemon(l->daemon);
+    free(l);
+}

@@ -1,0 +1,424 @@
+/*
+ * netwhod.c -- the netwho REST server: options, listeners, signals, lifecycle.
+ *
+ * Start-up order: parse options, create the store if needed, bind the
+ * sockets ourselves (so port 0 can be reported, and a Unix socket gets its
+ * mode and stale-file handling), block the stop signals (every thread
+ * started afterwards inherits the mask, so only the main thread's sigwait
+ * ever sees them), start the ingest thread, then one MHD daemon per
+ * listener.  Shutdown runs that in reverse: the daemons first (they finish
+ * in-flight requests, which may wait on the ingest thread), then ingest,
+ * then the socket file.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "netwhod.h"
+#include "netwho/metrics.h"
+#include "netwho/store.h"
+
+#ifndef NETWHO_OPENAPI_PATH
+#define NETWHO_OPENAPI_PATH "openapi.yaml"
+#endif
+
+/* Pending connections the kernel queues before MHD accepts them. */
+#define NWD_LISTEN_BACKLOG 128
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+static const char usage[] =
+    "usage: netwhod --store DIR [options]\n"
+    "\n"
+    "Serves the netwho REST API (see openapi.yaml) over HTTP on TCP and/or a\n"
+    "Unix socket, and ingests events POSTed to /api/v1/events into the store.\n"
+    "\n"
+    "options:\n"
+    "  --store DIR          the store (created if it does not exist)\n"
+    "  --listen HOST:PORT   TCP listener (default 127.0.0.1:8080; port 0 picks a\n"
+    "                       free port, reported on standard error); [::1]:8080\n"
+    "                       for IPv6.  A non-loopback HOST needs --token-file.\n"
+    "  --no-listen          no TCP listener (use with --socket)\n"
+    "  --socket PATH        also serve on a Unix socket (mode 0660):\n"
+    "                       curl --unix-socket PATH http://x/api/v1/health\n"
+    "  --token-file FILE    require 'Authorization: Bearer <token>' on TCP, the\n"
+    "                       token being FILE's first line\n"
+    "  --cors ORIGIN        allow browser pages from ORIGIN (or *)\n"
+    "  --host NAME          host for POSTed events whose system.computer is empty\n"
+    "  --no-ingest          refuse POST /api/v1/events (read-only server)\n"
+    "  --openapi PATH       the openapi.yaml served at /openapi.yaml\n"
+    "  -h, --help           this text\n"
+    "\n"
+    "SIGINT/SIGTERM stop it cleanly: in-flight requests finish, the store is\n"
+    "closed.  Exit 0 after a clean stop, 1 on a runtime error, 2 on a usage error.\n";
+
+void nwd_log(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    /* One write per line, so lines of concurrent threads never interleave. */
+    fprintf(stderr, "netwhod: %s\n", line);
+    fflush(stderr);
+}
+
+/* --------------------------------------------------------------- token */
+
+static char *read_token(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        nwd_log("--token-file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = calloc(1, NWD_TOKEN_MAX + 2);
+    size_t n = buf ? fread(buf, 1, NWD_TOKEN_MAX + 1, f) : 0;
+    fclose(f);
+    if (!buf)
+        return NULL;
+    if (n > NWD_TOKEN_MAX) {
+        nwd_log("--token-file %s: longer than %d bytes", path, NWD_TOKEN_MAX);
+        free(buf);
+        return NULL;
+    }
+    buf[strcspn(buf, "\r\n")] = '\0';        /* the first line */
+    size_t len = strlen(buf);
+    while (len && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+        buf[--len] = '\0';
+    if (len < 16) {
+        nwd_log("--token-file %s: the token must be at least 16 characters", path);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* ----------------------------------------------------------- listeners */
+
+/* "HOST:PORT" or "[V6]:PORT" -> host and port strings (in buf). */
+static int split_hostport(const char *s, char *buf, size_t cap, const char **host,
+                          const char **port)
+{
+    if (strlen(s) >= cap)
+        return -1;
+    strcpy(buf, s);
+    char *colon;
+    if (buf[0] == '[') {
+        char *close = strchr(buf, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        *close = '\0';
+        *host = buf + 1;
+        colon = close + 1;
+    } else {
+        colon = strrchr(buf, ':');
+        if (!colon)
+            return -1;
+        *colon = '\0';
+        *host = buf;
+    }
+    *port = colon + 1;
+    char *end;
+    long p = strtol(*port, &end, 10);
+    if (!**port || *end || p < 0 || p > 65535 || !**host)
+        return -1;
+    return 0;
+}
+
+static int is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        static const unsigned char v4map[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+            return 1;
+        return memcmp(in6->sin6_addr.s6_addr, v4map, 12) == 0 &&
+               in6->sin6_addr.s6_addr[12] == 127;
+    }
+    return 0;
+}
+
+/* Binds and listens on HOST:PORT; *loopback says whether it is local only.
+ * Logs the address actually bound (the port, when 0 was asked). */
+static int tcp_listen(const char *spec, int *loopback)
+{
+    char buf[300];
+    const char *host, *port;
+    if (split_hostport(spec, buf, sizeof buf, &host, &port)) {
+        nwd_log("--listen: expected HOST:PORT or [IPV6]:PORT, got '%s'", spec);
+        return -2;
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0 || !res) {
+        nwd_log("--listen %s: %s", spec, gai_strerror(rc));
+        return -2;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, NWD_LISTEN_BACKLOG) != 0) {
+        nwd_log("--listen %s: %s", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    *loopback = is_loopback(res->ai_addr);
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char addr[INET6_ADDRSTRLEN] = "?";
+    int bound_port = 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &in->sin_addr, addr, sizeof addr);
+            bound_port = ntohs(in->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof addr);
+            bound_port = ntohs(in6->sin6_port);
+        }
+    }
+    nwd_log("listening on http://%s%s%s:%d/", ss.ss_family == AF_INET6 ? "[" : "", addr,
+            ss.ss_family == AF_INET6 ? "]" : "", bound_port);
+    return fd;
+}
+
+/* A Unix socket at path, mode 0660.  A stale socket file (nobody answers
+ * on it) is replaced; a live one, or any other kind of file, is an error. */
+static int unix_listen(const char *path)
+{
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sun.sun_path) {
+        nwd_log("--socket: path longer than %zu bytes", sizeof sun.sun_path - 1);
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    struct stat sb;
+    if (lstat(path, &sb) == 0) {
+        if (!S_ISSOCK(sb.st_mode)) {
+            nwd_log("--socket %s: exists and is not a socket; not replacing it", path);
+            return -1;
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int live = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (live) {
+            nwd_log("--socket %s: another server is answering on it", path);
+            return -1;
+        }
+        unlink(path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* The umask makes the socket 0660 from its creation: no window in which
+     * a chmod has not happened yet. */
+    mode_t old = umask(0117);
+    int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof sun);
+    umask(old);
+    if (rc != 0 || chmod(path, 0660) != 0 || listen(fd, NWD_LISTEN_BACKLOG) != 0) {
+        nwd_log("--socket %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    nwd_log("listening on unix:%s", path);
+    return fd;
+}
+
+/* ---------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+    enum { O_STORE = 256, O_LISTEN, O_NOLISTEN, O_SOCKET, O_TOKEN, O_CORS, O_HOST, O_NOINGEST,
+           O_OPENAPI };
+    static const struct option opts[] = {
+        {"store", required_argument, 0, O_STORE},
+        {"listen", required_argument, 0, O_LISTEN},
+        {"no-listen", no_argument, 0, O_NOLISTEN},
+        {"socket", required_argument, 0, O_SOCKET},
+        {"token-file", required_argument, 0, O_TOKEN},
+        {"cors", required_argument, 0, O_CORS},
+        {"host", required_argument, 0, O_HOST},
+        {"no-ingest", no_argument, 0, O_NOINGEST},
+        {"openapi", required_argument, 0, O_OPENAPI},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *store_dir = NULL, *listen_spec = "127.0.0.1:8080", *socket_path = NULL,
+               *token_file = NULL, *cors = NULL, *host = NULL,
+               *openapi = NETWHO_OPENAPI_PATH;
+    int no_listen = 0, no_ingest = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_STORE: store_dir = optarg; break;
+        case O_LISTEN: listen_spec = optarg; break;
+        case O_NOLISTEN: no_listen = 1; break;
+        case O_SOCKET: socket_path = optarg; break;
+        case O_TOKEN: token_file = optarg; break;
+        case O_CORS: cors = optarg; break;
+        case O_HOST:
+            if (!optarg[0] || strlen(optarg) >= 256) {
+                nwd_log("--host: expected a name of 1 to 255 bytes");
+                return EXIT_USAGE;
+            }
+            host = optarg;
+            break;
+        case O_NOINGEST: no_ingest = 1; break;
+        case O_OPENAPI: openapi = optarg; break;
+        case 'h': fputs(usage, stdout); return EXIT_OK;
+        default:
+            nwd_log("unknown or incomplete option '%s' (see netwhod --help)", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        nwd_log("unexpected argument '%s'", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (!store_dir) {
+        nwd_log("--store DIR is required");
+        return EXIT_USAGE;
+    }
+    if (no_listen && !socket_path) {
+        nwd_log("--no-listen needs --socket PATH: there would be nothing to serve on");
+        return EXIT_USAGE;
+    }
+
+    char *token = NULL;
+    if (token_file && !(token = read_token(token_file)))
+        return EXIT_USAGE;
+
+    /* Create the store up front: request threads open it read-only. */
+    nw_err err = {{0}};
+    nw_store *store = NULL;
+    nw_store_opts so = {.partition = NW_PART_DEFAULT, .create = 1};
+    if (nw_store_open(store_dir, &so, &store, &err) != NW_OK) {
+        nwd_log("%s", err.msg);
+        free(token);
+        return EXIT_RUNTIME;
+    }
+    nw_store_close(store);
+
+    int rc = EXIT_RUNTIME;
+    int tcp_fd = -1, unix_fd = -1, loopback = 1, socket_made = 0;
+    nwd_ingest *ingest = NULL;
+    nwd_listener *tcp_l = NULL, *unix_l = NULL;
+    nw_metrics *metrics = nw_metrics_new();
+    if (!metrics)
+        goto done;
+    if (!no_listen) {
+        tcp_fd = tcp_listen(listen_spec, &loopback);
+        if (tcp_fd < 0) {
+            rc = tcp_fd == -2 ? EXIT_USAGE : EXIT_RUNTIME;
+            goto done;
+        }
+        if (!loopback && !token) {
+            nwd_log("--listen %s is reachable from other machines: --token-file is required",
+                    listen_spec);
+            rc = EXIT_USAGE;
+            goto done;
+        }
+    }
+    if (socket_path) {
+        if ((unix_fd = unix_listen(socket_path)) < 0)
+            goto done;
+        socket_made = 1;
+    }
+
+    /* From here on, every thread inherits a mask that blocks the stop
+     * signals; the main thread takes them with sigwait. */
+    sigset_t stop_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!no_ingest && nwd_ingest_start(store_dir, host, &ingest, &err) != NW_OK) {
+        nwd_log("ingest: %s", err.msg);
+        goto done;
+    }
+    nw_api_env env = {
+        .store_dir = store_dir,
+        .openapi_path = openapi,
+        .ingest = ingest ? nwd_ingest_submit : NULL,
+        .ingest_stats = ingest ? nwd_ingest_stats : NULL,
+        .ingest_ctx = ingest,
+        .metrics = metrics,
+    };
+    nwd_http_conf conf = {.env = &env, .store_dir = store_dir, .token = token,
+                          .cors_origin = cors};
+    if (tcp_fd >= 0) {
+        tcp_l = nwd_http_start(tcp_fd, token != NULL, &conf);
+        if (!tcp_l)
+            goto done;
+        tcp_fd = -1;                 /* MHD owns and closes it now */
+    }
+    if (unix_fd >= 0) {
+        /* The socket file's permissions are its access control. */
+        unix_l = nwd_http_start(unix_fd, 0, &conf);
+        if (!unix_l)
+            goto done;
+        unix_fd = -1;
+    }
+    nwd_log("serving store %s%s", store_dir, ingest ? "" : " (read-only)");
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&stop_set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            nwd_log("SIGHUP: logs go to standard error; nothing to reopen");
+            continue;
+        }
+        nwd_log("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        break;
+    }
+    rc = EXIT_OK;
+
+done:
+    /* Listeners first: in-flight requests finish, and may need ingest. */
+    nwd_http_stop(tcp_l);
+    nwd_http_stop(unix_l);
+    nwd_ingest_stop(ingest);
+    if (tcp_fd >= 0)
+        close(tcp_fd);
+    if (unix_fd >= 0)
+        close(unix_fd);
+    if (socket_made)
+        unlink(socket_path);         /* MHD closes the fd, never the file */
+    nw_metrics_free(metrics);
+    free(token);
+    if (rc == EXIT_OK)
+        nwd_log("stopped");
+    return rc;
+}

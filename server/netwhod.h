@@ -1,0 +1,70 @@
+/*
+ * netwhod.h -- what the parts of the netwhod program share (internal).
+ *
+ *   netwhod.c         options, listeners' sockets, signals, lifecycle
+ *   netwhod_ingest.c  the one ingest thread (owns the tracker and writer)
+ *   http_server.c     libmicrohttpd -> routes.h adapter, one per listener
+ *
+ * Only this program logs: one line per event on stderr, "netwhod: ...".
+ */
+#ifndef NETWHOD_H
+#define NETWHOD_H
+
+#include <stddef.h>
+
+#include "netwho/routes.h"
+#include "netwho/status.h"
+
+/* Seconds an idle or stalled client connection is kept (MHD's default is
+ * never, which lets a silent client hold a thread forever). */
+#define NWD_CONNECTION_TIMEOUT_S 30
+/* Client connections served at once: each one is a thread. */
+#define NWD_MAX_CONNECTIONS 256
+/* Largest POST body (events) read into memory; a bigger Content-Length is
+ * refused with 413 before the body is read. */
+#define NWD_MAX_BODY (64 * 1024 * 1024)
+/* Largest bearer token file. */
+#define NWD_TOKEN_MAX 4096
+/* Bytes handed to MHD per pull of a streamed answer. */
+#define NWD_STREAM_BLOCK (64 * 1024)
+
+void nwd_log(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* ------------------------------------------------------------- ingest */
+
+typedef struct nwd_ingest nwd_ingest;
+
+/* Starts the ingest thread for the store in dir (which must exist).
+ * default_host: for events whose system.computer is empty (NULL: "unknown"). */
+nw_status nwd_ingest_start(const char *dir, const char *default_host, nwd_ingest **out,
+                           nw_err *err);
+/* Runs one batch (an HTTP body) on the ingest thread and waits until it is
+ * committed or failed.  Callable from any thread; batches run one at a time. */
+void nwd_ingest_submit(void *ingest, const char *buf, size_t len, nw_api_ingest_result *out);
+void nwd_ingest_stats(void *ingest, nw_api_ingest_stats *out);
+/* Finishes queued batches, stops the thread, frees g. */
+void nwd_ingest_stop(nwd_ingest *g);
+
+/* --------------------------------------------------------------- http */
+
+typedef struct nwd_http_conf {
+    const nw_api_env *env;
+    const char *store_dir;      /* each request thread opens it read-only  */
+    const char *token;          /* NULL: no authentication                 */
+    const char *cors_origin;    /* NULL: no CORS headers                   */
+} nwd_http_conf;
+
+typedef struct nwd_listener nwd_listener;
+
+/* Serves HTTP on the listening socket fd (TCP or AF_UNIX; MHD closes it at
+ * stop).  needs_token: requests must carry conf->token.  conf must outlive
+ * the listener.  NULL on failure (logged). */
+nwd_listener *nwd_http_start(int fd, int needs_token, const nwd_http_conf *conf);
+/* Stops accepting, waits for in-flight requests, frees l. */
+void nwd_http_stop(nwd_listener *l);
+
+#endif
