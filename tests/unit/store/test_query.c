@@ -19,6 +19,8 @@
 #include "../../../store/sql.h"
 #include "../../../store/store_int.h"
 
+#include "store_fixture.h"
+
 #define DAY (86400LL * NW_TICKS_PER_SEC)
 #define HOUR (3600LL * NW_TICKS_PER_SEC)
 #define SEC NW_TICKS_PER_SEC
@@ -30,24 +32,6 @@ static nw_writer *g_w;
 static nw_sink g_sink;
 static nw_time g_day0;     /* 2026-03-16T00:00:00Z */
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        char sub[512];
-        while ((de = readdir(d)) != NULL) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static void setup(void)
 {

@@ -23,6 +23,8 @@
 #include "../../../store/sql.h"
 #include "../../../store/store_int.h"
 
+#include "store_fixture.h"
+
 #define HOUR (3600LL * NW_TICKS_PER_SEC)
 #define MINUTE (60LL * NW_TICKS_PER_SEC)
 #define SEC NW_TICKS_PER_SEC
@@ -35,24 +37,6 @@ static uint64_t g_rng;
 
 /* ------------------------------------------------------------- helpers */
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        char sub[512];
-        while ((de = readdir(d)) != NULL) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static void setup(void)
 {

@@ -16,6 +16,8 @@
 #include "netwho/store.h"
 #include "netwho/writer.h"
 
+#include "store_fixture.h"
+
 #define DAY (86400LL * NW_TICKS_PER_SEC)
 #define HOUR (3600LL * NW_TICKS_PER_SEC)
 #define SEC NW_TICKS_PER_SEC
@@ -23,24 +25,6 @@
 static char g_dir[64];
 static nw_time g_day0;     /* 2026-03-16T00:00:00Z */
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        char sub[512];
-        while ((de = readdir(d)) != NULL) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static void setup(void)
 {
