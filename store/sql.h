@@ -119,10 +119,26 @@
     " sum(bytes_received), min(first_seen), max(last_seen) FROM connections"  \
     " GROUP BY remote_ip, host, pid"
 
+/*
+ * processes (schema version 2, filled by process events in a later version):
+ * who held a PID on a host, and from when to when.  PIDs are reused within
+ * minutes on a busy host, so a connection is attributed to the holder whose
+ * [create_time, exit_time) contains its time -- hence the key order.
+ * exit_time is NULL while the process runs; image is the path as logged
+ * (\Device\HarddiskVolumeN\...); guid is the Sysmon-style ProcessGuid.
+ */
+#define SQL_PROCESSES_TABLE                                                   \
+    "CREATE TABLE IF NOT EXISTS processes("                                   \
+    " host TEXT NOT NULL, pid INTEGER NOT NULL, create_time INTEGER NOT NULL,"\
+    " exit_time INTEGER, parent_pid INTEGER, session_id INTEGER,"             \
+    " sequence INTEGER, image TEXT, command_line TEXT, user TEXT, guid TEXT," \
+    " PRIMARY KEY(host, pid, create_time)) WITHOUT ROWID"
+
 /* A version-1 partition becomes version 2 (store.c, in one transaction
  * with the version bump, when the writer opens it); running it twice is
  * harmless. */
-#define SQL_PARTITION_MIGRATE_V2 SQL_WHO_ROLLUP_TABLE ";" SQL_ROLLUP_REBUILD
+#define SQL_PARTITION_MIGRATE_V2                                              \
+    SQL_WHO_ROLLUP_TABLE ";" SQL_PROCESSES_TABLE ";" SQL_ROLLUP_REBUILD
 
 /*
  * Indexes, each one for a query of query.h (every index costs insert time
@@ -173,7 +189,7 @@
     " proto INTEGER NOT NULL, fail_proto INTEGER NOT NULL,"                   \
     " fail_code INTEGER NOT NULL);"                                           \
     "CREATE INDEX failures_time ON failures(time);"                         \
-    SQL_WHO_ROLLUP_TABLE
+    SQL_WHO_ROLLUP_TABLE ";" SQL_PROCESSES_TABLE
 
 /* Every column of a connection, in NW_COL_* order. */
 #define SQL_CONN_COLUMNS                                                      \

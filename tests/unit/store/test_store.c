@@ -146,6 +146,47 @@ START_TEST(test_create_and_reopen)
 }
 END_TEST
 
+/* A new partition has every table, including processes (for process
+ * attribution), keyed so that "who held pid P on host H at time T" is one
+ * primary-key search. */
+START_TEST(test_partition_schema)
+{
+    nw_store *s = open_store(NW_PART_DAY, 1);
+    nw_sink sink;
+    nw_writer *w = open_writer(s, &sink);
+    fill(&sink, 1, 1, g_day0);
+    close_writer(w);
+    nw_store_close(s);
+
+    char path[256];
+    snprintf(path, sizeof path, "%s/p-2026-03-16.db", g_dir);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    const char *tables[] = {"connections", "transfers", "failures", "who_rollup",
+                            "processes"};
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        sqlite3_stmt *st;
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?",
+                           -1, &st, NULL);
+        sqlite3_bind_text(st, 1, tables[i], -1, SQLITE_STATIC);
+        ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+        ck_assert_msg(sqlite3_column_int(st, 0) == 1, "table %s missing", tables[i]);
+        sqlite3_finalize(st);
+    }
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('processes') WHERE pk > 0 ORDER BY pk",
+                       -1, &st, NULL);
+    const char *key[] = {"host", "pid", "create_time"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+        ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), key[i]);
+    }
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+END_TEST
+
 START_TEST(test_hour_partitioning)
 {
     nw_store *s = open_store(NW_PART_HOUR, 1);
@@ -459,6 +500,7 @@ static Suite *store_suite(void)
     TCase *tc = tcase_create("store");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_create_and_reopen);
+    tcase_add_test(tc, test_partition_schema);
     tcase_add_test(tc, test_hour_partitioning);
     tcase_add_test(tc, test_schema_versions_refused);
     tcase_add_test(tc, test_sizes);
