@@ -611,6 +611,21 @@ nw_status nw_query_connection(nw_store *s, int64_t id, nw_conn *out, nw_err *err
 
 /* ------------------------------------------------------------------ who */
 
+/* Makes room for element n of an array of *cap elements of size elem,
+ * doubling from 64.  0, or -1 when out of memory (the array is unchanged). */
+static int grow(void **v, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    void *nv = realloc(*v, ncap * elem);
+    if (!nv)
+        return -1;
+    *v = nv;
+    *cap = ncap;
+    return 0;
+}
+
 typedef struct who_vec {
     nw_who_row *v;
     size_t n, cap;
@@ -618,14 +633,8 @@ typedef struct who_vec {
 
 static nw_status who_push(who_vec *w, sqlite3_stmt *st, nw_err *err)
 {
-    if (w->n == w->cap) {
-        size_t ncap = w->cap ? w->cap * 2 : 64;
-        nw_who_row *nv = realloc(w->v, ncap * sizeof *nv);
-        if (!nv)
-            return nw_fail(err, NW_ERR_NOMEM, "out of memory");
-        w->v = nv;
-        w->cap = ncap;
-    }
+    if (grow((void **)&w->v, &w->cap, w->n, sizeof *w->v))
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
     nw_who_row *r = &w->v[w->n++];
     const unsigned char *host = sqlite3_column_text(st, 0);
     snprintf(r->host, sizeof r->host, "%s", host ? (const char *)host : "");
@@ -1071,14 +1080,8 @@ static void top_fold(top_vec *t)
 
 static nw_status top_push(top_vec *t, sqlite3_stmt *st, nw_err *err)
 {
-    if (t->n == t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 64;
-        nw_top_row *nv = realloc(t->v, ncap * sizeof *nv);
-        if (!nv)
-            return nw_fail(err, NW_ERR_NOMEM, "out of memory");
-        t->v = nv;
-        t->cap = ncap;
-    }
+    if (grow((void **)&t->v, &t->cap, t->n, sizeof *t->v))
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
     nw_top_row *r = &t->v[t->n++];
     memset(r, 0, sizeof *r);
     switch (t->by) {

@@ -195,18 +195,18 @@ static nw_status check_version(sqlite3 *db, const char *path, int *empty, int *v
     return NW_OK;
 }
 
-/* Creates the schema of a new file in one transaction, version last. */
-static nw_status init_schema(sqlite3 *db, const char *schema, const char *path,
-                             nw_err *err)
+/* Runs sql and sets user_version to NW_SCHEMA_VERSION in one immediate
+ * transaction, so a file is either at the new version with all of sql
+ * applied or untouched. */
+static nw_status apply_versioned(sqlite3 *db, const char *sql, const char *path,
+                                 nw_err *err)
 {
     char pragma[PRAGMA_TEXT_MAX];
     snprintf(pragma, sizeof pragma, SQL_PRAGMA_USER_VERSION_SET_FMT, NW_SCHEMA_VERSION);
-    nw_status st = nw__exec(db, SQL_PRAGMA_WAL, path, err);
-    if (st == NW_OK)
-        st = nw__exec(db, SQL_BEGIN_IMMEDIATE, path, err);
+    nw_status st = nw__exec(db, SQL_BEGIN_IMMEDIATE, path, err);
     if (st != NW_OK)
         return st;
-    st = nw__exec(db, schema, path, err);
+    st = nw__exec(db, sql, path, err);
     if (st == NW_OK)
         st = nw__exec(db, pragma, path, err);
     if (st == NW_OK)
@@ -215,25 +215,23 @@ static nw_status init_schema(sqlite3 *db, const char *schema, const char *path,
     return st;
 }
 
+/* Creates the schema of a new file in one transaction, version last. */
+static nw_status init_schema(sqlite3 *db, const char *schema, const char *path,
+                             nw_err *err)
+{
+    nw_status st = nw__exec(db, SQL_PRAGMA_WAL, path, err);
+    return st == NW_OK ? apply_versioned(db, schema, path, err) : st;
+}
+
 /*
  * Upgrades a version-1 partition to 2 in one transaction: the who_rollup
- * table, back-filled from the connections, then the version.  A crash
- * leaves version 1 and no trace, and the next open does it again.
+ * and processes tables, the roll-up back-filled from the connections, then
+ * the version.  A crash leaves version 1 and no trace, and the next open
+ * does it again.
  */
 static nw_status migrate_partition(sqlite3 *db, const char *path, nw_err *err)
 {
-    char pragma[PRAGMA_TEXT_MAX];
-    snprintf(pragma, sizeof pragma, SQL_PRAGMA_USER_VERSION_SET_FMT, NW_SCHEMA_VERSION);
-    nw_status st = nw__exec(db, SQL_BEGIN_IMMEDIATE, path, err);
-    if (st != NW_OK)
-        return st;
-    st = nw__exec(db, SQL_PARTITION_MIGRATE_V2, path, err);
-    if (st == NW_OK)
-        st = nw__exec(db, pragma, path, err);
-    if (st == NW_OK)
-        return nw__exec(db, SQL_COMMIT, path, err);
-    sqlite3_exec(db, SQL_ROLLBACK, NULL, NULL, NULL);
-    return st;
+    return apply_versioned(db, SQL_PARTITION_MIGRATE_V2, path, err);
 }
 
 /* Opens path with flags; on failure closes the handle SQLite still made. */
