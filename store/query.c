@@ -531,7 +531,8 @@ nw_status nw_query_connections(nw_store *s, const nw_query *q, nw_conn_cb cb, vo
     st = conn_candidates(s, q, 1, &rows, &n, err);
     if (st != NW_OK)
         return st;
-    qsort(rows, n, sizeof *rows, by_min_first_seen);
+    if (n > 1)      /* qsort(NULL, 0, ...) is undefined: an empty store */
+        qsort(rows, n, sizeof *rows, by_min_first_seen);
 
     unsigned mask = query_mask(NW_QK_CONNECTIONS, q);
     merge_src *m = malloc((n ? n : 1) * sizeof *m);

@@ -178,6 +178,28 @@ static void load_addresses(void)
     finish_writing();
 }
 
+/* An empty store answers every query with nothing (and no undefined
+ * behaviour: netwhod serves stores before their first event). */
+START_TEST(test_empty_store)
+{
+    finish_writing();
+    nw_query q;
+    nw_query_init(&q);
+    int more = 1;
+    ids x = run(&q, &more);
+    ck_assert_int_eq(x.n, 0);
+    ck_assert_int_eq(more, 0);
+    nw_who_row *rows = NULL;
+    size_t n = 7;
+    nw_err err = {{0}};
+    nw_cidr_parse("10.0.0.0/8", &q.ip_lo, &q.ip_hi, NULL);
+    q.has_ip = 1;
+    ck_assert_int_eq(nw_query_who(g_s, &q, &rows, &n, &err), NW_OK);
+    ck_assert_int_eq(n, 0);
+    free(rows);
+}
+END_TEST
+
 START_TEST(test_cidr)
 {
     load_addresses();
@@ -700,6 +722,7 @@ static Suite *query_suite(void)
     Suite *s = suite_create("query");
     TCase *tc = tcase_create("query");
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_empty_store);
     tcase_add_test(tc, test_cidr);
     tcase_add_test(tc, test_ports_and_filters);
     tcase_add_test(tc, test_time_window_and_pruning);
