@@ -258,7 +258,7 @@ static int unix_listen(const char *path)
 int main(int argc, char **argv)
 {
     enum { O_STORE = 256, O_LISTEN, O_NOLISTEN, O_SOCKET, O_TOKEN, O_CORS, O_HOST, O_NOINGEST,
-           O_OPENAPI };
+           O_OPENAPI, O_FIFO, O_FOLLOW, O_STDIN };
     static const struct option opts[] = {
         {"store", required_argument, 0, O_STORE},
         {"listen", required_argument, 0, O_LISTEN},
@@ -269,12 +269,18 @@ int main(int argc, char **argv)
         {"host", required_argument, 0, O_HOST},
         {"no-ingest", no_argument, 0, O_NOINGEST},
         {"openapi", required_argument, 0, O_OPENAPI},
+        {"fifo", required_argument, 0, O_FIFO},
+        {"follow", required_argument, 0, O_FOLLOW},
+        {"stdin", no_argument, 0, O_STDIN},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *store_dir = NULL, *listen_spec = "127.0.0.1:8080", *socket_path = NULL,
                *token_file = NULL, *cors = NULL, *host = NULL,
                *openapi = NETWHO_OPENAPI_PATH;
-    int no_listen = 0, no_ingest = 0, c;
+    int no_listen = 0, no_ingest = 0, use_stdin = 0, c;
+    const char *fifo_path = NULL;
+    const char *follow[16];
+    int nfollow = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -293,6 +299,21 @@ int main(int argc, char **argv)
             break;
         case O_NOINGEST: no_ingest = 1; break;
         case O_OPENAPI: openapi = optarg; break;
+        case O_FIFO:
+            if (fifo_path) {
+                nwd_log("--fifo: only one");
+                return EXIT_USAGE;
+            }
+            fifo_path = optarg;
+            break;
+        case O_FOLLOW:
+            if (nfollow == (int)(sizeof follow / sizeof follow[0])) {
+                nwd_log("--follow: at most %zu files", sizeof follow / sizeof follow[0]);
+                return EXIT_USAGE;
+            }
+            follow[nfollow++] = optarg;
+            break;
+        case O_STDIN: use_stdin = 1; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default:
             nwd_log("unknown or incomplete option '%s' (see netwhod --help)", argv[optind - 1]);
@@ -309,6 +330,11 @@ int main(int argc, char **argv)
     }
     if (no_listen && !socket_path) {
         nwd_log("--no-listen needs --socket PATH: there would be nothing to serve on");
+        return EXIT_USAGE;
+    }
+
+    if (no_ingest && (fifo_path || nfollow || use_stdin)) {
+        nwd_log("--no-ingest cannot be used with --fifo, --follow or --stdin");
         return EXIT_USAGE;
     }
 
@@ -330,6 +356,7 @@ int main(int argc, char **argv)
     int rc = EXIT_RUNTIME;
     int tcp_fd = -1, unix_fd = -1, loopback = 1, socket_made = 0;
     nwd_ingest *ingest = NULL;
+    nwd_sources *sources = NULL;
     nwd_listener *tcp_l = NULL, *unix_l = NULL;
     nw_metrics *metrics = nw_metrics_new();
     if (!metrics)
@@ -366,6 +393,20 @@ int main(int argc, char **argv)
     if (!no_ingest && nwd_ingest_start(store_dir, host, &ingest, &err) != NW_OK) {
         nwd_log("ingest: %s", err.msg);
         goto done;
+    }
+    if (ingest && (fifo_path || nfollow || use_stdin)) {
+        sources = nwd_sources_new(ingest, host);
+        if (!sources)
+            goto done;
+        if (fifo_path && nwd_sources_add(sources, NWD_SRC_FIFO, fifo_path) != 0)
+            goto done;
+        for (int i = 0; i < nfollow; i++)
+            if (nwd_sources_add(sources, NWD_SRC_FOLLOW, follow[i]) != 0)
+                goto done;
+        if (use_stdin && nwd_sources_add(sources, NWD_SRC_STDIN, "-") != 0)
+            goto done;
+        if (nwd_sources_start(sources) != 0)
+            goto done;
     }
     nw_api_env env = {
         .store_dir = store_dir,
@@ -409,6 +450,8 @@ done:
     /* Listeners first: in-flight requests finish, and may need ingest. */
     nwd_http_stop(tcp_l);
     nwd_http_stop(unix_l);
+    /* Then the readers: what they read is ingested before ingest stops. */
+    nwd_sources_stop(sources);
     nwd_ingest_stop(ingest);
     if (tcp_fd >= 0)
         close(tcp_fd);

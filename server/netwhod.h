@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "netwho/event.h"
+#include "netwho/pipeline.h"
 #include "netwho/routes.h"
 #include "netwho/status.h"
 
@@ -46,8 +48,48 @@ nw_status nwd_ingest_start(const char *dir, const char *default_host, nwd_ingest
  * committed or failed.  Callable from any thread; batches run one at a time. */
 void nwd_ingest_submit(void *ingest, const char *buf, size_t len, nw_api_ingest_result *out);
 void nwd_ingest_stats(void *ingest, nw_api_ingest_stats *out);
-/* Finishes queued batches, stops the thread, frees g. */
+/* Finishes queued batches, flushes and commits the stream tracker (below),
+ * stops the thread, frees g. */
 void nwd_ingest_stop(nwd_ingest *g);
+
+/* A rejection copied out of the pipeline (nw_rejection points into buffers
+ * that only live during the callback). */
+typedef struct nwd_rej {
+    nw_reject reason;
+    uint64_t offset;
+    size_t raw_len, full_len;
+    char *raw;                  /* raw_len bytes */
+    char *detail;               /* "" if none */
+} nwd_rej;
+
+/* Decoded events of a live source (--fifo, --follow, --stdin), in order. */
+typedef struct nwd_batch {
+    const char *source;
+    nw_event *ev;
+    size_t nev, cap;
+    nwd_rej *rej;
+    size_t nrej, rcap;
+} nwd_batch;
+
+/* Folds a batch into the one long-lived stream tracker (shared by all live
+ * sources, so a connection split across batches stays one connection) and
+ * commits; waits until done.  Unlike a POST batch the tracker is not flushed:
+ * the ingest thread ticks it with the wall clock every second instead. */
+void nwd_ingest_stream(nwd_ingest *g, const nwd_batch *b, nw_api_ingest_result *out);
+
+/* ------------------------------------------------------------ sources */
+
+typedef enum { NWD_SRC_FIFO, NWD_SRC_STDIN, NWD_SRC_FOLLOW } nwd_src_kind;
+typedef struct nwd_sources nwd_sources;
+
+nwd_sources *nwd_sources_new(nwd_ingest *g, const char *default_host);
+/* Opens (for a FIFO: creates) the source; -1 if it cannot (logged). */
+int nwd_sources_add(nwd_sources *s, nwd_src_kind kind, const char *path);
+/* Starts one reader thread per source; -1 on failure (logged). */
+int nwd_sources_start(nwd_sources *s);
+/* Stops the readers (even blocked ones), waits for what they read to be
+ * ingested, logs each source's counts, removes a FIFO we made, frees s. */
+void nwd_sources_stop(nwd_sources *s);
 
 /* --------------------------------------------------------------- http */
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "netwhod.h"
 #include "netwho/pipeline.h"
@@ -28,6 +29,7 @@
 typedef struct job {
     const char *buf;
     size_t len;
+    const nwd_batch *batch;     /* non-NULL: a live source's batch */
     nw_api_ingest_result *out;
     int done;
     struct job *next;
@@ -43,6 +45,16 @@ struct nwd_ingest {
     job *head, *tail;
     int stopping;
     nw_api_ingest_stats stats;      /* under mu */
+    /* The stream tracker: one for all live sources, kept across batches.
+     * Its sink forwards to cur_sink, the sink of a writer opened only while
+     * a batch or a tick runs, so the store lock is held for a moment per
+     * second at most (netwho ingest can still write the store).  Owned by
+     * the ingest thread. */
+    nw_tracker *st_tracker;
+    nw_writer *st_writer;
+    nw_sink cur_sink;
+    int st_live;                    /* fed since it last had nothing open */
+    struct timespec st_last;        /* when the last batch came (monotonic) */
 };
 
 typedef struct run_ctx {
@@ -136,13 +148,190 @@ static void run_job(nwd_ingest *g, job *j, uint64_t by_id[64])
     memcpy(by_id, c.by_id, sizeof c.by_id);
 }
 
+/* -------------------------------------------------------- the stream */
+
+static nw_status fw_conn(void *p, const nw_conn *c)
+{
+    nwd_ingest *g = p;
+    return g->cur_sink.conn(g->cur_sink.ctx, c);
+}
+
+static nw_status fw_transfer(void *p, const nw_transfer *t)
+{
+    nwd_ingest *g = p;
+    return g->cur_sink.transfer(g->cur_sink.ctx, t);
+}
+
+static nw_status fw_failure(void *p, const nw_failure *f)
+{
+    nwd_ingest *g = p;
+    return g->cur_sink.failure(g->cur_sink.ctx, f);
+}
+
+static int fw_resume(void *p, const nw_conn *key, nw_time since, nw_conn *out)
+{
+    nwd_ingest *g = p;
+    return g->cur_sink.resume ? g->cur_sink.resume(g->cur_sink.ctx, key, since, out) : 0;
+}
+
+static int64_t fw_reserve(void *p, int64_t n)
+{
+    nwd_ingest *g = p;
+    return g->cur_sink.reserve_ids(g->cur_sink.ctx, n);
+}
+
+/* Opens the writer for one step of the stream (and the tracker, once). */
+static nw_status st_begin(nwd_ingest *g, nw_err *err)
+{
+    nw_status st = nw_writer_open(g->store, &g->st_writer, err);
+    if (st != NW_OK)
+        return st;
+    nw_writer_sink(g->st_writer, &g->cur_sink);
+    if (!g->st_tracker) {
+        nw_sink fw = {.ctx = g, .conn = fw_conn, .transfer = fw_transfer,
+                      .failure = fw_failure, .resume = fw_resume,
+                      .reserve_ids = fw_reserve};
+        g->st_tracker = nw_tracker_new(NULL, &fw);
+        if (!g->st_tracker) {
+            nw_writer_close(g->st_writer, err);
+            g->st_writer = NULL;
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+        }
+    }
+    return NW_OK;
+}
+
+/* Commits and closes the step's writer; st is the step's status so far. */
+static nw_status st_end(nwd_ingest *g, nw_status st, nw_err *err)
+{
+    if (st == NW_OK)
+        st = nw_writer_commit(g->st_writer, err);
+    nw_err cerr = {{0}};
+    nw_status cst = nw_writer_close(g->st_writer, &cerr);
+    g->st_writer = NULL;
+    memset(&g->cur_sink, 0, sizeof g->cur_sink);
+    if (st == NW_OK && cst != NW_OK) {
+        *err = cerr;
+        st = cst;
+    }
+    return st;
+}
+
+static double mono_since(const struct timespec *a)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - a->tv_sec) + (double)(now.tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void run_stream(nwd_ingest *g, job *j, uint64_t by_id[64])
+{
+    const nwd_batch *b = j->batch;
+    nw_api_ingest_result *out = j->out;
+    nw_err err = {{0}};
+    nw_status st = st_begin(g, &err);
+    if (st != NW_OK) {
+        fail(out, st, err.msg);
+        return;
+    }
+    for (size_t i = 0; i < b->nev && st == NW_OK; i++) {
+        st = nw_tracker_feed(g->st_tracker, &b->ev[i]);
+        if (st != NW_OK)
+            snprintf(err.msg, sizeof err.msg, "%s", nw_writer_last_error(g->st_writer));
+        else if (b->ev[i].event_id < 64)
+            by_id[b->ev[i].event_id]++;
+    }
+    for (size_t i = 0; i < b->nrej && st == NW_OK; i++) {
+        const nwd_rej *r = &b->rej[i];
+        nw_rejection rj = {.reason = r->reason, .source = b->source, .offset = r->offset,
+                           .raw = r->raw, .raw_len = r->raw_len, .full_len = r->full_len,
+                           .detail = r->detail};
+        if ((unsigned)r->reason < NW_REJ__COUNT)
+            out->rejected_by[r->reason]++;
+        st = nw_writer_reject(g->st_writer, &rj, &err);
+    }
+    st = st_end(g, st, &err);
+    if (st != NW_OK) {
+        fail(out, st, err.msg);
+        return;
+    }
+    out->status = NW_OK;
+    out->accepted = b->nev;
+    out->rejected = b->nrej;
+    g->st_live = 1;
+    clock_gettime(CLOCK_MONOTONIC, &g->st_last);
+}
+
+/* Every second with no batch, time moves on without events: idle UDP
+ * flows end and held events are folded even when every source has gone
+ * quiet.  The clock is the stream's own -- its newest event time plus the
+ * real time since the last batch -- not the wall clock: for a live source
+ * the two agree, but a trace replayed from last month would otherwise look
+ * months idle at the first pause and every flow would end.  Stops ticking
+ * once nothing is open (the next batch starts it again). */
+static void stream_tick(nwd_ingest *g)
+{
+    if (!g->st_tracker || !g->st_live || mono_since(&g->st_last) < 1.0)
+        return;
+    nw_err err = {{0}};
+    nw_status st = st_begin(g, &err);
+    if (st != NW_OK) {
+        if (st != NW_ERR_BUSY)
+            nwd_log("ingest: tick: %s", err.msg);
+        return;                          /* try again next second */
+    }
+    nw_tracker_stats ts;
+    nw_tracker_stats_get(g->st_tracker, &ts);
+    nw_time now = ts.watermark + (nw_time)(mono_since(&g->st_last) * NW_TICKS_PER_SEC);
+    st = nw_tracker_tick(g->st_tracker, now);
+    if (st != NW_OK)
+        snprintf(err.msg, sizeof err.msg, "%s", nw_writer_last_error(g->st_writer));
+    st = st_end(g, st, &err);
+    if (st != NW_OK) {
+        nwd_log("ingest: tick: %s", err.msg);
+        return;
+    }
+    nw_tracker_stats_get(g->st_tracker, &ts);
+    if (ts.open == 0)
+        g->st_live = 0;
+}
+
+/* At stop: what the stream still holds is written (open TCP connections as
+ * open, resumable by a later run) and committed. */
+static void stream_flush(nwd_ingest *g)
+{
+    if (!g->st_tracker)
+        return;
+    nw_err err = {{0}};
+    nw_status st = st_begin(g, &err);
+    if (st == NW_OK) {
+        st = nw_tracker_flush(g->st_tracker);
+        if (st != NW_OK)
+            snprintf(err.msg, sizeof err.msg, "%s", nw_writer_last_error(g->st_writer));
+        st = st_end(g, st, &err);
+    }
+    if (st != NW_OK)
+        nwd_log("ingest: final flush of the live sources failed: %s", err.msg);
+    nw_tracker_free(g->st_tracker);
+    g->st_tracker = NULL;
+}
+
 static void *ingest_main(void *p)
 {
     nwd_ingest *g = p;
     pthread_mutex_lock(&g->mu);
     for (;;) {
-        while (!g->head && !g->stopping)
-            pthread_cond_wait(&g->wake, &g->mu);
+        while (!g->head && !g->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            if (pthread_cond_timedwait(&g->wake, &g->mu, &until) != 0 && !g->head &&
+                !g->stopping) {
+                pthread_mutex_unlock(&g->mu);
+                stream_tick(g);
+                pthread_mutex_lock(&g->mu);
+            }
+        }
         if (!g->head)
             break;                       /* stopping, and nothing queued */
         job *j = g->head;
@@ -152,9 +341,16 @@ static void *ingest_main(void *p)
         pthread_mutex_unlock(&g->mu);
 
         uint64_t by_id[64] = {0};
-        run_job(g, j, by_id);
-        if (j->out->status != NW_OK)
-            nwd_log("ingest: batch of %zu bytes failed: %s", j->len, j->out->message);
+        if (j->batch) {
+            run_stream(g, j, by_id);
+            if (j->out->status != NW_OK)
+                nwd_log("ingest: %s: batch of %zu events failed: %s", j->batch->source,
+                        j->batch->nev, j->out->message);
+        } else {
+            run_job(g, j, by_id);
+            if (j->out->status != NW_OK)
+                nwd_log("ingest: batch of %zu bytes failed: %s", j->len, j->out->message);
+        }
 
         pthread_mutex_lock(&g->mu);
         g->stats.batches++;
@@ -172,6 +368,7 @@ static void *ingest_main(void *p)
         pthread_cond_broadcast(&g->done);
     }
     pthread_mutex_unlock(&g->mu);
+    stream_flush(g);
     return NULL;
 }
 
@@ -210,10 +407,24 @@ nw_status nwd_ingest_start(const char *dir, const char *default_host, nwd_ingest
     return NW_OK;
 }
 
+static void submit(nwd_ingest *g, job *jp);
+
 void nwd_ingest_submit(void *p, const char *buf, size_t len, nw_api_ingest_result *out)
 {
-    nwd_ingest *g = p;
-    job j = {buf, len, out, 0, NULL};
+    job j = {buf, len, NULL, out, 0, NULL};
+    submit(p, &j);
+}
+
+void nwd_ingest_stream(nwd_ingest *g, const nwd_batch *b, nw_api_ingest_result *out)
+{
+    job j = {NULL, 0, b, out, 0, NULL};
+    submit(g, &j);
+}
+
+static void submit(nwd_ingest *g, job *jp)
+{
+    job j = *jp;                 /* lives on this stack until it is done */
+    nw_api_ingest_result *out = j.out;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&g->mu);
     if (g->stopping) {

@@ -1,0 +1,371 @@
+/*
+ * netwhod_sources.c -- live sources: --fifo PATH, --follow FILE, --stdin.
+ *
+ * Each source has two threads joined by a pipe.  The pump polls the source
+ * and a self-pipe (so a stop wakes it even when nothing is written), copies
+ * what it reads into the pipe, and closes the pipe's write end when the
+ * source ends or netwhod stops.  The decoder runs nw_pipeline_run_fd on the
+ * pipe's read end (framing, decoding, rejections exactly as `netwho ingest`
+ * does them), copies events into a batch and hands each batch to the ingest
+ * thread (nwd_ingest_stream) after every pipeline batch -- which the
+ * pipeline also cuts when a live source goes quiet.  EOF on the pipe is the
+ * decoder's end: nothing read is lost at stop.
+ */
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "netwhod.h"
+
+#define NWD_MAX_SOURCES 32
+#define NWD_FOLLOW_POLL_MS 200
+
+typedef struct src {
+    struct nwd_sources *set;
+    nwd_src_kind kind;
+    char *path;
+    int fd;                 /* the source                              */
+    int dummy_wr;           /* FIFO: our own write end (see add)        */
+    int made_fifo;
+    int pipe_rd, pipe_wr;
+    pthread_t pump, dec;
+    int started;
+    nwd_batch batch;
+    uint64_t read_bytes, accepted, rejected, failed_batches;
+    char last_error[NW_ERR_MAX];
+} src;
+
+struct nwd_sources {
+    nwd_ingest *ingest;
+    const char *default_host;
+    int stop_rd, stop_wr;   /* self-pipe: written once at stop          */
+    src *v[NWD_MAX_SOURCES];
+    int n;
+};
+
+static const char *kind_name(nwd_src_kind k)
+{
+    return k == NWD_SRC_FIFO ? "fifo" : k == NWD_SRC_STDIN ? "stdin" : "follow";
+}
+
+nwd_sources *nwd_sources_new(nwd_ingest *g, const char *default_host)
+{
+    nwd_sources *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        free(s);
+        return NULL;
+    }
+    s->stop_rd = p[0];
+    s->stop_wr = p[1];
+    s->ingest = g;
+    s->default_host = default_host;
+    return s;
+}
+
+int nwd_sources_add(nwd_sources *s, nwd_src_kind kind, const char *path)
+{
+    if (s->n == NWD_MAX_SOURCES) {
+        nwd_log("at most %d sources", NWD_MAX_SOURCES);
+        return -1;
+    }
+    src *x = calloc(1, sizeof *x);
+    if (!x || !(x->path = strdup(path))) {
+        free(x);
+        return -1;
+    }
+    x->set = s;
+    x->kind = kind;
+    x->fd = x->dummy_wr = x->pipe_rd = x->pipe_wr = -1;
+    if (kind == NWD_SRC_STDIN) {
+        x->fd = STDIN_FILENO;
+    } else if (kind == NWD_SRC_FOLLOW) {
+        x->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (x->fd < 0)
+            nwd_log("--follow %s: %s", path, strerror(errno));
+    } else {
+        struct stat sb;
+        if (lstat(path, &sb) == 0) {
+            if (!S_ISFIFO(sb.st_mode)) {
+                nwd_log("--fifo %s: exists and is not a FIFO; not replacing it", path);
+                goto fail;
+            }
+        } else if (errno != ENOENT || mkfifo(path, 0660) != 0) {
+            nwd_log("--fifo %s: %s", path, strerror(errno));
+            goto fail;
+        } else {
+            x->made_fifo = 1;
+            chmod(path, 0660);   /* mkfifo's mode is cut by the umask */
+        }
+        /* O_NONBLOCK: a blocking open would wait for a first writer.  Then
+         * we open the FIFO for writing ourselves and keep that end: with a
+         * writer always present, read() never sees EOF when a writer closes,
+         * so writers may come and go (cat a > F; cat b > F) without the
+         * close-and-reopen race in which a writer arriving between our EOF
+         * and our reopen would fail with ENXIO or block.  The read end stays
+         * non-blocking; the pump waits in poll() with the stop pipe. */
+        x->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (x->fd >= 0)
+            x->dummy_wr = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (x->fd < 0 || x->dummy_wr < 0)
+            nwd_log("--fifo %s: %s", path, strerror(errno));
+    }
+    if (x->fd < 0 || (kind == NWD_SRC_FIFO && x->dummy_wr < 0))
+        goto fail;
+    s->v[s->n++] = x;
+    nwd_log("reading %s %s", kind_name(kind), path);
+    return 0;
+fail:
+    if (x->fd >= 0 && x->fd != STDIN_FILENO)
+        close(x->fd);
+    if (x->made_fifo)
+        unlink(path);
+    free(x->path);
+    free(x);
+    return -1;
+}
+
+/* ------------------------------------------------------------ the pump */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void *pump_main(void *p)
+{
+    src *x = p;
+    static const size_t cap = 64 * 1024;
+    char *buf = malloc(cap);
+    if (!buf) {
+        snprintf(x->last_error, sizeof x->last_error, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        struct pollfd pf[2] = {{x->set->stop_rd, POLLIN, 0}, {x->fd, POLLIN, 0}};
+        int timeout = x->kind == NWD_SRC_FOLLOW ? 0 : -1;
+        int rc = poll(pf, 2, timeout);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0 || pf[0].revents)
+            break;                                   /* stopping */
+        ssize_t n = read(x->fd, buf, cap);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n < 0) {
+            snprintf(x->last_error, sizeof x->last_error, "read: %s", strerror(errno));
+            nwd_log("%s %s: read: %s", kind_name(x->kind), x->path, strerror(errno));
+            break;
+        }
+        if (n == 0) {
+            if (x->kind == NWD_SRC_STDIN)
+                break;                               /* the end of stdin */
+            /* --follow at EOF: wait for appended data (or the stop). */
+            struct pollfd sp = {x->set->stop_rd, POLLIN, 0};
+            if (poll(&sp, 1, NWD_FOLLOW_POLL_MS) > 0)
+                break;
+            continue;
+        }
+        x->read_bytes += (uint64_t)n;
+        if (write_all(x->pipe_wr, buf, (size_t)n) != 0) {
+            snprintf(x->last_error, sizeof x->last_error, "internal pipe: %s",
+                     strerror(errno));
+            break;
+        }
+    }
+out:
+    free(buf);
+    close(x->pipe_wr);               /* the decoder sees EOF */
+    x->pipe_wr = -1;
+    return NULL;
+}
+
+/* --------------------------------------------------------- the decoder */
+
+static void batch_clear(nwd_batch *b)
+{
+    for (size_t i = 0; i < b->nrej; i++) {
+        free(b->rej[i].raw);
+        free(b->rej[i].detail);
+    }
+    b->nev = b->nrej = 0;
+}
+
+static void hand_over(src *x)
+{
+    nwd_batch *b = &x->batch;
+    if (!b->nev && !b->nrej)
+        return;
+    nw_api_ingest_result res;
+    nwd_ingest_stream(x->set->ingest, b, &res);
+    if (res.status == NW_OK) {
+        x->accepted += res.accepted;
+        x->rejected += res.rejected;
+    } else {
+        x->failed_batches++;
+        snprintf(x->last_error, sizeof x->last_error, "%s", res.message);
+    }
+    batch_clear(b);
+}
+
+static int on_event(void *p, const nw_event *ev)
+{
+    src *x = p;
+    nwd_batch *b = &x->batch;
+    if (b->nev == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        nw_event *v = realloc(b->ev, cap * sizeof *v);
+        if (!v)
+            return 1;
+        b->ev = v;
+        b->cap = cap;
+    }
+    b->ev[b->nev++] = *ev;
+    return 0;
+}
+
+static int on_reject(void *p, const nw_rejection *r)
+{
+    src *x = p;
+    nwd_batch *b = &x->batch;
+    if (b->nrej == b->rcap) {
+        size_t cap = b->rcap ? b->rcap * 2 : 64;
+        nwd_rej *v = realloc(b->rej, cap * sizeof *v);
+        if (!v)
+            return 1;
+        b->rej = v;
+        b->rcap = cap;
+    }
+    nwd_rej *o = &b->rej[b->nrej];
+    memset(o, 0, sizeof *o);
+    o->reason = r->reason;
+    o->offset = r->offset;
+    o->full_len = r->full_len;
+    o->raw = malloc(r->raw_len ? r->raw_len : 1);
+    o->detail = strdup(r->detail ? r->detail : "");
+    if (!o->raw || !o->detail) {
+        free(o->raw);
+        free(o->detail);
+        return 1;
+    }
+    if (r->raw_len)
+        memcpy(o->raw, r->raw, r->raw_len);
+    o->raw_len = r->raw_len;
+    b->nrej++;
+    return 0;
+}
+
+static void on_progress(void *p, uint64_t bytes)
+{
+    (void)bytes;
+    hand_over(p);
+}
+
+static void *dec_main(void *p)
+{
+    src *x = p;
+    x->batch.source = x->path;
+    nw_pipeline_opts popts = {.threads = 1, .default_host = x->set->default_host,
+                              .source = x->path};
+    nw_pipeline_cbs cbs = {.on_event = on_event, .on_reject = on_reject,
+                           .on_progress = on_progress};
+    nw_err err = {{0}};
+    nw_status st = nw_pipeline_run_fd(x->pipe_rd, &popts, &cbs, x, NULL, &err);
+    hand_over(x);
+    if (st != NW_OK) {
+        snprintf(x->last_error, sizeof x->last_error, "%s",
+                 err.msg[0] ? err.msg : nw_status_name(st));
+        nwd_log("%s %s: %s", kind_name(x->kind), x->path, x->last_error);
+        /* Keep the pump from blocking on a pipe nobody reads. */
+        char sink[4096];
+        while (read(x->pipe_rd, sink, sizeof sink) > 0)
+            ;
+    }
+    batch_clear(&x->batch);
+    return NULL;
+}
+
+int nwd_sources_start(nwd_sources *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        src *x = s->v[i];
+        int pp[2];
+        if (pipe2(pp, O_CLOEXEC) != 0) {
+            nwd_log("%s: pipe: %s", x->path, strerror(errno));
+            return -1;
+        }
+        x->pipe_rd = pp[0];
+        x->pipe_wr = pp[1];
+        if (pthread_create(&x->dec, NULL, dec_main, x) != 0) {
+            close(pp[0]);
+            close(pp[1]);
+            x->pipe_rd = x->pipe_wr = -1;
+            nwd_log("%s: cannot start a thread", x->path);
+            return -1;
+        }
+        if (pthread_create(&x->pump, NULL, pump_main, x) != 0) {
+            close(x->pipe_wr);              /* the decoder ends */
+            x->pipe_wr = -1;
+            pthread_join(x->dec, NULL);
+            close(x->pipe_rd);
+            x->pipe_rd = -1;
+            nwd_log("%s: cannot start a thread", x->path);
+            return -1;
+        }
+        x->started = 1;
+    }
+    return 0;
+}
+
+void nwd_sources_stop(nwd_sources *s)
+{
+    if (!s)
+        return;
+    char c = 1;
+    if (write(s->stop_wr, &c, 1) < 0)
+        nwd_log("sources: cannot signal the readers: %s", strerror(errno));
+    for (int i = 0; i < s->n; i++) {
+        src *x = s->v[i];
+        if (x->started) {
+            pthread_join(x->pump, NULL);
+            pthread_join(x->dec, NULL);
+            close(x->pipe_rd);
+        }
+        nwd_log("%s %s: %" PRIu64 " bytes read, %" PRIu64 " events accepted, %" PRIu64
+                " rejected, %" PRIu64 " failed batches%s%s",
+                kind_name(x->kind), x->path, x->read_bytes, x->accepted, x->rejected,
+                x->failed_batches, x->last_error[0] ? "; last error: " : "", x->last_error);
+        if (x->fd >= 0 && x->fd != STDIN_FILENO)
+            close(x->fd);
+        if (x->dummy_wr >= 0)
+            close(x->dummy_wr);
+        if (x->made_fifo)
+            unlink(x->path);
+        free(x->batch.ev);
+        free(x->batch.rej);
+        free(x->path);
+        free(x);
+    }
+    close(s->stop_rd);
+    close(s->stop_wr);
+    free(s);
+}
