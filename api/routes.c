@@ -465,7 +465,8 @@ static void stream_etag(nw_store *store, const nw_api_req *req, nw_format f, cha
 /* Starts a streamed answer, or a 304 if the client's ETag is current. */
 static void start_stream(nw_api_resp *resp, nw_api_stream *s, const nw_api_req *req)
 {
-    resp_reset(resp, 200, s->kind == SK_SYSMON ? sysmon_ctype(s->sformat) : format_ctype(s->format));
+    resp_reset(resp, 200,
+               s->kind == SK_SYSMON ? sysmon_ctype(s->sformat) : format_ctype(s->format));
     stream_etag(s->store, req, s->format, resp->etag);
     if (nw_api_etag_matches(req->if_none_match, resp->etag)) {
         resp->status = 304;
@@ -1079,7 +1080,6 @@ static void route_export_sysmon(nw_store *store, const nw_api_req *req, nw_api_r
     s->kind = SK_SYSMON;
     s->store = store;
     s->sformat = (nw_sysmon_format)f;
-    s->format = (nw_format)(100 + f);    /* only feeds the ETag */
     s->sopts.ossem = ossem;
     s->sopts.ecs_bulk = bulk;
     /* Execution: this server, and the thread that encodes the answer. */

@@ -292,12 +292,14 @@ def usage_errors(ctx):
     check("--sysmon" in r.out, "help")
 
 
-def http_get(port, path):
+def http_get(port, path, headers=None, full=False):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", path)
+    conn.request("GET", path, headers=headers or {})
     r = conn.getresponse()
     body = r.read().decode("utf-8")
     conn.close()
+    if full:
+        return r, body
     return r.status, r.getheader("Content-Type"), body
 
 
@@ -333,6 +335,16 @@ def http_route(ctx):
         lines = E.parse_ndjson_output(body)
         check(st == 200 and len(lines) == 2 * len(ctx.conns) and lines[0] == {"create": {}},
               "ecs route")
+        # an unchanged store answers a repeated export with 304
+        r, body = http_get(port, "/api/v1/export/sysmon?format=ecs", full=True)
+        etag = r.getheader("ETag")
+        check(r.status == 200 and etag, "ecs: no ETag")
+        r, body = http_get(port, "/api/v1/export/sysmon?format=ecs",
+                           headers={"If-None-Match": etag}, full=True)
+        check(r.status == 304 and body == "", "If-None-Match: %s" % r.status)
+        r, body = http_get(port, "/api/v1/export/sysmon?format=xml",
+                           headers={"If-None-Match": etag}, full=True)
+        check(r.status == 200, "another format must not match the ETag")
         for q, param in (("format=csv", "format"), ("bulk=maybe", "bulk"),
                          ("cursor=x", "cursor"), ("port=http", "port")):
             st, ct, body = http_get(port, "/api/v1/export/sysmon?" + q)
