@@ -74,6 +74,11 @@ int nw_community_id(const nw_addr *src, uint16_t sport, const nw_addr *dst, uint
 
 int nw_conn_community_id(const nw_conn *c, uint16_t seed, char *out, size_t cap)
 {
+    /* A dual-stack socket talking to ::ffff:a.b.c.d sends IPv4 packets:
+     * the sensor on the wire hashes 4 bytes, so netwho must too. */
+    int version = c->ip_version;
+    if (nw_addr_is_v4(&c->local_ip) && nw_addr_is_v4(&c->remote_ip))
+        version = 4;
     return nw_community_id(&c->local_ip, c->local_port, &c->remote_ip, c->remote_port,
-                           c->proto, c->ip_version, seed, out, cap);
+                           c->proto, version, seed, out, cap);
 }

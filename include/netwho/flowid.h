@@ -44,7 +44,9 @@ int nw_community_id(const nw_addr *src, uint16_t sport, const nw_addr *dst, uint
                     uint8_t proto, int ip_version, uint16_t seed, char *out, size_t cap);
 
 /* The Community ID of a connection (local and remote end; order does not
- * matter).  Same result and errors as nw_community_id. */
+ * matter).  Both ends IPv4-mapped -- an IPv4 connection, or an IPv4 peer of
+ * a dual-stack IPv6 socket, whose packets are IPv4 on the wire -- hash as
+ * IPv4 whatever ip_version says.  Same result and errors as nw_community_id. */
 int nw_conn_community_id(const nw_conn *c, uint16_t seed, char *out, size_t cap);
 
 #endif

@@ -69,11 +69,11 @@ def load_services(src):
 
 def community_id(c, seed=0):
     """Community ID v1 straight from the specification's pseudo-code."""
-    v = c["ip_version"]
     a = ipaddress.ip_address(c["local_ip"]).packed
     b = ipaddress.ip_address(c["remote_ip"]).packed
-    if v == 4 and len(a) == 16:          # an IPv4 connection is hashed as 4 bytes
-        a, b = a[12:], b[12:]
+    mapped = b"\0" * 10 + b"\xff\xff"
+    if len(a) == 4 or (a[:12] == mapped and b[:12] == mapped):
+        a, b = a[-4:], b[-4:]            # IPv4 on the wire: hashed as 4 bytes
     pa, pb = c["local_port"], c["remote_port"]
     if (a, pa) > (b, pb):
         a, b, pa, pb = b, a, pb, pa
