@@ -14,11 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "netwho/encode.h"
 #include "netwho/metrics.h"
 #include "netwho/params.h"
 #include "netwho/query.h"
+#include "netwho/sysmon.h"
 
 /* Largest openapi.yaml served (it is a few tens of KB). */
 #define NW_API_OPENAPI_MAX (1024 * 1024)
@@ -31,7 +34,7 @@
 
 static const char *const route_names[NW_ROUTE__COUNT] = {
     "unknown", "connections", "connection", "transfers", "processes", "top",
-    "failures", "health", "metrics", "openapi", "events"};
+    "failures", "health", "metrics", "openapi", "events", "export_sysmon"};
 
 const char *nw_api_route_name(nw_api_route r)
 {
@@ -145,6 +148,8 @@ static const char *const p_transfers[] = {"limit", "cursor", "format", NULL};
 static const char *const p_top[] = {"by", "order", "from", "to", "limit", NULL};
 static const char *const p_failures[] = {"host", "from", "to", "limit", "format", NULL};
 static const char *const p_none[] = {NULL};
+static const char *const p_export_sysmon[] = {FILTERS, "limit", "format", "ossem", "bulk",
+                                              NULL};
 
 static int in_set(const char *const *set, const char *name)
 {
@@ -254,6 +259,11 @@ static const char *format_ctype(nw_format f)
     return f == NW_FMT_NDJSON ? CT_NDJSON : f == NW_FMT_CSV ? CT_CSV : CT_JSON;
 }
 
+static const char *sysmon_ctype(nw_sysmon_format f)
+{
+    return f == NW_SYSMON_XML ? "application/xml" : f == NW_SYSMON_JSON ? CT_JSON : CT_NDJSON;
+}
+
 /* Applies every filter parameter of req (those params.h knows).  0 or -1. */
 static int apply_filters(const nw_api_req *req, nw_query *q, nw_api_resp *resp)
 {
@@ -334,7 +344,7 @@ static int parse_time_cursor(const char *s, nw_time *after)
 
 /* ------------------------------------------------------------- streams */
 
-typedef enum stream_kind { SK_CONNS, SK_XFERS } stream_kind;
+typedef enum stream_kind { SK_CONNS, SK_XFERS, SK_SYSMON } stream_kind;
 
 struct nw_api_stream {
     stream_kind kind;
@@ -350,6 +360,9 @@ struct nw_api_stream {
     nw_time last_fs;             /* keyset of the last row sent           */
     int64_t last_id;
     int64_t page_rows;
+    nw_sysmon_format sformat;    /* SK_SYSMON: connections as Sysmon/ECS  */
+    nw_sysmon_opts sopts;
+    nw_sysmon_enc senc;
 };
 
 static int stream_conn_cb(void *ctx, const nw_conn *c)
@@ -358,6 +371,10 @@ static int stream_conn_cb(void *ctx, const nw_conn *c)
     s->last_fs = c->first_seen;
     s->last_id = c->id;
     s->page_rows++;
+    if (s->kind == SK_SYSMON) {
+        nw_process scratch;
+        return nw_sysmon_conn(&s->senc, c, nw_sysmon_process_for(s->store, c, &scratch));
+    }
     return nw_enc_conn(&s->enc, c);
 }
 
@@ -374,7 +391,13 @@ int nw_api_stream_next(nw_api_stream *s, nw_buf *out)
     if (s->done)
         return 0;
     s->enc.out = out;
+    s->senc.out = out;
     size_t before = out->len;
+    if (!s->begun && s->kind == SK_SYSMON) {
+        if (nw_sysmon_begin(&s->senc, s->sformat, &s->sopts, out))
+            return -1;
+        s->begun = 1;
+    }
     if (!s->begun) {
         if (nw_enc_begin(&s->enc, s->format, s->kind == SK_CONNS ? NW_REC_CONN : NW_REC_TRANSFER,
                          out))
@@ -389,7 +412,7 @@ int nw_api_stream_next(nw_api_stream *s, nw_buf *out)
     nw_status st = NW_OK;
     s->page_rows = 0;
     if (page > 0) {
-        if (s->kind == SK_CONNS) {
+        if (s->kind == SK_CONNS || s->kind == SK_SYSMON) {
             s->q.limit = page;
             st = nw_query_connections(s->store, &s->q, stream_conn_cb, s, &more, &err);
             if (s->page_rows > 0) {
@@ -408,7 +431,7 @@ int nw_api_stream_next(nw_api_stream *s, nw_buf *out)
         s->remaining -= s->page_rows;
     if (!more || s->remaining == 0) {
         s->done = 1;
-        if (nw_enc_end(&s->enc))
+        if (s->kind == SK_SYSMON ? nw_sysmon_end(&s->senc) : nw_enc_end(&s->enc))
             return -1;
     }
     return out->len > before ? 1 : (s->done ? 0 : 1);
@@ -442,7 +465,8 @@ static void stream_etag(nw_store *store, const nw_api_req *req, nw_format f, cha
 /* Starts a streamed answer, or a 304 if the client's ETag is current. */
 static void start_stream(nw_api_resp *resp, nw_api_stream *s, const nw_api_req *req)
 {
-    resp_reset(resp, 200, format_ctype(s->format));
+    resp_reset(resp, 200,
+               s->kind == SK_SYSMON ? sysmon_ctype(s->sformat) : format_ctype(s->format));
     stream_etag(s->store, req, s->format, resp->etag);
     if (nw_api_etag_matches(req->if_none_match, resp->etag)) {
         resp->status = 304;
@@ -1011,6 +1035,67 @@ static void route_events(const nw_api_env *env, const nw_api_req *req, nw_api_re
     free(r);
 }
 
+/* -------------------------------------------------------- sysmon export */
+
+/* A boolean parameter: true/false/1/0.  0 or -1 (answered). */
+static int get_bool(const nw_api_req *req, const char *name, int *out, nw_api_resp *resp)
+{
+    const char *v = arg(req, name);
+    *out = 0;
+    if (!v)
+        return 0;
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+        *out = 1;
+    } else if (strcmp(v, "false") != 0 && strcmp(v, "0") != 0) {
+        bad_param(resp, name, "%s: expected true or false", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* GET /api/v1/export/sysmon: matching connections as Sysmon Event ID 3
+ * (xml, json, ndjson) or ECS (ecs), always streamed, oldest first, to the
+ * end unless limited.  Processes come from nw_sysmon_process_for. */
+static void route_export_sysmon(nw_store *store, const nw_api_req *req, nw_api_resp *resp)
+{
+    nw_query q;
+    nw_query_init(&q);
+    int64_t limit;
+    int ossem, bulk;
+    if (check_args(req, p_export_sysmon, resp) || apply_filters(req, &q, resp) ||
+        get_limit(req, 1, INT64_MAX, &limit, resp) || get_bool(req, "ossem", &ossem, resp) ||
+        get_bool(req, "bulk", &bulk, resp))
+        return;
+    const char *fv = arg(req, "format");
+    int f = fv ? nw_sysmon_format_from_name(fv) : NW_SYSMON_XML;
+    if (f < 0) {
+        bad_param(resp, "format", "format: expected xml, json, ndjson or ecs");
+        return;
+    }
+    nw_api_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        nw_api_error(resp, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    s->kind = SK_SYSMON;
+    s->store = store;
+    s->sformat = (nw_sysmon_format)f;
+    s->sopts.ossem = ossem;
+    s->sopts.ecs_bulk = bulk;
+    /* Execution: this server, and the thread that encodes the answer. */
+    s->sopts.exporter_pid = (uint32_t)getpid();
+#ifdef SYS_gettid
+    s->sopts.exporter_tid = (uint32_t)syscall(SYS_gettid);
+#endif
+    s->q = q;
+    if (q.host) {
+        snprintf(s->host, sizeof s->host, "%s", q.host);
+        s->q.host = s->host;
+    }
+    s->remaining = limit > 0 ? limit : -1;
+    start_stream(resp, s, req);
+}
+
 /* ------------------------------------------------------------- dispatch */
 
 static int has_prefix(const char *s, const char *p, const char **rest)
@@ -1073,6 +1158,8 @@ void nw_api_handle(const nw_api_env *env, nw_store *store, const nw_api_req *req
         route = NW_ROUTE_OPENAPI;
     } else if (strcmp(path, "/api/v1/events") == 0) {
         route = NW_ROUTE_EVENTS;
+    } else if (strcmp(path, "/api/v1/export/sysmon") == 0) {
+        route = NW_ROUTE_EXPORT_SYSMON;
     }
     resp->route = route;
     if (route == NW_ROUTE_UNKNOWN) {
@@ -1119,6 +1206,7 @@ void nw_api_handle(const nw_api_env *env, nw_store *store, const nw_api_req *req
     case NW_ROUTE_FAILURES: route_failures(store, req, resp); break;
     case NW_ROUTE_HEALTH: route_health(env, store, req, resp); break;
     case NW_ROUTE_METRICS: route_metrics(env, store, req, resp); break;
+    case NW_ROUTE_EXPORT_SYSMON: route_export_sysmon(store, req, resp); break;
     default: break;
     }
 }

@@ -20,6 +20,7 @@ static const char usage[] =
     "  transfers   a connection's traffic over time\n"
     "  failures    failed connection attempts (events 17 and 49)\n"
     "  partitions  the store's partitions and what they hold\n"
+    "  export      connections as Sysmon Event ID 3 (XML, JSON) or ECS\n"
     "\n"
     "Run 'netwho <command> --help' for a command's options; 'man netwho' or\n"
     "docs/netwho.md for the full description.\n";
@@ -57,6 +58,8 @@ int main(int argc, char **argv)
         return cli_query(argc - 1, argv + 1);
     if (strcmp(cmd, "partitions") == 0)
         return cli_partitions(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return cli_export(argc - 1, argv + 1);
     cli_error("unknown command '%s' (try 'netwho --help')", cmd);
     return NW_EXIT_USAGE;
 }

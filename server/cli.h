@@ -12,6 +12,7 @@
 int cli_ingest(int argc, char **argv);
 int cli_query(int argc, char **argv);       /* query, who, transfers, failures */
 int cli_partitions(int argc, char **argv);
+int cli_export(int argc, char **argv);      /* export --sysmon */
 
 /* Prints "netwho: <msg>" to stderr. */
 void cli_error(const char *fmt, ...)
