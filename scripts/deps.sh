@@ -3,8 +3,8 @@
 # Idempotent: installs only what is missing.  Needs root (or sudo).
 set -euo pipefail
 
-pkgs=(gcc make cmake pkg-config libsqlite3-dev libcjson-dev libmicrohttpd-dev check
-      python3 sqlite3 curl)
+pkgs=(gcc make cmake pkg-config libsqlite3-dev libcjson-dev libmicrohttpd-dev zlib1g-dev
+      check python3 sqlite3 curl)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
