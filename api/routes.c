@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "netwho/encode.h"
 #include "netwho/metrics.h"
@@ -226,6 +227,14 @@ static int check_args(const nw_api_req *req, const char *const *set, nw_api_resp
         for (size_t j = 0; j < i; j++)
             if (strcmp(req->args[j].name, name) == 0) {
                 bad_param(resp, name, "%s: given more than once", name);
+                return -1;
+            }
+        /* No value of any parameter holds a control character: a CR/LF or
+         * an escape sequence is an injection attempt or a broken client,
+         * never a host name, address, time or cursor. */
+        for (const unsigned char *v = (const unsigned char *)req->args[i].value; *v; v++)
+            if (*v < 0x20 || *v == 0x7f) {
+                bad_param(resp, name, "%s: contains a control character (0x%02x)", name, *v);
                 return -1;
             }
     }
@@ -1129,12 +1138,35 @@ static void route_openapi(const nw_api_env *env, const nw_api_req *req, nw_api_r
     finish_etag(req, resp);
 }
 
+/* The media types a POST body may be declared as (or none at all, as
+ * from a bare client): NDJSON or JSON under their usual names.  A form
+ * (curl -d without -H) or anything else is refused (415): its bytes would
+ * be read as events by accident. */
+static int body_type_ok(const char *ct)
+{
+    static const char *const ok[] = {"application/x-ndjson", "application/ndjson",
+                                     "application/jsonl", "application/json",
+                                     "application/x-json-stream", NULL};
+    if (!ct || !*ct)
+        return 1;
+    size_t n = strcspn(ct, "; \t");
+    for (const char *const *p = ok; *p; p++)
+        if (strlen(*p) == n && strncasecmp(ct, *p, n) == 0)
+            return 1;
+    return 0;
+}
+
 static void route_events(const nw_api_env *env, const nw_api_req *req, nw_api_resp *resp)
 {
     if (check_args(req, p_none, resp))
         return;
     if (!env->ingest) {
         nw_api_error(resp, 503, "ingest_disabled", "this server does not ingest", NULL);
+        return;
+    }
+    if (!body_type_ok(req->content_type)) {
+        nw_api_error(resp, 415, "unsupported_media_type",
+                     "send events as application/x-ndjson or application/json", NULL);
         return;
     }
     if (req->body_len == 0) {

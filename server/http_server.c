@@ -407,15 +407,22 @@ static enum MHD_Result send_resp(nwd_listener *l, struct MHD_Connection *c, req_
     return ret;
 }
 
-static enum MHD_Result send_error(nwd_listener *l, struct MHD_Connection *c, req_ctx *r,
-                                  int status, const char *code, const char *msg)
+static enum MHD_Result send_error_param(nwd_listener *l, struct MHD_Connection *c,
+                                        req_ctx *r, int status, const char *code,
+                                        const char *msg, const char *param)
 {
     nw_api_resp resp;
     memset(&resp, 0, sizeof resp);
     nw_buf_init(&resp.body, NW_API_BODY_MAX);
-    nw_api_error(&resp, status, code, msg, NULL);
+    nw_api_error(&resp, status, code, msg, param);
     r->answered = 1;
     return send_resp(l, c, r, &resp, 0);
+}
+
+static enum MHD_Result send_error(nwd_listener *l, struct MHD_Connection *c, req_ctx *r,
+                                  int status, const char *code, const char *msg)
+{
+    return send_error_param(l, c, r, status, code, msg, NULL);
 }
 
 /* --------------------------------------------------------- auth, args */
@@ -438,12 +445,34 @@ static int token_ok(const char *header, const char *token)
 typedef struct args_acc {
     nw_api_arg args[NW_API_MAX_ARGS];
     size_t n;                    /* counts past NW_API_MAX_ARGS too */
+    const char *nul_name;        /* a parameter whose name or value holds a
+                                    NUL (%00): C strings would cut it short */
 } args_acc;
 
+/* A decoded NUL byte (%00) would silently cut a C string short -- "port=
+ * 1%00x" read as port=1, "/connections/1%00x" as connection 1 -- so the
+ * unescaper notes it, and the request is refused (400).  MHD unescapes the
+ * path and the arguments while it parses the request, on the connection's
+ * own thread (thread per connection), just before the first handler call,
+ * which reads and clears the note. */
+static _Thread_local int tls_nul_decoded;
+
+static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
+{
+    size_t n = MHD_http_unescape(s);
+    if (memchr(s, '\0', n))
+        tls_nul_decoded = 1;
+    return n;
+}
+
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+                                   size_t key_size, const char *value, size_t value_size)
 {
     args_acc *a = cls;
+    if ((key && strlen(key) != key_size) || (value && strlen(value) != value_size)) {
+        if (!a->nul_name)
+            a->nul_name = key ? key : "";
+    }
     if (a->n < NW_API_MAX_ARGS) {
         a->args[a->n].name = key ? key : "";
         a->args[a->n].value = value ? value : "";
@@ -470,6 +499,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         clock_gettime(CLOCK_MONOTONIC, &r->start);
         nw_buf_init(&r->body, NWD_MAX_BODY);
         *con_cls = r;
+        int nul = tls_nul_decoded;
+        tls_nul_decoded = 0;
         int preflight = strcmp(method, "OPTIONS") == 0 && l->conf->ncors;
         if (l->needs_token && !preflight &&
             !token_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -477,6 +508,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                       l->conf->token))
             return send_error(l, c, r, 401, "unauthorized",
                               "send Authorization: Bearer <token>");
+        if (nul) {
+            args_acc acc;
+            memset(&acc, 0, sizeof acc);
+            MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, &acc);
+            if (acc.nul_name)
+                return send_error_param(l, c, r, 400, "bad_parameter",
+                                        "a NUL byte (%00) in a parameter's name or value",
+                                        acc.nul_name);
+            return send_error(l, c, r, 400, "bad_path", "a NUL byte (%00) in the path");
+        }
         const char *cl =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -510,7 +551,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     args_acc acc;
     memset(&acc, 0, sizeof acc);
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &acc);
+    MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, &acc);
     nw_api_req req = {
         .method = method,
         .path = url,
@@ -519,6 +560,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT),
         .if_none_match =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH),
+        .content_type =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
         .body = r->body.data ? r->body.data : "",
         .body_len = r->body.len,
         .gzip = (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
@@ -546,6 +589,8 @@ nwd_listener *nwd_http_start(int fd, int needs_token, const nwd_http_conf *conf)
         flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)NWD_CONNECTION_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)NWD_MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)NWD_CONNECTION_MEMORY,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_END);
     if (!l->daemon) {
         nwd_log("libmicrohttpd refused to start on socket %d", fd);

@@ -22,6 +22,11 @@
 #define NWD_CONNECTION_TIMEOUT_S 30
 /* Client connections served at once: each one is a thread. */
 #define NWD_MAX_CONNECTIONS 256
+/* Memory MHD gives each connection for its request line and headers: a
+ * request line longer than about this is refused by MHD itself (414,
+ * without our JSON body).  256 KiB lets a 100 KB parameter reach the
+ * routes, which name it in a 400; 256 connections bound it to 64 MiB. */
+#define NWD_CONNECTION_MEMORY (256 * 1024)
 /* Largest POST body (events) read into memory; a bigger Content-Length is
  * refused with 413 before the body is read. */
 #define NWD_MAX_BODY (64 * 1024 * 1024)

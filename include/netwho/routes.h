@@ -54,6 +54,7 @@ typedef struct nw_api_req {
     const char *if_none_match;  /* If-None-Match header or NULL               */
     int gzip;                   /* a 200 answer will be sent gzip-coded: its
                                    ETag must differ from the identity one's  */
+    const char *content_type;   /* Content-Type header or NULL                */
     const char *body;           /* POST body (not NUL-terminated)             */
     size_t body_len;
 } nw_api_req;
