@@ -1334,7 +1334,10 @@ void nw_api_handle(const nw_api_env *env, nw_store *store, const nw_api_req *req
      * answer is unchanged; errors never carry a tag). */
     if (route != NW_ROUTE_HEALTH && route != NW_ROUTE_METRICS) {
         generation_etag(env, store, route, req, resp->pre_etag);
-        if (resp->pre_etag[0] && nw_api_etag_matches(req->if_none_match, resp->pre_etag)) {
+        /* "*" matches any tag, even of a request that is an error: it is
+         * judged after the route validated (finish_etag, start_stream). */
+        if (resp->pre_etag[0] && req->if_none_match && !strchr(req->if_none_match, '*') &&
+            nw_api_etag_matches(req->if_none_match, resp->pre_etag)) {
             resp_reset(resp, 304, NULL);
             memcpy(resp->etag, resp->pre_etag, sizeof resp->etag);
             return;
