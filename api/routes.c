@@ -10,10 +10,12 @@
 #include "netwho/routes.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -89,14 +91,40 @@ static void internal_error(nw_api_resp *resp, const nw_err *err)
     nw_api_error(resp, 500, "internal", err->msg[0] ? err->msg : "internal error", NULL);
 }
 
+#define FNV_BASIS 1469598103934665603ULL
+#define FNV_PRIME 1099511628211ULL
+
+/* 64-bit FNV-1a of len bytes, continued from h. */
+static uint64_t fnv(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= FNV_PRIME;
+    }
+    return h;
+}
+
+static uint64_t fnv_u64(uint64_t h, uint64_t v)
+{
+    return fnv(h, &v, sizeof v);
+}
+
+/* A string with its length first, so "ab"+"c" and "a"+"bc" differ. */
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return fnv(fnv_u64(h, n), s ? s : "", n);
+}
+
+static void etag_text(uint64_t h, char out[24])
+{
+    snprintf(out, 24, "\"%016" PRIx64 "\"", h);
+}
+
 void nw_api_etag(const char *data, size_t len, char out[24])
 {
-    uint64_t h = 1469598103934665603ULL;           /* FNV-1a 64 offset basis */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)data[i];
-        h *= 1099511628211ULL;
-    }
-    snprintf(out, 24, "\"%016" PRIx64 "\"", h);
+    etag_text(fnv(FNV_BASIS, data, len), out);
 }
 
 int nw_api_etag_matches(const char *inm, const char *etag)
@@ -124,11 +152,19 @@ int nw_api_etag_matches(const char *inm, const char *etag)
     return 0;
 }
 
-/* Sets the ETag of a finished body answer, and turns it into a 304 if the
- * client has it already. */
+/* Sets the ETag of a finished body answer -- the generation tag computed
+ * before the query, else a hash of the body and its coding -- and turns it
+ * into a 304 if the client has it already. */
 static void finish_etag(const nw_api_req *req, nw_api_resp *resp)
 {
-    nw_api_etag(resp->body.data ? resp->body.data : "", resp->body.len, resp->etag);
+    if (resp->pre_etag[0]) {
+        memcpy(resp->etag, resp->pre_etag, sizeof resp->etag);
+    } else {
+        uint64_t h = fnv(FNV_BASIS, resp->body.data ? resp->body.data : "", resp->body.len);
+        if (req->gzip)
+            h = fnv_str(h, "gzip");
+        etag_text(h, resp->etag);
+    }
     if (nw_api_etag_matches(req->if_none_match, resp->etag)) {
         nw_buf_reset(&resp->body);
         resp->status = 304;
@@ -198,6 +234,14 @@ static int check_args(const nw_api_req *req, const char *const *set, nw_api_resp
                 bad_param(resp, name, "%s: given more than once", name);
                 return -1;
             }
+        /* No value of any parameter holds a control character: a CR/LF or
+         * an escape sequence is an injection attempt or a broken client,
+         * never a host name, address, time or cursor. */
+        for (const unsigned char *v = (const unsigned char *)req->args[i].value; *v; v++)
+            if (*v < 0x20 || *v == 0x7f) {
+                bad_param(resp, name, "%s: contains a control character (0x%02x)", name, *v);
+                return -1;
+            }
     }
     return 0;
 }
@@ -262,6 +306,54 @@ static const char *format_ctype(nw_format f)
 static const char *sysmon_ctype(nw_sysmon_format f)
 {
     return f == NW_SYSMON_XML ? "application/xml" : f == NW_SYSMON_JSON ? CT_JSON : CT_NDJSON;
+}
+
+/* ------------------------------------------------------- request tags */
+
+static int cmp_arg(const void *a, const void *b)
+{
+    const nw_api_arg *x = *(const nw_api_arg *const *)a, *y = *(const nw_api_arg *const *)b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->value, y->value);
+}
+
+/*
+ * The generation ETag of a GET on route (see routes.h) into out, or "" if
+ * the store's generation cannot be read (then no tag, and no 304).  The
+ * parameters are sorted, so their order does not matter; format is the
+ * one the answer will have (format= or Accept), not the header's text.
+ */
+static void generation_etag(const nw_api_env *env, nw_store *store, nw_api_route route,
+                            const nw_api_req *req, char out[24])
+{
+    out[0] = '\0';
+    uint64_t gen = 0;
+    nw_err err = {{0}};
+    if (req->nargs > NW_API_MAX_ARGS || nw_store_generation(store, &gen, &err) != NW_OK)
+        return;
+    const nw_api_arg *sorted[NW_API_MAX_ARGS];
+    for (size_t i = 0; i < req->nargs; i++)
+        sorted[i] = &req->args[i];
+    qsort(sorted, req->nargs, sizeof sorted[0], cmp_arg);
+    nw_format f = NW_FMT_JSON;
+    nw_api_resp scratch;            /* get_format answers only on a bad value */
+    memset(&scratch, 0, sizeof scratch);
+    nw_buf_init(&scratch.body, 4096);
+    int fmt = get_format(req, &f, &scratch) ? -1 : (int)f;
+    nw_buf_free(&scratch.body);
+    uint64_t h = fnv_str(FNV_BASIS, "netwho-etag-1");
+    h = fnv_u64(h, env->instance);
+    h = fnv_u64(h, gen);
+    h = fnv_u64(h, (uint64_t)route);
+    h = fnv_u64(h, (uint64_t)(req->gzip != 0));
+    h = fnv_u64(h, (uint64_t)(int64_t)fmt);
+    h = fnv_str(h, req->path);
+    h = fnv_u64(h, req->nargs);
+    for (size_t i = 0; i < req->nargs; i++) {
+        h = fnv_str(h, sorted[i]->name);
+        h = fnv_str(h, sorted[i]->value);
+    }
+    etag_text(h, out);
 }
 
 /* Applies every filter parameter of req (those params.h knows).  0 or -1. */
@@ -437,37 +529,13 @@ int nw_api_stream_next(nw_api_stream *s, nw_buf *out)
     return out->len > before ? 1 : (s->done ? 0 : 1);
 }
 
-/* ETag of a streamed answer: the store's catalog state (it changes at every
- * commit) and the request, so a poll of an unchanged store costs no query. */
-static void stream_etag(nw_store *store, const nw_api_req *req, nw_format f, char out[24])
-{
-    nw_buf b;
-    nw_buf_init(&b, 1 << 20);
-    nw_partition_info *parts = NULL;
-    size_t n = 0;
-    nw_err err = {{0}};
-    nw_buf_addf(&b, "%s|%d", req->path, (int)f);
-    for (size_t i = 0; i < req->nargs; i++)
-        nw_buf_addf(&b, "|%s=%s", req->args[i].name, req->args[i].value);
-    if (nw_store_partitions(store, &parts, &n, &err) == NW_OK) {
-        for (size_t i = 0; i < n; i++)
-            nw_buf_addf(&b, "|%s:%" PRIu64 ":%" PRIu64 ":%" PRIu64 ":%" PRId64 ":%" PRId64,
-                        parts[i].name, parts[i].connections, parts[i].transfers,
-                        parts[i].failures, parts[i].max_last_seen, parts[i].min_first_seen);
-        free(parts);
-        nw_api_etag(b.data ? b.data : "", b.len, out);
-    } else {
-        out[0] = '\0';
-    }
-    nw_buf_free(&b);
-}
-
-/* Starts a streamed answer, or a 304 if the client's ETag is current. */
+/* Starts a streamed answer under the generation tag computed before it
+ * (a matching If-None-Match was answered 304 before the route ran). */
 static void start_stream(nw_api_resp *resp, nw_api_stream *s, const nw_api_req *req)
 {
     resp_reset(resp, 200,
                s->kind == SK_SYSMON ? sysmon_ctype(s->sformat) : format_ctype(s->format));
-    stream_etag(s->store, req, s->format, resp->etag);
+    memcpy(resp->etag, resp->pre_etag, sizeof resp->etag);
     if (nw_api_etag_matches(req->if_none_match, resp->etag)) {
         resp->status = 304;
         free(s);
@@ -850,6 +918,107 @@ static void ingest_counts(const nw_api_env *env, nw_api_ingest_stats *is)
         env->ingest_stats(env->ingest_ctx, is);
 }
 
+/*
+ * Hosts and their newest event (nw_store_hosts) cost a file open per
+ * partition, and the dashboard polls /health: the answer is kept here,
+ * process-wide, for one store and generation, and recomputed only after
+ * a commit changed the generation.
+ */
+static struct {
+    pthread_mutex_t mu;
+    int valid;
+    char dir[4096];
+    uint64_t gen;
+    nw_host_seen *v;
+    size_t n, dropped;
+} hosts_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Appends "hosts":[...],"hosts_omitted":N for the store at generation gen. */
+static void health_hosts(nw_store *store, const char *dir, uint64_t gen, int have_gen,
+                         nw_buf *b)
+{
+    pthread_mutex_lock(&hosts_cache.mu);
+    int hit = have_gen && hosts_cache.valid && hosts_cache.gen == gen &&
+              strcmp(hosts_cache.dir, dir) == 0;
+    pthread_mutex_unlock(&hosts_cache.mu);
+    if (!hit) {
+        nw_host_seen *v = NULL;
+        size_t n = 0, dropped = 0;
+        nw_err err = {{0}};
+        if (nw_store_hosts(store, &v, &n, &dropped, &err) == NW_OK) {
+            pthread_mutex_lock(&hosts_cache.mu);
+            /* Keep the newest: a slower thread may have read an older gen. */
+            if (!hosts_cache.valid || strcmp(hosts_cache.dir, dir) != 0 ||
+                !have_gen || gen >= hosts_cache.gen) {
+                free(hosts_cache.v);
+                hosts_cache.v = v;
+                hosts_cache.n = n;
+                hosts_cache.dropped = dropped;
+                hosts_cache.gen = gen;
+                hosts_cache.valid = have_gen;
+                snprintf(hosts_cache.dir, sizeof hosts_cache.dir, "%s", dir);
+                v = NULL;
+            }
+            pthread_mutex_unlock(&hosts_cache.mu);
+            free(v);
+        }
+    }
+    pthread_mutex_lock(&hosts_cache.mu);
+    nw_buf_adds(b, ",\"hosts\":[");
+    size_t n = strcmp(hosts_cache.dir, dir) == 0 ? hosts_cache.n : 0;
+    for (size_t i = 0; i < n; i++) {
+        const nw_host_seen *h = &hosts_cache.v[i];
+        char ts[NW_TIME_STRLEN];
+        nw_buf_adds(b, i ? ",{\"host\":" : "{\"host\":");
+        nw_buf_add_json_str(b, h->host, strlen(h->host));
+        if (nw_time_format(h->last_event, ts, sizeof ts))
+            nw_buf_addf(b, ",\"last_event\":\"%s\"}", ts);
+        else
+            nw_buf_adds(b, ",\"last_event\":null}");
+    }
+    nw_buf_addf(b, "],\"hosts_omitted\":%zu", n ? hosts_cache.dropped : (size_t)0);
+    pthread_mutex_unlock(&hosts_cache.mu);
+}
+
+static const char *source_state_name(nw_api_source_state st)
+{
+    static const char *const names[] = {"starting", "running", "ended", "failed"};
+    return (unsigned)st < 4 ? names[st] : "failed";
+}
+
+/* Appends "sources":[...]; sets *failed if one has stopped on an error. */
+static void health_sources(const nw_api_env *env, nw_buf *b, int *failed)
+{
+    nw_buf_adds(b, ",\"sources\":[");
+    nw_api_source *v = NULL;
+    size_t n = 0;
+    if (env->sources && (v = calloc(NW_API_SOURCES_MAX, sizeof *v)) != NULL)
+        n = env->sources(env->sources_ctx, v, NW_API_SOURCES_MAX);
+    for (size_t i = 0; i < n && i < NW_API_SOURCES_MAX; i++) {
+        const nw_api_source *x = &v[i];
+        nw_buf_addf(b, "%s{\"kind\":\"%s\",\"path\":", i ? "," : "", x->kind);
+        nw_buf_add_json_str(b, x->path, strlen(x->path));
+        nw_buf_addf(b,
+                    ",\"state\":\"%s\",\"bytes_read\":%" PRIu64 ",\"accepted\":%" PRIu64
+                    ",\"rejected\":%" PRIu64 ",\"failed_batches\":%" PRIu64
+                    ",\"last_error\":",
+                    source_state_name(x->state), x->bytes_read, x->accepted, x->rejected,
+                    x->failed_batches);
+        if (x->last_error[0])
+            nw_buf_add_json_str(b, x->last_error, strlen(x->last_error));
+        else
+            nw_buf_adds(b, "null");
+        nw_buf_adds(b, "}");
+        if (x->state == NW_SRC_FAILED)
+            *failed = 1;
+    }
+    free(v);
+    nw_buf_adds(b, "]");
+}
+
+/* Cheap by design (dashboards poll it): the catalog, the directory's
+ * sizes, in-memory counters, and the hosts cached by generation.  Its tag
+ * is a hash of the body, which is exact. */
 static void route_health(const nw_api_env *env, nw_store *store, const nw_api_req *req,
                          nw_api_resp *resp)
 {
@@ -858,6 +1027,8 @@ static void route_health(const nw_api_env *env, nw_store *store, const nw_api_re
     nw_partition_info *parts = NULL;
     size_t n = 0;
     nw_err err = {{0}};
+    uint64_t gen = 0;
+    int have_gen = nw_store_generation(store, &gen, &err) == NW_OK;
     if (nw_store_partitions(store, &parts, &n, &err) != NW_OK) {
         nw_api_error(resp, 503, "store_unavailable", err.msg, NULL);
         return;
@@ -873,24 +1044,48 @@ static void route_health(const nw_api_env *env, nw_store *store, const nw_api_re
     nw_api_ingest_stats is;
     ingest_counts(env, &is);
     resp_reset(resp, 200, CT_JSON);
-    nw_buf *b = &resp->body;
-    nw_buf_adds(b, "{\"status\":\"ok\",\"store\":");
+    /* The body is built after the status word, which depends on the
+     * sources: build the tail first. */
+    nw_buf tail;
+    nw_buf_init(&tail, NW_API_BODY_MAX);
+    nw_buf *b = &tail;
+    nw_buf_adds(b, ",\"store\":");
     nw_buf_add_json_str(b, env->store_dir, strlen(env->store_dir));
     nw_buf_addf(b,
                 ",\"partitioning\":\"%s\",\"partitions\":%zu,\"connections\":%" PRIu64
-                ",\"store_bytes\":%" PRIu64 ",\"newest_event\":",
+                ",\"store_bytes\":%" PRIu64 ",\"generation\":%" PRIu64 ",\"newest_event\":",
                 nw_partitioning_name(nw_store_partitioning(store)), n, conns,
-                nw_store_bytes(store));
+                nw_store_bytes(store), gen);
     char ts[NW_TIME_STRLEN];
     if (newest != NW_TIME_MIN && nw_time_format(newest, ts, sizeof ts))
         nw_buf_addf(b, "\"%s\"", ts);
     else
         nw_buf_adds(b, "null");
+    health_hosts(store, env->store_dir, gen, have_gen, b);
     nw_buf_addf(b,
                 ",\"ingest\":{\"enabled\":%s,\"batches\":%" PRIu64 ",\"accepted\":%" PRIu64
-                ",\"rejected\":%" PRIu64 ",\"failed_batches\":%" PRIu64 "}}\n",
+                ",\"rejected\":%" PRIu64 ",\"failed_batches\":%" PRIu64
+                ",\"rejected_by_reason\":{",
                 env->ingest ? "true" : "false", is.batches, is.accepted, is.rejected,
                 is.failed_batches);
+    int first = 1;
+    for (int i = 1; i < NW_REJ__COUNT; i++)
+        if (is.rejected_by[i]) {
+            nw_buf_addf(b, "%s\"%s\":%" PRIu64, first ? "" : ",",
+                        nw_reject_name((nw_reject)i), is.rejected_by[i]);
+            first = 0;
+        }
+    nw_buf_adds(b, "}}");
+    int failed = 0;
+    health_sources(env, b, &failed);
+    int rc = nw_buf_adds(b, "}\n");
+    nw_buf_addf(&resp->body, "{\"status\":\"%s\"", failed ? "degraded" : "ok");
+    rc |= nw_buf_add(&resp->body, tail.data, tail.len);
+    nw_buf_free(&tail);
+    if (rc) {
+        nw_api_error(resp, 500, "internal", "answer too large", NULL);
+        return;
+    }
     finish_etag(req, resp);
 }
 
@@ -967,12 +1162,35 @@ static void route_openapi(const nw_api_env *env, const nw_api_req *req, nw_api_r
     finish_etag(req, resp);
 }
 
+/* The media types a POST body may be declared as (or none at all, as
+ * from a bare client): NDJSON or JSON under their usual names.  A form
+ * (curl -d without -H) or anything else is refused (415): its bytes would
+ * be read as events by accident. */
+static int body_type_ok(const char *ct)
+{
+    static const char *const ok[] = {"application/x-ndjson", "application/ndjson",
+                                     "application/jsonl", "application/json",
+                                     "application/x-json-stream", NULL};
+    if (!ct || !*ct)
+        return 1;
+    size_t n = strcspn(ct, "; \t");
+    for (const char *const *p = ok; *p; p++)
+        if (strlen(*p) == n && strncasecmp(ct, *p, n) == 0)
+            return 1;
+    return 0;
+}
+
 static void route_events(const nw_api_env *env, const nw_api_req *req, nw_api_resp *resp)
 {
     if (check_args(req, p_none, resp))
         return;
     if (!env->ingest) {
         nw_api_error(resp, 503, "ingest_disabled", "this server does not ingest", NULL);
+        return;
+    }
+    if (!body_type_ok(req->content_type)) {
+        nw_api_error(resp, 415, "unsupported_media_type",
+                     "send events as application/x-ndjson or application/json", NULL);
         return;
     }
     if (req->body_len == 0) {
@@ -1196,6 +1414,21 @@ void nw_api_handle(const nw_api_env *env, nw_store *store, const nw_api_req *req
     if (!store) {
         nw_api_error(resp, 503, "store_unavailable", "the store cannot be opened", NULL);
         return;
+    }
+    /* Answers drawn from the store: 304 before any query when the client
+     * holds the tag of this request at this generation (the same request
+     * at the same generation had a 200 with exactly this tag, so its
+     * answer is unchanged; errors never carry a tag). */
+    if (route != NW_ROUTE_HEALTH && route != NW_ROUTE_METRICS) {
+        generation_etag(env, store, route, req, resp->pre_etag);
+        /* "*" matches any tag, even of a request that is an error: it is
+         * judged after the route validated (finish_etag, start_stream). */
+        if (resp->pre_etag[0] && req->if_none_match && !strchr(req->if_none_match, '*') &&
+            nw_api_etag_matches(req->if_none_match, resp->pre_etag)) {
+            resp_reset(resp, 304, NULL);
+            memcpy(resp->etag, resp->pre_etag, sizeof resp->etag);
+            return;
+        }
     }
     switch (route) {
     case NW_ROUTE_CONNECTIONS: route_connections(store, req, resp); break;

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(gcc make cmake pkg-config libsqlite3-dev libcjson-dev libmicrohttpd-dev check
-      nettle-dev
+      nettle-dev zlib1g-dev
       python3 sqlite3 curl)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -7,9 +7,16 @@
  * polling pool one slow query stalled fast ones (issue 3's measurements).
  *
  * This file knows HTTP; routes.c knows the API.  Here: authentication,
- * request bodies with their size cap, headers (ETag, Allow, CORS), turning
- * an nw_api_resp into an MHD response (a buffer, or a pull stream), one
- * read-only store handle per connection thread, and request metrics.
+ * request bodies with their size cap, headers (ETag, Allow, CORS, Vary),
+ * content coding (gzip), turning an nw_api_resp into an MHD response (a
+ * buffer, or a pull stream), one read-only store handle per connection
+ * thread, and request metrics.
+ *
+ * gzip: a GET or HEAD whose Accept-Encoding allows gzip gets every 200
+ * answer gzip-coded -- decided from the request alone, before the answer
+ * exists, because the ETag (computed before the query) must name the
+ * coding.  A body answer is compressed whole (it has a Content-Length); a
+ * stream is compressed as it is pulled, in constant memory (chunked).
  */
 #include <microhttpd.h>
 #include <pthread.h>
@@ -17,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <zlib.h>
 
 #include "netwhod.h"
 #include "netwho/metrics.h"
@@ -103,20 +112,32 @@ typedef struct stream_ctx {
     size_t off;
 } stream_ctx;
 
-static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+/* Refills s->buf from the stream when it is used up.  1: data in buf,
+ * 0: the stream ended, -1: it failed. */
+static int stream_fill(stream_ctx *s)
 {
-    stream_ctx *s = cls;
     while (s->off == s->buf.len) {
         nw_buf_reset(&s->buf);
         s->off = 0;
         int rc = nw_api_stream_next(s->stream, &s->buf);
         if (rc < 0) {
             nwd_log("a streamed answer failed mid-way; connection aborted");
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+            return -1;
         }
         if (rc == 0 && s->buf.len == 0)
-            return MHD_CONTENT_READER_END_OF_STREAM;
+            return 0;
     }
+    return 1;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    stream_ctx *s = cls;
+    int rc = stream_fill(s);
+    if (rc < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (rc == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
     size_t n = s->buf.len - s->off;
     if (n > max)
         n = max;
@@ -133,8 +154,148 @@ static void stream_free(void *cls)
     free(s);
 }
 
-static void add_common_headers(const nwd_listener *l, struct MHD_Response *mr,
-                               const nw_api_resp *resp)
+/* A stream gzip-coded on the fly: the rows go through s->buf into zlib,
+ * whose output goes straight into MHD's buffer. */
+typedef struct gz_stream {
+    stream_ctx s;
+    z_stream z;
+    int input_done, finished;
+} gz_stream;
+
+static int gz_init(z_stream *z)
+{
+    memset(z, 0, sizeof *z);
+    /* windowBits 15 + 16: a gzip header and trailer around the deflate. */
+    return deflateInit2(z, NWD_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+}
+
+static ssize_t gz_stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    gz_stream *g = cls;
+    if (g->finished)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    g->z.next_out = (Bytef *)out;
+    g->z.avail_out = (uInt)(max > (1u << 30) ? (1u << 30) : max);
+    while (g->z.avail_out > 0) {
+        if (g->z.avail_in == 0 && !g->input_done) {
+            g->s.off = g->s.buf.len;            /* what zlib took is used */
+            int rc = stream_fill(&g->s);
+            if (rc < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            if (rc == 0) {
+                g->input_done = 1;
+            } else {
+                g->z.next_in = (Bytef *)g->s.buf.data + g->s.off;
+                g->z.avail_in = (uInt)(g->s.buf.len - g->s.off);
+            }
+        }
+        int zr = deflate(&g->z, g->input_done ? Z_FINISH : Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            g->finished = 1;
+            break;
+        }
+        if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            nwd_log("gzip failed mid-way (%d); connection aborted", zr);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        /* Z_BUF_ERROR: no progress possible -- only when both sides are
+         * full/empty, which the loop conditions rule out except at the end
+         * of output space. */
+        if (zr == Z_BUF_ERROR && g->z.avail_out > 0 && g->z.avail_in > 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    size_t n = max - g->z.avail_out;
+    if (n == 0)
+        return g->finished ? MHD_CONTENT_READER_END_OF_STREAM
+                           : MHD_CONTENT_READER_END_WITH_ERROR;
+    return (ssize_t)n;
+}
+
+static void gz_stream_free(void *cls)
+{
+    gz_stream *g = cls;
+    deflateEnd(&g->z);
+    nw_buf_free(&g->s.buf);
+    free(g->s.stream);
+    free(g);
+}
+
+/* The whole body gzip-coded into a new malloc'd buffer (*out, *outlen);
+ * -1 if zlib fails (the caller then sends it as it is). */
+static int gz_body(const char *data, size_t len, char **out, size_t *outlen)
+{
+    z_stream z;
+    if (gz_init(&z) != Z_OK)
+        return -1;
+    uLong cap = deflateBound(&z, (uLong)len) + 32;
+    char *buf = malloc(cap);
+    if (!buf) {
+        deflateEnd(&z);
+        return -1;
+    }
+    z.next_in = (Bytef *)data;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)buf;
+    z.avail_out = (uInt)cap;
+    int zr = deflate(&z, Z_FINISH);
+    *outlen = cap - z.avail_out;
+    deflateEnd(&z);
+    if (zr != Z_STREAM_END) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    return 0;
+}
+
+/* Whether an Accept-Encoding value admits gzip: a "gzip", "x-gzip" or "*"
+ * element whose q is not 0 (RFC 9110 12.5.3). */
+static int accepts_gzip(const char *v)
+{
+    if (!v)
+        return 0;
+    const char *p = v;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *tok = p;
+        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
+            p++;
+        size_t tl = (size_t)(p - tok);
+        double q = 1.0;
+        while (*p && *p != ',') {
+            if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=')
+                q = strtod(p + 2, NULL);
+            p++;
+        }
+        int name = (tl == 4 && strncasecmp(tok, "gzip", 4) == 0) ||
+                   (tl == 6 && strncasecmp(tok, "x-gzip", 6) == 0) ||
+                   (tl == 1 && tok[0] == '*');
+        if (name && q > 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The Access-Control-Allow-Origin value for this request, or NULL: "*"
+ * if any origin is allowed, else the request's Origin if it is listed. */
+static const char *cors_allow(const nwd_listener *l, struct MHD_Connection *c)
+{
+    const nwd_http_conf *conf = l->conf;
+    if (!conf->ncors)
+        return NULL;
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    for (int i = 0; i < conf->ncors; i++) {
+        if (strcmp(conf->cors_origins[i], "*") == 0)
+            return "*";
+        if (origin && strcmp(conf->cors_origins[i], origin) == 0)
+            return origin;
+    }
+    return NULL;
+}
+
+static void add_common_headers(const nwd_listener *l, struct MHD_Connection *c,
+                               struct MHD_Response *mr, const nw_api_resp *resp, int gz)
 {
     if (resp->content_type && resp->status != 304 && resp->status != 204)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
@@ -149,11 +310,19 @@ static void add_common_headers(const nwd_listener *l, struct MHD_Response *mr,
         MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (resp->status == 503)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    const char *origin = l->conf->cors_origin;
+    if (gz)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    /* Every answer may differ by Accept-Encoding (a 200 is gzip-coded on
+     * request, and a 304's tag names the coding), and by Origin when only
+     * listed origins are allowed. */
+    int by_origin = l->conf->ncors && !(l->conf->ncors == 1 &&
+                                        strcmp(l->conf->cors_origins[0], "*") == 0);
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY,
+                            by_origin ? "Accept-Encoding, Origin" : "Accept-Encoding");
+    const char *origin = cors_allow(l, c);
     if (origin) {
         MHD_add_response_header(mr, "Access-Control-Allow-Origin", origin);
-        MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY, "Origin");
-        MHD_add_response_header(mr, "Access-Control-Expose-Headers", "ETag");
+        MHD_add_response_header(mr, "Access-Control-Expose-Headers", "ETag, Content-Encoding");
         if (resp->status == 204 && resp->allow) {
             MHD_add_response_header(mr, "Access-Control-Allow-Methods", resp->allow);
             MHD_add_response_header(mr, "Access-Control-Allow-Headers",
@@ -163,12 +332,42 @@ static void add_common_headers(const nwd_listener *l, struct MHD_Response *mr,
     }
 }
 
-/* Sends resp (and takes what it owns). */
+/* Sends resp (and takes what it owns); gzip: code a 200 answer. */
 static enum MHD_Result send_resp(nwd_listener *l, struct MHD_Connection *c, req_ctx *r,
-                                 nw_api_resp *resp)
+                                 nw_api_resp *resp, int gzip)
 {
     struct MHD_Response *mr;
-    if (resp->stream && resp->status == 200) {
+    int gz = 0;
+    if (gzip && resp->status == 200 && resp->stream) {
+        gz_stream *g = calloc(1, sizeof *g);
+        if (!g || gz_init(&g->z) != Z_OK) {
+            free(g);
+            nw_api_resp_free(resp);
+            return MHD_NO;
+        }
+        g->s.stream = resp->stream;
+        resp->stream = NULL;
+        nw_buf_init(&g->s.buf, NW_API_STREAM_BUF_MAX);
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, NWD_STREAM_BLOCK,
+                                               gz_stream_read, g, gz_stream_free);
+        if (!mr) {
+            gz_stream_free(g);
+            nw_api_resp_free(resp);
+            return MHD_NO;
+        }
+        gz = 1;
+    } else if (gzip && resp->status == 200 && resp->body.len > 0) {
+        char *zbuf = NULL;
+        size_t zlen = 0;
+        if (gz_body(resp->body.data, resp->body.len, &zbuf, &zlen) != 0) {
+            nw_api_resp_free(resp);
+            return MHD_NO;
+        }
+        mr = MHD_create_response_from_buffer(zlen, zbuf, MHD_RESPMEM_MUST_FREE);
+        if (!mr)
+            free(zbuf);
+        gz = 1;
+    } else if (resp->stream && resp->status == 200) {
         stream_ctx *s = calloc(1, sizeof *s);
         if (!s) {
             nw_api_resp_free(resp);
@@ -197,7 +396,7 @@ static enum MHD_Result send_resp(nwd_listener *l, struct MHD_Connection *c, req_
         nw_api_resp_free(resp);
         return MHD_NO;
     }
-    add_common_headers(l, mr, resp);
+    add_common_headers(l, c, mr, resp, gz);
     r->status = resp->status;
     r->route = resp->route;
     if (resp->status >= 500)
@@ -208,15 +407,22 @@ static enum MHD_Result send_resp(nwd_listener *l, struct MHD_Connection *c, req_
     return ret;
 }
 
-static enum MHD_Result send_error(nwd_listener *l, struct MHD_Connection *c, req_ctx *r,
-                                  int status, const char *code, const char *msg)
+static enum MHD_Result send_error_param(nwd_listener *l, struct MHD_Connection *c,
+                                        req_ctx *r, int status, const char *code,
+                                        const char *msg, const char *param)
 {
     nw_api_resp resp;
     memset(&resp, 0, sizeof resp);
     nw_buf_init(&resp.body, NW_API_BODY_MAX);
-    nw_api_error(&resp, status, code, msg, NULL);
+    nw_api_error(&resp, status, code, msg, param);
     r->answered = 1;
-    return send_resp(l, c, r, &resp);
+    return send_resp(l, c, r, &resp, 0);
+}
+
+static enum MHD_Result send_error(nwd_listener *l, struct MHD_Connection *c, req_ctx *r,
+                                  int status, const char *code, const char *msg)
+{
+    return send_error_param(l, c, r, status, code, msg, NULL);
 }
 
 /* --------------------------------------------------------- auth, args */
@@ -239,12 +445,34 @@ static int token_ok(const char *header, const char *token)
 typedef struct args_acc {
     nw_api_arg args[NW_API_MAX_ARGS];
     size_t n;                    /* counts past NW_API_MAX_ARGS too */
+    const char *nul_name;        /* a parameter whose name or value holds a
+                                    NUL (%00): C strings would cut it short */
 } args_acc;
 
+/* A decoded NUL byte (%00) would silently cut a C string short -- "port=
+ * 1%00x" read as port=1, "/connections/1%00x" as connection 1 -- so the
+ * unescaper notes it, and the request is refused (400).  MHD unescapes the
+ * path and the arguments while it parses the request, on the connection's
+ * own thread (thread per connection), just before the first handler call,
+ * which reads and clears the note. */
+static _Thread_local int tls_nul_decoded;
+
+static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
+{
+    size_t n = MHD_http_unescape(s);
+    if (memchr(s, '\0', n))
+        tls_nul_decoded = 1;
+    return n;
+}
+
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+                                   size_t key_size, const char *value, size_t value_size)
 {
     args_acc *a = cls;
+    if ((key && strlen(key) != key_size) || (value && strlen(value) != value_size)) {
+        if (!a->nul_name)
+            a->nul_name = key ? key : "";
+    }
     if (a->n < NW_API_MAX_ARGS) {
         a->args[a->n].name = key ? key : "";
         a->args[a->n].value = value ? value : "";
@@ -271,13 +499,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         clock_gettime(CLOCK_MONOTONIC, &r->start);
         nw_buf_init(&r->body, NWD_MAX_BODY);
         *con_cls = r;
-        int preflight = strcmp(method, "OPTIONS") == 0 && l->conf->cors_origin;
+        int nul = tls_nul_decoded;
+        tls_nul_decoded = 0;
+        int preflight = strcmp(method, "OPTIONS") == 0 && l->conf->ncors;
         if (l->needs_token && !preflight &&
             !token_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                   MHD_HTTP_HEADER_AUTHORIZATION),
                       l->conf->token))
             return send_error(l, c, r, 401, "unauthorized",
                               "send Authorization: Bearer <token>");
+        if (nul) {
+            args_acc acc;
+            memset(&acc, 0, sizeof acc);
+            MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, &acc);
+            if (acc.nul_name)
+                return send_error_param(l, c, r, 400, "bad_parameter",
+                                        "a NUL byte (%00) in a parameter's name or value",
+                                        acc.nul_name);
+            return send_error(l, c, r, 400, "bad_path", "a NUL byte (%00) in the path");
+        }
         const char *cl =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -311,7 +551,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     args_acc acc;
     memset(&acc, 0, sizeof acc);
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &acc);
+    MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, &acc);
     nw_api_req req = {
         .method = method,
         .path = url,
@@ -320,13 +560,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT),
         .if_none_match =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH),
+        .content_type =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
         .body = r->body.data ? r->body.data : "",
         .body_len = r->body.len,
+        .gzip = (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
+                accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_ACCEPT_ENCODING)),
     };
     nw_api_resp resp;
     nw_api_handle(l->conf->env, thread_store(l->conf->store_dir), &req, &resp);
     r->answered = 1;
-    return send_resp(l, c, r, &resp);
+    return send_resp(l, c, r, &resp, req.gzip);
 }
 
 /* ---------------------------------------------------------- lifecycle */
@@ -344,6 +589,8 @@ nwd_listener *nwd_http_start(int fd, int needs_token, const nwd_http_conf *conf)
         flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)NWD_CONNECTION_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)NWD_MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)NWD_CONNECTION_MEMORY,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_END);
     if (!l->daemon) {
         nwd_log("libmicrohttpd refused to start on socket %d", fd);

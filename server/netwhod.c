@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "netwhod.h"
@@ -56,7 +57,8 @@ static const char usage[] =
     "                       curl --unix-socket PATH http://x/api/v1/health\n"
     "  --token-file FILE    require 'Authorization: Bearer <token>' on TCP, the\n"
     "                       token being FILE's first line\n"
-    "  --cors ORIGIN        allow browser pages from ORIGIN (or *)\n"
+    "  --cors ORIGIN        allow browser pages from ORIGIN (scheme://host[:port],\n"
+    "                       repeatable) or from any origin (*)\n"
     "  --host NAME          host for POSTed events whose system.computer is empty\n"
     "  --no-ingest          refuse POST /api/v1/events (read-only server)\n"
     "  --openapi PATH       the openapi.yaml served at /openapi.yaml\n"
@@ -253,6 +255,15 @@ static int unix_listen(const char *path)
     return fd;
 }
 
+/* A number unlikely to repeat across runs, mixed into every ETag. */
+static uint64_t instance_id(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec) ^
+           ((uint64_t)getpid() << 40);
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -275,10 +286,12 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *store_dir = NULL, *listen_spec = "127.0.0.1:8080", *socket_path = NULL,
-               *token_file = NULL, *cors = NULL, *host = NULL,
+               *token_file = NULL, *host = NULL,
                *openapi = NETWHO_OPENAPI_PATH;
     int no_listen = 0, no_ingest = 0, use_stdin = 0, c;
     const char *fifo_path = NULL;
+    const char *cors[NWD_MAX_CORS];
+    int ncors = 0;
     const char *follow[16];
     int nfollow = 0;
     opterr = 0;
@@ -289,7 +302,19 @@ int main(int argc, char **argv)
         case O_NOLISTEN: no_listen = 1; break;
         case O_SOCKET: socket_path = optarg; break;
         case O_TOKEN: token_file = optarg; break;
-        case O_CORS: cors = optarg; break;
+        case O_CORS:
+            if (ncors == NWD_MAX_CORS) {
+                nwd_log("--cors: at most %d origins", NWD_MAX_CORS);
+                return EXIT_USAGE;
+            }
+            if (!optarg[0] || strpbrk(optarg, "\r\n,") ||
+                (strcmp(optarg, "*") != 0 && !strstr(optarg, "://"))) {
+                nwd_log("--cors: expected * or an origin such as https://dash.example:8443,"
+                        " got '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            cors[ncors++] = optarg;
+            break;
         case O_HOST:
             if (!optarg[0] || strlen(optarg) >= 256) {
                 nwd_log("--host: expected a name of 1 to 255 bytes");
@@ -415,9 +440,12 @@ int main(int argc, char **argv)
         .ingest_stats = ingest ? nwd_ingest_stats : NULL,
         .ingest_ctx = ingest,
         .metrics = metrics,
+        .sources = sources ? nwd_sources_status : NULL,
+        .sources_ctx = sources,
+        .instance = instance_id(),
     };
     nwd_http_conf conf = {.env = &env, .store_dir = store_dir, .token = token,
-                          .cors_origin = cors};
+                          .cors_origins = cors, .ncors = ncors};
     if (tcp_fd >= 0) {
         tcp_l = nwd_http_start(tcp_fd, token != NULL, &conf);
         if (!tcp_l)

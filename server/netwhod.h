@@ -22,11 +22,21 @@
 #define NWD_CONNECTION_TIMEOUT_S 30
 /* Client connections served at once: each one is a thread. */
 #define NWD_MAX_CONNECTIONS 256
+/* Memory MHD gives each connection for its request line and headers: a
+ * request line longer than about this is refused by MHD itself (414,
+ * without our JSON body).  256 KiB lets a 100 KB parameter reach the
+ * routes, which name it in a 400; 256 connections bound it to 64 MiB. */
+#define NWD_CONNECTION_MEMORY (256 * 1024)
 /* Largest POST body (events) read into memory; a bigger Content-Length is
  * refused with 413 before the body is read. */
 #define NWD_MAX_BODY (64 * 1024 * 1024)
 /* Largest bearer token file. */
 #define NWD_TOKEN_MAX 4096
+/* --cors origins at most. */
+#define NWD_MAX_CORS 16
+/* zlib's compression level for gzip answers: 1 is ~4x on JSON at a few
+ * hundred MB/s, where 6 (the default) costs ~3x the CPU for ~15% less. */
+#define NWD_GZIP_LEVEL 1
 /* Bytes handed to MHD per pull of a streamed answer. */
 #define NWD_STREAM_BLOCK (64 * 1024)
 
@@ -87,6 +97,9 @@ nwd_sources *nwd_sources_new(nwd_ingest *g, const char *default_host);
 int nwd_sources_add(nwd_sources *s, nwd_src_kind kind, const char *path);
 /* Starts one reader thread per source; -1 on failure (logged). */
 int nwd_sources_start(nwd_sources *s);
+/* Each source's status for /health (nw_api_env.sources; s may be NULL):
+ * callable from any thread while the sources run. */
+size_t nwd_sources_status(void *s, nw_api_source *out, size_t max);
 /* Stops the readers (even blocked ones), waits for what they read to be
  * ingested, logs each source's counts, removes a FIFO we made, frees s. */
 void nwd_sources_stop(nwd_sources *s);
@@ -97,7 +110,10 @@ typedef struct nwd_http_conf {
     const nw_api_env *env;
     const char *store_dir;      /* each request thread opens it read-only  */
     const char *token;          /* NULL: no authentication                 */
-    const char *cors_origin;    /* NULL: no CORS headers                   */
+    /* Origins allowed to read answers from a browser (--cors): "*" for
+     * any, else exact matches of the request's Origin.  None: no CORS. */
+    const char *const *cors_origins;
+    int ncors;
 } nwd_http_conf;
 
 typedef struct nwd_listener nwd_listener;

@@ -10,6 +10,10 @@
  * thread (nwd_ingest_stream) after every pipeline batch -- which the
  * pipeline also cuts when a live source goes quiet.  EOF on the pipe is the
  * decoder's end: nothing read is lost at stop.
+ *
+ * Each source's counters, state and last error are read by request threads
+ * (GET /api/v1/health, nwd_sources_status) while its threads update them:
+ * all under the set's mutex.
  */
 #define _GNU_SOURCE 1
 #include <errno.h>
@@ -17,6 +21,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +44,8 @@ typedef struct src {
     pthread_t pump, dec;
     int started;
     nwd_batch batch;
+    /* Under set->mu: */
+    nw_api_source_state state;
     uint64_t read_bytes, accepted, rejected, failed_batches;
     char last_error[NW_ERR_MAX];
 } src;
@@ -47,9 +54,36 @@ struct nwd_sources {
     nwd_ingest *ingest;
     const char *default_host;
     int stop_rd, stop_wr;   /* self-pipe: written once at stop          */
+    pthread_mutex_t mu;     /* the sources' status fields              */
     src *v[NWD_MAX_SOURCES];
     int n;
 };
+
+/* Records an error as the source's last (and, if fatal, its end). */
+static void set_error(src *x, int fatal, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_error(src *x, int fatal, const char *fmt, ...)
+{
+    char msg[NW_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&x->set->mu);
+    memcpy(x->last_error, msg, sizeof msg);
+    if (fatal)
+        x->state = NW_SRC_FAILED;
+    pthread_mutex_unlock(&x->set->mu);
+}
+
+static void set_state(src *x, nw_api_source_state st)
+{
+    pthread_mutex_lock(&x->set->mu);
+    if (x->state != NW_SRC_FAILED)
+        x->state = st;
+    pthread_mutex_unlock(&x->set->mu);
+}
 
 static const char *kind_name(nwd_src_kind k)
 {
@@ -68,6 +102,7 @@ nwd_sources *nwd_sources_new(nwd_ingest *g, const char *default_host)
     }
     s->stop_rd = p[0];
     s->stop_wr = p[1];
+    pthread_mutex_init(&s->mu, NULL);
     s->ingest = g;
     s->default_host = default_host;
     return s;
@@ -157,9 +192,10 @@ static void *pump_main(void *p)
     static const size_t cap = 64 * 1024;
     char *buf = malloc(cap);
     if (!buf) {
-        snprintf(x->last_error, sizeof x->last_error, "out of memory");
+        set_error(x, 1, "out of memory");
         goto out;
     }
+    set_state(x, NW_SRC_RUNNING);
     for (;;) {
         struct pollfd pf[2] = {{x->set->stop_rd, POLLIN, 0}, {x->fd, POLLIN, 0}};
         int timeout = x->kind == NWD_SRC_FOLLOW ? 0 : -1;
@@ -172,7 +208,7 @@ static void *pump_main(void *p)
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n < 0) {
-            snprintf(x->last_error, sizeof x->last_error, "read: %s", strerror(errno));
+            set_error(x, 1, "read: %s", strerror(errno));
             nwd_log("%s %s: read: %s", kind_name(x->kind), x->path, strerror(errno));
             break;
         }
@@ -185,10 +221,11 @@ static void *pump_main(void *p)
                 break;
             continue;
         }
+        pthread_mutex_lock(&x->set->mu);
         x->read_bytes += (uint64_t)n;
+        pthread_mutex_unlock(&x->set->mu);
         if (write_all(x->pipe_wr, buf, (size_t)n) != 0) {
-            snprintf(x->last_error, sizeof x->last_error, "internal pipe: %s",
-                     strerror(errno));
+            set_error(x, 1, "internal pipe: %s", strerror(errno));
             break;
         }
     }
@@ -217,6 +254,7 @@ static void hand_over(src *x)
         return;
     nw_api_ingest_result res;
     nwd_ingest_stream(x->set->ingest, b, &res);
+    pthread_mutex_lock(&x->set->mu);
     if (res.status == NW_OK) {
         x->accepted += res.accepted;
         x->rejected += res.rejected;
@@ -224,6 +262,7 @@ static void hand_over(src *x)
         x->failed_batches++;
         snprintf(x->last_error, sizeof x->last_error, "%s", res.message);
     }
+    pthread_mutex_unlock(&x->set->mu);
     batch_clear(b);
 }
 
@@ -292,16 +331,40 @@ static void *dec_main(void *p)
     nw_status st = nw_pipeline_run_fd(x->pipe_rd, &popts, &cbs, x, NULL, &err);
     hand_over(x);
     if (st != NW_OK) {
-        snprintf(x->last_error, sizeof x->last_error, "%s",
-                 err.msg[0] ? err.msg : nw_status_name(st));
-        nwd_log("%s %s: %s", kind_name(x->kind), x->path, x->last_error);
+        set_error(x, 1, "%s", err.msg[0] ? err.msg : nw_status_name(st));
+        nwd_log("%s %s: %s", kind_name(x->kind), x->path,
+                err.msg[0] ? err.msg : nw_status_name(st));
         /* Keep the pump from blocking on a pipe nobody reads. */
         char sink[4096];
         while (read(x->pipe_rd, sink, sizeof sink) > 0)
             ;
     }
     batch_clear(&x->batch);
+    set_state(x, NW_SRC_ENDED);      /* everything it read is ingested */
     return NULL;
+}
+
+size_t nwd_sources_status(void *p, nw_api_source *out, size_t max)
+{
+    nwd_sources *s = p;
+    if (!s)
+        return 0;
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->n && n < max; i++, n++) {
+        const src *x = s->v[i];
+        nw_api_source *o = &out[n];
+        o->kind = kind_name(x->kind);
+        snprintf(o->path, sizeof o->path, "%s", x->path);
+        o->state = x->state;
+        o->bytes_read = x->read_bytes;
+        o->accepted = x->accepted;
+        o->rejected = x->rejected;
+        o->failed_batches = x->failed_batches;
+        memcpy(o->last_error, x->last_error, sizeof o->last_error);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 int nwd_sources_start(nwd_sources *s)
@@ -367,5 +430,6 @@ void nwd_sources_stop(nwd_sources *s)
     }
     close(s->stop_rd);
     close(s->stop_wr);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }

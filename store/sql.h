@@ -54,6 +54,15 @@
 
 #define SQL_META_KEY_PARTITIONING "partitioning"
 #define SQL_META_KEY_NEXT_ID "next_conn_id"
+/* Bumped by every writer commit that changed rows, after the partitions
+ * committed, and by retention: readers compare it to know that nothing
+ * changed (netwhod's ETags).  Absent until the first such commit (0). */
+#define SQL_META_KEY_GENERATION "generation"
+#define SQL_META_BUMP_GENERATION                                              \
+    "INSERT INTO meta(key, value) VALUES('" SQL_META_KEY_GENERATION "', 1)"   \
+    " ON CONFLICT(key) DO UPDATE SET value = value + 1"
+#define SQL_META_GET_GENERATION                                               \
+    "SELECT value FROM meta WHERE key = '" SQL_META_KEY_GENERATION "'"
 
 /* ?1 key, ?2 value; keeps an existing value (store creation is idempotent). */
 #define SQL_META_INIT "INSERT INTO meta(key, value) VALUES(?1, ?2) "          \
@@ -89,6 +98,15 @@
     " max_xfer_conn_id = max(max_xfer_conn_id, excluded.max_xfer_conn_id)"
 
 #define SQL_PART_DELETE "DELETE FROM partitions WHERE name = ?1"
+
+/* Newest event time per host of one partition (nw_store_hosts): from the
+ * roll-up (version 2) or the connections (version 1), and the failures. */
+#define SQL_HOSTS_LAST_V2                                                     \
+    "SELECT host, max(last_seen) FROM who_rollup GROUP BY host UNION ALL"     \
+    " SELECT host, max(time) FROM failures GROUP BY host"
+#define SQL_HOSTS_LAST_V1                                                     \
+    "SELECT host, max(last_seen) FROM connections GROUP BY host UNION ALL"    \
+    " SELECT host, max(time) FROM failures GROUP BY host"
 
 /* -------------------------------------------------------------- partition */
 

@@ -594,6 +594,111 @@ nw_status nw_store_partitions(nw_store *s, nw_partition_info **out, size_t *n,
     return NW_OK;
 }
 
+nw_status nw_store_generation(nw_store *s, uint64_t *out, nw_err *err)
+{
+    int64_t v = 0;
+    nw_status st = query_int(s->cat, SQL_META_GET_GENERATION, "read store generation", &v,
+                             err);
+    if (st == NW_OK)
+        *out = (uint64_t)v;
+    return st;
+}
+
+nw_status nw__bump_generation(nw_store *s, nw_err *err)
+{
+    return nw__exec(s->cat, SQL_META_BUMP_GENERATION, "bump store generation", err);
+}
+
+/* Finds host in the sorted v[0..n); its index, or -(insertion point)-1. */
+static long hosts_find(const nw_host_seen *v, size_t n, const char *host)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(v[mid].host, host);
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -(long)lo - 1;
+}
+
+/* Folds one partition's (host, newest time) rows into v. */
+static nw_status hosts_of_partition(sqlite3 *db, int version, nw_host_seen *v, size_t *n,
+                                    size_t *dropped, const char *name, nw_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    const char *sql = version >= 2 ? SQL_HOSTS_LAST_V2 : SQL_HOSTS_LAST_V1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return nw__sql_fail(db, name, err);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *h = sqlite3_column_text(st, 0);
+        if (!h || sqlite3_column_type(st, 1) == SQLITE_NULL)
+            continue;
+        nw_time t = sqlite3_column_int64(st, 1);
+        char host[NW_HOST_MAX];
+        snprintf(host, sizeof host, "%s", (const char *)h);
+        long i = hosts_find(v, *n, host);
+        if (i >= 0) {
+            if (t > v[i].last_event)
+                v[i].last_event = t;
+            continue;
+        }
+        if (*n == NW_STORE_HOSTS_MAX) {
+            (*dropped)++;
+            continue;
+        }
+        size_t at = (size_t)(-i - 1);
+        memmove(&v[at + 1], &v[at], (*n - at) * sizeof *v);
+        memcpy(v[at].host, host, sizeof host);
+        v[at].last_event = t;
+        (*n)++;
+    }
+    nw_status res = rc == SQLITE_DONE ? NW_OK : nw__sql_fail(db, name, err);
+    sqlite3_finalize(st);
+    return res;
+}
+
+nw_status nw_store_hosts(nw_store *s, nw_host_seen **out, size_t *n, size_t *dropped,
+                         nw_err *err)
+{
+    nw_cat_row *rows = NULL;
+    size_t cnt = 0, nh = 0, nd = 0;
+    nw_status st = nw__catalog_rows(s, &rows, &cnt, err);
+    if (st != NW_OK)
+        return st;
+    nw_host_seen *v = malloc(NW_STORE_HOSTS_MAX * sizeof *v);
+    if (!v) {
+        free(rows);
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < cnt && st == NW_OK; i++) {
+        sqlite3 *db = NULL;
+        int version = 0;
+        nw_err e2 = {{0}};
+        /* A partition dropped since the catalog was read is skipped. */
+        if (nw__open_partition(s->dir, rows[i].info.name, 0, &db, NULL, &version, &e2) !=
+            NW_OK)
+            continue;
+        st = hosts_of_partition(db, version, v, &nh, &nd, rows[i].info.name, err);
+        sqlite3_close(db);
+    }
+    free(rows);
+    if (st != NW_OK) {
+        free(v);
+        return st;
+    }
+    *out = v;
+    *n = nh;
+    if (dropped)
+        *dropped = nd;
+    return NW_OK;
+}
+
 uint64_t nw_store_bytes(nw_store *s)
 {
     DIR *d = opendir(s->dir);
@@ -636,6 +741,8 @@ static nw_status uncatalog(nw_store *s, const nw_cat_row *rows, const char *drop
         sqlite3_reset(del);
     }
     sqlite3_finalize(del);
+    if (st == NW_OK)
+        st = nw__bump_generation(s, err);
     if (st == NW_OK)
         return nw__exec(s->cat, SQL_COMMIT, "retention", err);
     sqlite3_exec(s->cat, SQL_ROLLBACK, NULL, NULL, NULL);

@@ -93,6 +93,10 @@ struct nw_store {
 
 /* ------------------------------------------------------------- store.c */
 
+/* Raises the catalog's generation (nw_store_generation) by one, in its own
+ * statement (or the caller's open catalog transaction). */
+nw_status nw__bump_generation(nw_store *s, nw_err *err);
+
 /* "p-2026-03-16.db" / "p-2026-03-16T00.db" for the partition holding t;
  * its span in *start and *end.  NW_ERR_INVALID if t's year is outside
  * 0000..9999. */

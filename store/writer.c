@@ -473,7 +473,7 @@ static nw_status rollup_repair(part_handle *h, nw_err *err)
 static nw_status commit_all(nw_writer *w, nw_err *err)
 {
     nw_status st = commit_catalog(w, err);
-    int committed = 0;
+    int committed = 0, changed = 0;
     for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS && st == NW_OK; i++) {
         part_handle *h = &w->open[i];
         if (!h->e || !h->in_txn)
@@ -483,6 +483,19 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
             st = nw__exec(h->db, SQL_COMMIT, h->e->row.info.name, err);
         h->in_txn = !sqlite3_get_autocommit(h->db);
         committed = 1;
+        changed |= st == NW_OK;
+    }
+    /* After the partitions (even if a later one failed): a reader that read
+     * the old generation saw data as old or newer, never a generation newer
+     * than its data -- netwhod answers 304 from it without querying. */
+    if (changed) {
+        nw_err e2;
+        nw_status st2 = nw__bump_generation(w->s, &e2);
+        if (st == NW_OK && st2 != NW_OK) {
+            st = st2;
+            if (err)
+                *err = e2;
+        }
     }
     if (st != NW_OK)
         return st;

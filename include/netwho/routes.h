@@ -52,6 +52,9 @@ typedef struct nw_api_req {
     size_t nargs;               /* > NW_API_MAX_ARGS: answered 400            */
     const char *accept;         /* Accept header or NULL                      */
     const char *if_none_match;  /* If-None-Match header or NULL               */
+    int gzip;                   /* a 200 answer will be sent gzip-coded: its
+                                   ETag must differ from the identity one's  */
+    const char *content_type;   /* Content-Type header or NULL                */
     const char *body;           /* POST body (not NUL-terminated)             */
     size_t body_len;
 } nw_api_req;
@@ -91,6 +94,25 @@ typedef struct nw_api_ingest_stats {
     uint64_t events_by_id[64];  /* by ETW event id (all ids are < 64)      */
 } nw_api_ingest_stats;
 
+/* One live ingest source (netwhod --fifo/--follow/--stdin) in /health. */
+typedef enum nw_api_source_state {
+    NW_SRC_STARTING = 0,        /* not reading yet                          */
+    NW_SRC_RUNNING,             /* reading (or waiting for data)            */
+    NW_SRC_ENDED,               /* its input ended (stdin EOF) or stopped   */
+    NW_SRC_FAILED               /* stopped on an error: see last_error      */
+} nw_api_source_state;
+
+typedef struct nw_api_source {
+    const char *kind;           /* "fifo", "follow", "stdin" (static)       */
+    char path[256];
+    nw_api_source_state state;
+    uint64_t bytes_read, accepted, rejected, failed_batches;
+    char last_error[NW_ERR_MAX];/* "" if none                               */
+} nw_api_source;
+
+/* Live sources /health lists at most. */
+#define NW_API_SOURCES_MAX 32
+
 /* The environment routes run in: set up once by the server, read-only
  * afterwards (shared by all request threads). */
 typedef struct nw_api_env {
@@ -102,6 +124,13 @@ typedef struct nw_api_env {
     void (*ingest_stats)(void *ctx, nw_api_ingest_stats *out);
     void *ingest_ctx;
     struct nw_metrics *metrics; /* rendered at /metrics; may be NULL        */
+    /* The live sources' status, or NULL: fills out[0..max), returns the
+     * count.  Called by request threads at any time. */
+    size_t (*sources)(void *ctx, nw_api_source *out, size_t max);
+    void *sources_ctx;
+    /* Mixed into every ETag: a new server process (perhaps a new version,
+     * or a store replaced under the same path) never matches an old tag. */
+    uint64_t instance;
 } nw_api_env;
 
 typedef struct nw_api_stream nw_api_stream;
@@ -112,6 +141,8 @@ typedef struct nw_api_resp {
     nw_buf body;                /* the whole answer, when stream is NULL    */
     nw_api_stream *stream;      /* else: pull with nw_api_stream_next       */
     char etag[24];              /* "\"<16 hex>\"", or "" for none          */
+    char pre_etag[24];          /* internal: the generation tag computed
+                                   before the query (kept by resets)        */
     const char *allow;          /* Allow header of a 405, else NULL         */
     nw_api_route route;
 } nw_api_resp;
@@ -143,6 +174,16 @@ void nw_api_error(nw_api_resp *resp, int status, const char *code, const char *m
 
 /* The ETag of a body: a 64-bit FNV-1a of it, quoted, into out[24]. */
 void nw_api_etag(const char *data, size_t len, char out[24]);
+
+/*
+ * ETags.  A GET answer drawn from the store carries a tag made of the
+ * store's data generation (nw_store_generation, read *before* the query),
+ * the normalized request (route, path, the parameters sorted, the format
+ * the answer will have, gzip or not) and env->instance.  So
+ * If-None-Match is answered 304 before any query runs: the same request
+ * at the same generation has the same answer.  /api/v1/health and
+ * /openapi.yaml hash their (cheap) body instead; /metrics has no tag.
+ */
 
 /* 1 if an If-None-Match header value matches etag ("*", a list, W/). */
 int nw_api_etag_matches(const char *if_none_match, const char *etag);

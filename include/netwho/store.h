@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "netwho/event.h"
 #include "netwho/nwtime.h"
 #include "netwho/status.h"
 
@@ -74,6 +75,38 @@ typedef struct nw_partition_info {
 /* Every partition, ordered by start.  Caller frees *out with free(). */
 nw_status nw_store_partitions(nw_store *s, nw_partition_info **out, size_t *n,
                               nw_err *err);
+
+/*
+ * The store's data generation: a number that every writer commit which
+ * changed rows raises after its partitions committed (and retention when it
+ * drops partitions), in catalog.db, so any process sees it.  Two equal
+ * readings mean no committed change between them; a reading taken before a
+ * query is therefore a safe version of its answer.  One indexed catalog
+ * read.  0 for a store never written.
+ */
+nw_status nw_store_generation(nw_store *s, uint64_t *out, nw_err *err);
+
+/* Hosts nw_store_hosts reports at most (memory bound); more are dropped
+ * and counted in *dropped. */
+#define NW_STORE_HOSTS_MAX 4096
+
+/* A host and the time of its newest event in the store: the latest
+ * last_seen of its connections or time of its failures. */
+typedef struct nw_host_seen {
+    char host[NW_HOST_MAX];
+    nw_time last_event;
+} nw_host_seen;
+
+/*
+ * Every host of the store with its newest event time, sorted by host
+ * (bytewise).  Reads each partition's who_rollup (one row per remote
+ * address, host and pid: far fewer than connections) and failures, not
+ * the connections -- a version-1 partition is scanned.  Costs a file open
+ * per partition: callers that poll should cache it by nw_store_generation.
+ * Caller frees *out with free().
+ */
+nw_status nw_store_hosts(nw_store *s, nw_host_seen **out, size_t *n, size_t *dropped,
+                         nw_err *err);
 
 /* Total bytes of every file in the store directory (catalog, partitions,
  * WAL files; dead letters not included). */

@@ -6,7 +6,11 @@ POST /api/v1/events with events from bench/gen.py; every answer is compared
 with the generator's exact expectation.  Then bad input of every kind (each
 parameter garbage, overlong, injection; unknown names; bad paths, methods,
 bodies), after which the server must still answer.  openapi.yaml is checked
-with a real validator (@redocly/cli, pinned in tools/openapi/package.json).
+with a real validator (@redocly/cli, pinned in tools/openapi/package.json),
+and every answer the tests receive -- success and error -- is validated
+against its operation's schema for its status code (ajv, through
+tools/openapi/validate.mjs).  ETags (generation-based, 304 before any
+query), gzip, CORS and /health have their own tests.
 
     python3 tests/e2e/test_server.py --bin-dir BUILD --source-dir SRC
         [--keep] [--only SUBSTRING]
@@ -17,6 +21,7 @@ test failed.  Every request has a timeout; the servers are always killed.
 
 import argparse
 import collections
+import gzip
 import http.client
 import json
 import os
@@ -33,6 +38,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netwho_e2e as E  # noqa: E402
+import openapi_check as O  # noqa: E402
 from netwho_e2e import check  # noqa: E402
 
 REQ_TIMEOUT = 30          # seconds per request (sanitizer builds are slow)
@@ -80,8 +86,11 @@ class Resp:
         return self.body.decode("utf-8", "replace")
 
 
-def request(ctx, method, path, body=None, headers=None, unix=False, port=None):
-    """One request on a fresh connection; raw path (already encoded)."""
+def request(ctx, method, path, body=None, headers=None, unix=False, port=None,
+            record=True):
+    """One request on a fresh connection; raw path (already encoded).  The
+    answer is recorded for the openapi.yaml conformance check unless
+    record is False (answers of a deliberately broken store)."""
     if unix:
         conn = UnixHTTPConnection(ctx.sock_path, REQ_TIMEOUT)
     else:
@@ -91,7 +100,13 @@ def request(ctx, method, path, body=None, headers=None, unix=False, port=None):
         conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
         data = r.read()
-        return Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        hdrs = {}
+        for k, v in r.getheaders():
+            k = k.lower()
+            hdrs[k] = hdrs[k] + ", " + v if k in hdrs else v
+        if record:
+            ctx.recorder.add(method, path, r.status, hdrs, data)
+        return Resp(r.status, hdrs, data)
     finally:
         conn.close()
 
@@ -191,6 +206,30 @@ def server_log(p):
 
 # ------------------------------------------------------------------ tests
 
+def expected_hosts(*exps):
+    """host -> newest event (ticks): latest last_seen of its connections or
+    time of its failures, over the expectation files given."""
+    newest = {}
+    for exp in exps:
+        for c in exp["connections"]:
+            t = E.ticks_of(c["last_seen"])
+            newest[c["host"]] = max(newest.get(c["host"], t), t)
+        for f in exp["failures"]:
+            t = E.ticks_of(f["time"])
+            newest[f["host"]] = max(newest.get(f["host"], t), t)
+    return newest
+
+
+def check_hosts(h, *exps):
+    want = expected_hosts(*exps)
+    got = {x["host"]: E.ticks_of(x["last_event"]) for x in h["hosts"]}
+    check(got == want, "health hosts %r, expected %r" % (
+        sorted(got.items())[:5], sorted(want.items())[:5]))
+    names = [x["host"] for x in h["hosts"]]
+    check(names == sorted(names, key=lambda n: n.encode()), "hosts not sorted by name")
+    check(h["hosts_omitted"] == 0, "hosts_omitted %r" % h["hosts_omitted"])
+
+
 @test
 def health_both_transports(ctx):
     for unix in (False, True):
@@ -198,6 +237,16 @@ def health_both_transports(ctx):
         check(h["status"] == "ok" and h["partitions"] == ctx.exp["partitions"],
               "health %r" % h)
         check(h["connections"] == len(ctx.exp["connections"]), "health %r" % h)
+        check_hosts(h, ctx.exp)
+        check(h["sources"] == [] and h["ingest"]["enabled"] is True and
+              h["ingest"]["rejected_by_reason"] == {}, "health %r" % h)
+        check(isinstance(h["generation"], int) and h["generation"] >= 1,
+              "generation %r after an ingest" % h["generation"])
+    # Cheap enough to poll: a 304 while nothing changed, and a stable tag.
+    r = get(ctx, "/api/v1/health")
+    r2 = get(ctx, "/api/v1/health", headers={"If-None-Match": r.headers["etag"]})
+    check(r2.status == 304 and r2.headers.get("etag") == r.headers["etag"],
+          "health revalidation: %d" % r2.status)
 
 
 @test
@@ -375,7 +424,259 @@ def etag_304(ctx):
 
 
 @test
+def gzip_answers(ctx):
+    cid = ctx.rows[0]["id"] if getattr(ctx, "rows", None) else 1
+    cases = [  # path, streamed?, transport
+        ("/api/v1/connections?limit=500", False, False),
+        ("/api/v1/connections?format=ndjson", True, False),
+        ("/api/v1/connections?format=csv", True, True),
+        ("/api/v1/connections/%d/transfers?format=ndjson" % cid, True, False),
+        ("/api/v1/connections/%d" % cid, False, True),
+        ("/api/v1/ips/10.0.0.0%2F8/processes", False, False),
+        ("/api/v1/stats/top?by=host", False, False),
+        ("/api/v1/failures?format=csv", False, True),
+        ("/api/v1/health", False, False),
+        ("/openapi.yaml", False, True),
+    ]
+    for path, streamed, unix in cases:
+        plain = get(ctx, path, unix=unix)
+        z = get(ctx, path, unix=unix, headers={"Accept-Encoding": "gzip, deflate"})
+        what = "%s (%s)" % (path, "unix" if unix else "tcp")
+        check(plain.status == 200 and z.status == 200, "%s: %d/%d" % (what, plain.status,
+                                                                       z.status))
+        check("content-encoding" not in plain.headers, "%s: plain answer coded" % what)
+        check(z.headers.get("content-encoding") == "gzip", "%s: not gzip-coded" % what)
+        for r in (plain, z):
+            check("accept-encoding" in r.headers.get("vary", "").lower(),
+                  "%s: Vary %r" % (what, r.headers.get("vary")))
+        try:
+            body = gzip.decompress(z.body)
+        except (OSError, EOFError) as e:
+            raise E.Failed("%s: not a gzip stream: %s" % (what, e))
+        check(body == plain.body, "%s: decompressed %d bytes differ from the %d plain ones"
+              % (what, len(body), len(plain.body)))
+        check(len(plain.body) < 2000 or len(z.body) < len(plain.body) / 2,
+              "%s: gzip saved little (%d -> %d)" % (what, len(plain.body), len(z.body)))
+        if streamed:
+            check(z.headers.get("transfer-encoding") == "chunked" and
+                  "content-length" not in z.headers, "%s: a stream not chunked: %r"
+                  % (what, z.headers))
+        else:
+            check(z.headers.get("content-length") == str(len(z.body)),
+                  "%s: Content-Length %r for %d bytes" % (what, z.headers.get("content-length"),
+                                                          len(z.body)))
+    m = get(ctx, "/metrics", headers={"Accept-Encoding": "gzip"})
+    check(m.headers.get("content-encoding") == "gzip" and
+          b"netwhod_http_requests_total" in gzip.decompress(m.body), "/metrics gzip")
+    # What does and does not admit gzip (RFC 9110 12.5.3).
+    for ae, coded in (("gzip;q=0", False), ("identity", False), ("deflate, br", False),
+                      ("*", True), ("x-gzip", True), ("br;q=1.0, GZIP;q=0.5", True),
+                      ("gzip;q=0.000", False)):
+        r = get(ctx, "/api/v1/stats/top", headers={"Accept-Encoding": ae})
+        check((r.headers.get("content-encoding") == "gzip") == coded,
+              "Accept-Encoding %r: Content-Encoding %r" % (ae, r.headers.get("content-encoding")))
+    # Errors and POST answers stay plain, and still say Vary.
+    e = get(ctx, "/api/v1/connections?limit=x", headers={"Accept-Encoding": "gzip"})
+    check(e.status == 400 and "content-encoding" not in e.headers and
+          "accept-encoding" in e.headers.get("vary", "").lower(), "gzip on an error")
+
+
+def copy_store(src, dst):
+    """A consistent copy of an idle store: the databases and their WAL
+    (not the -shm index, which SQLite rebuilds, nor the writer lock)."""
+    os.makedirs(dst)
+    for name in os.listdir(src):
+        if name.endswith(".db") or name.endswith(".db-wal"):
+            shutil.copy2(os.path.join(src, name), os.path.join(dst, name))
+
+
+@test
+def etag_304_without_query(ctx):
+    """On a copy of the store: another process (netwho ingest) writing it
+    makes every old tag stale; then, with the partitions destroyed behind
+    the server's back (the generation untouched), a current tag is still
+    answered 304 -- no query ran -- while the same request without it
+    fails.  Also: If-None-Match: * is judged after validation."""
+    store = os.path.join(ctx.tmp, "store-etag")
+    copy_store(ctx.store, store)
+    p, port = start_server(ctx, "--store", store, "--listen", "127.0.0.1:0", "--no-ingest")
+    try:
+        cid = ctx.rows[0]["id"] if getattr(ctx, "rows", None) else 1
+        paths = ["/api/v1/connections?limit=5", "/api/v1/connections?format=ndjson",
+                 "/api/v1/connections/%d" % cid, "/api/v1/connections/%d/transfers" % cid,
+                 "/api/v1/stats/top?by=pid", "/api/v1/failures",
+                 "/api/v1/ips/10.0.0.0%2F8/processes"]
+        old = {}
+        for path in paths:
+            r = get(ctx, path, port=port)
+            check(r.status == 200 and r.headers.get("etag"), "%s: %d" % (path, r.status))
+            old[path] = r.headers["etag"]
+        h0 = get_json(ctx, "/api/v1/health", port=port)
+        # Another process writes the store.
+        extra = os.path.join(ctx.tmp, "extra.ndjson")
+        res = E.run([sys.executable, os.path.join(ctx.src, "bench", "gen.py"), "--events", "300",
+                     "--hosts", "2", "--seed", "21", "--start", "2026-03-20T00:00:00Z",
+                     "--out", extra], timeout=120)
+        check(res.rc == 0, res.describe())
+        res = E.run([ctx.netwho, "ingest", "--store", store, "--quiet", extra], timeout=120)
+        check(res.rc == 0, res.describe())
+        h1 = get_json(ctx, "/api/v1/health", port=port)
+        check(h1["generation"] > h0["generation"], "generation %r -> %r after netwho ingest"
+              % (h0["generation"], h1["generation"]))
+        new = {}
+        for path in paths:
+            r = get(ctx, path, port=port, headers={"If-None-Match": old[path]})
+            check(r.status == 200 and r.headers.get("etag") != old[path],
+                  "%s after another process wrote: %d" % (path, r.status))
+            new[path] = r.headers["etag"]
+        # Destroy the partitions; the catalog (and its generation) stays.
+        for name in os.listdir(store):
+            if name.startswith("p-"):
+                full = os.path.join(store, name)
+                if name.endswith(".db"):
+                    with open(full, "r+b") as f:
+                        f.write(b"this is no longer a database " * 200)
+                else:
+                    os.unlink(full)
+        for path in paths:
+            r = get(ctx, path, port=port, headers={"If-None-Match": new[path]}, record=False)
+            check(r.status == 304 and r.headers.get("etag") == new[path],
+                  "%s with a current tag on a broken store: %d (a query ran?)"
+                  % (path, r.status))
+        r = get(ctx, paths[0], port=port, record=False)
+        check(r.status >= 500, "the broken store still answered %d: the test proves nothing"
+              % r.status)
+    finally:
+        check(stop_server(p) == 0, "etag server exit")
+
+
+@test
+def cors(ctx):
+    # Without --cors: no CORS headers; OPTIONS still says Allow.
+    r = request(ctx, "OPTIONS", "/api/v1/connections", headers={"Origin": "https://x.example"})
+    check(r.status == 204 and "GET" in r.headers.get("allow", "") and
+          "access-control-allow-origin" not in r.headers, "OPTIONS without --cors: %d %r"
+          % (r.status, r.headers))
+    check("access-control-allow-origin" not in
+          get(ctx, "/api/v1/health", headers={"Origin": "https://x.example"}).headers,
+          "CORS header without --cors")
+    tok = os.path.join(ctx.tmp, "token-cors")
+    with open(tok, "w") as f:
+        f.write("cors-token-0123456789abcdef\n")
+    auth = {"Authorization": "Bearer cors-token-0123456789abcdef"}
+    p, port = start_server(ctx, "--listen", "127.0.0.1:0", "--no-ingest", "--token-file", tok,
+                           "--cors", "https://dash.example", "--cors", "http://b.example:8443")
+    try:
+        for origin in ("https://dash.example", "http://b.example:8443"):
+            # A preflight needs no token (browsers send none).
+            r = request(ctx, "OPTIONS", "/api/v1/connections?limit=5", port=port,
+                        headers={"Origin": origin,
+                                 "Access-Control-Request-Method": "GET",
+                                 "Access-Control-Request-Headers": "authorization, if-none-match"})
+            hd = r.headers
+            check(r.status == 204 and hd.get("access-control-allow-origin") == origin,
+                  "preflight from %s: %d %r" % (origin, r.status, hd))
+            check("GET" in hd.get("access-control-allow-methods", "") and
+                  "If-None-Match" in hd.get("access-control-allow-headers", "") and
+                  "Authorization" in hd.get("access-control-allow-headers", "") and
+                  hd.get("access-control-max-age", "").isdigit(), "preflight headers %r" % hd)
+            check("origin" in hd.get("vary", "").lower(), "preflight Vary %r" % hd.get("vary"))
+            r = get(ctx, "/api/v1/connections?limit=2", port=port,
+                    headers=dict(auth, Origin=origin))
+            check(r.status == 200 and r.headers.get("access-control-allow-origin") == origin
+                  and "ETag" in r.headers.get("access-control-expose-headers", ""),
+                  "GET from %s: %r" % (origin, r.headers))
+        pre = request(ctx, "OPTIONS", "/api/v1/events", port=port,
+                      headers={"Origin": "https://dash.example",
+                               "Access-Control-Request-Method": "POST"})
+        check(pre.status == 204 and "POST" in
+              pre.headers.get("access-control-allow-methods", ""), "events preflight")
+        # An unlisted origin gets no grant; a 401 still carries it for a
+        # listed one (the page can read why).
+        r = get(ctx, "/api/v1/health", port=port, headers=dict(auth, Origin="https://evil.example"))
+        check(r.status == 200 and "access-control-allow-origin" not in r.headers,
+              "unlisted origin granted: %r" % r.headers)
+        r = get(ctx, "/api/v1/health", port=port, headers={"Origin": "https://dash.example"})
+        check(r.status == 401 and
+              r.headers.get("access-control-allow-origin") == "https://dash.example",
+              "401 without CORS: %r" % r.headers)
+    finally:
+        check(stop_server(p) == 0, "cors server exit")
+    p, port = start_server(ctx, "--listen", "127.0.0.1:0", "--no-ingest", "--cors", "*")
+    try:
+        r = get(ctx, "/api/v1/health", port=port, headers={"Origin": "https://any.example"})
+        check(r.headers.get("access-control-allow-origin") == "*", "--cors *: %r" % r.headers)
+    finally:
+        check(stop_server(p) == 0, "cors * server exit")
+    for bad in ("dash.example", "", "https://a.example,https://b.example"):
+        p, _ = start_server(ctx, "--listen", "127.0.0.1:0", "--cors", bad, expect_port=False)
+        try:
+            rc = p.wait(START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise E.Failed("--cors %r was accepted" % bad)
+        check(rc == 2, "--cors %r: exit %s" % (bad, rc))
+
+
+
+# Answers whose tags post_events checks: each must change with the commit,
+# whether or not its body does (the first page of the oldest connections
+# does not).
+TAGGED = ["/api/v1/connections?limit=5", "/api/v1/connections?format=ndjson&limit=5",
+          "/api/v1/stats/top?by=host", "/api/v1/failures?limit=3", "/api/v1/health"]
+
+
+@test
+def etag_from_generation(ctx):
+    base = "/api/v1/connections?limit=5&proto=tcp&port=443"
+    a = get(ctx, base)
+    tag = a.headers.get("etag")
+    check(a.status == 200 and tag, "no ETag on %s" % base)
+    # The parameters' order does not matter; their values do.
+    b = get(ctx, "/api/v1/connections?port=443&proto=tcp&limit=5")
+    check(b.headers.get("etag") == tag and b.body == a.body, "order changed the tag")
+    c = get(ctx, "/api/v1/connections?limit=6&proto=tcp&port=443")
+    check(c.headers.get("etag") != tag, "limit=6 has the tag of limit=5")
+    # The same tag over the Unix socket, and on HEAD (no body).
+    u = get(ctx, base, unix=True)
+    check(u.headers.get("etag") == tag, "unix socket tag differs")
+    h = request(ctx, "HEAD", base)
+    check(h.status == 200 and h.headers.get("etag") == tag and not h.body,
+          "HEAD: %d %r" % (h.status, h.headers.get("etag")))
+    # The format is part of the tag, whether named or negotiated.
+    n = get(ctx, "/api/v1/connections?limit=5&proto=tcp&port=443",
+            headers={"Accept": "application/x-ndjson"})
+    check("ndjson" in n.headers.get("content-type", "") and n.headers.get("etag") != tag,
+          "Accept: ndjson answered %r with tag %r" % (n.headers.get("content-type"),
+                                                    n.headers.get("etag")))
+    # A gzip-coded answer has its own tag: a plain client that sends it
+    # gets the plain answer, a gzip client gets its 304.
+    z = get(ctx, base, headers={"Accept-Encoding": "gzip"})
+    ztag = z.headers.get("etag")
+    check(ztag and ztag != tag, "gzip answer has the plain tag")
+    r = get(ctx, base, headers={"If-None-Match": ztag})
+    check(r.status == 200 and r.body == a.body, "plain client with the gzip tag: %d" % r.status)
+    r = get(ctx, base, headers={"If-None-Match": ztag, "Accept-Encoding": "gzip"})
+    check(r.status == 304 and r.headers.get("etag") == ztag and not r.body,
+          "gzip revalidation: %d" % r.status)
+    check("accept-encoding" in r.headers.get("vary", "").lower(), "304 without Vary")
+    # Lists of tags, weak comparison, and "*".
+    for inm in ('"0000000000000000", %s' % tag, "W/" + tag, "*"):
+        r = get(ctx, base, headers={"If-None-Match": inm})
+        check(r.status == 304, "If-None-Match %r: %d" % (inm, r.status))
+    # Errors carry no tag, and a tag never turns an error into a 304.
+    e = get(ctx, "/api/v1/connections?limit=0")
+    check(e.status == 400 and "etag" not in e.headers, "error with an ETag")
+    e = get(ctx, "/api/v1/connections?limit=0", headers={"If-None-Match": "*"})
+    check(e.status == 400, "If-None-Match: * on a bad request gave %d" % e.status)
+    # /metrics changes with every request: no tag.
+    check("etag" not in get(ctx, "/metrics").headers, "/metrics has an ETag")
+    ctx.tags_before_post = {p: get(ctx, p).headers.get("etag") for p in TAGGED}
+
+
+@test
 def post_events(ctx):
+    check(getattr(ctx, "tags_before_post", None), "needs etag_from_generation")
     with open(ctx.post_file, "rb") as f:
         body = f.read()
     r = request(ctx, "POST", "/api/v1/events", body=body,
@@ -392,6 +693,16 @@ def post_events(ctx):
     h = get_json(ctx, "/api/v1/health")
     check(h["ingest"]["batches"] >= 1 and h["ingest"]["accepted"] >= res["accepted"],
           "health ingest %r" % h["ingest"])
+    check(h["ingest"]["rejected_by_reason"] == ctx.exp2["rejected_by_reason"],
+          "health rejected_by_reason %r" % h["ingest"]["rejected_by_reason"])
+    check_hosts(h, ctx.exp, ctx.exp2)
+    # The commit changed the store generation: every old tag is stale,
+    # even where the body did not change.
+    for p, old in ctx.tags_before_post.items():
+        r = get(ctx, p, headers={"If-None-Match": old})
+        check(r.status == 200 and r.headers.get("etag") not in (None, old),
+              "%s after a commit: %d, tag %r (was %r)" % (p, r.status,
+                                                           r.headers.get("etag"), old))
     m = get(ctx, "/metrics").text()
     for name in ("netwhod_http_requests_total{route=\"connections\",status=\"200\"}",
                  "netwhod_http_request_duration_seconds_bucket",
@@ -510,7 +821,9 @@ def bad_paths_methods_bodies(ctx):
                      encode_chunked=True,
                      headers={"Transfer-Encoding": "chunked"})
         r = conn.getresponse()
-        r.read()
+        data = r.read()
+        ctx.recorder.add("POST", "/api/v1/events", r.status,
+                         {k.lower(): v for k, v in r.getheaders()}, data)
         check(r.status == 413, "chunked oversized: %d" % r.status)
     finally:
         conn.close()
@@ -518,6 +831,150 @@ def bad_paths_methods_bodies(ctx):
     h = get_json(ctx, "/api/v1/health")
     check(h["connections"] == len(ctx.exp["connections"]) + len(ctx.exp2["connections"]),
           "health after abuse: %r" % h)
+
+
+# Values no parameter accepts: 100 KB, a NUL byte, CR LF, an escape.
+HOSTILE = ["x" * 100_000, "1\x00", "a\r\nSet-Cookie: x=1", "\x1b[2J", "1\t2"]
+# SQL written into values: refused where the value has a syntax, and
+# harmless (a literal, nothing found) where any text is a value (host).
+SQL = ["' OR '1'='1", "1; DROP TABLE connections; --", "1) UNION SELECT * FROM sqlite_master--",
+       "\" OR \"\"=\""]
+ROUTE_PARAMS = [
+    ("/api/v1/connections", list(PARAM_BAD)),
+    ("/api/v1/stats/top", ["by", "order", "from", "to", "limit"]),
+    ("/api/v1/failures", ["host", "from", "to", "limit", "format"]),
+    ("/api/v1/connections/1/transfers", ["limit", "cursor", "format"]),
+    ("/api/v1/ips/10.0.0.0%2F8/processes", ["port", "pid", "host", "proto", "from", "limit"]),
+]
+
+
+@test
+def bad_input_every_route(ctx):
+    h0 = get_json(ctx, "/api/v1/health")
+    n = 0
+    for route, names in ROUTE_PARAMS:
+        for name in names:
+            for v in HOSTILE + SQL:
+                path = route + "?" + urllib.parse.urlencode({name: v})
+                r = get(ctx, path, unix=(n % 3 == 0))
+                n += 1
+                what = "%s %s=%.30r" % (route, name, v)
+                if name == "host" and v in SQL:
+                    check(r.status == 200 and r.json()["data"] == [],
+                          "%s: %d %.200r" % (what, r.status, r.body))
+                    continue
+                expect_error(r, 400, name, what)
+        # An unknown name, and one with a NUL in it, on every route.
+        expect_error(get(ctx, route + ("&" if "?" in route else "?") + "colour=red"),
+                     400, "colour", route + " unknown")
+        expect_error(get(ctx, route + "?li%00mit=5"), 400, "li", route + " NUL in a name")
+    # A NUL in the path is not cut off: /connections/1%00x is not connection 1.
+    for path in ("/api/v1/connections/1%00x", "/api/v1/connections/1%00/transfers",
+                 "/api/v1/ips/10.0.0.1%00/processes", "/api/v1/health%00"):
+        err = expect_error(get(ctx, path), 400, None, path)
+        check(err["code"] == "bad_path", "%s: code %r" % (path, err["code"]))
+    # 100 KB in the path.
+    expect_error(get(ctx, "/api/v1/ips/" + "1" * 100_000 + "/processes"), 400, "ip", "100 KB ip")
+    expect_error(get(ctx, "/api/v1/connections/" + "9" * 100_000), 400, "id", "100 KB id")
+    # Beyond the HTTP layer's line limit: a bare 414, and the server lives.
+    r = get(ctx, "/api/v1/connections?host=" + "x" * 1_000_000, record=False)
+    check(r.status == 414, "1 MB request line: %d" % r.status)
+    # Headers that are garbage.
+    r = get(ctx, "/api/v1/connections?limit=3", headers={"Accept": "x" * 50_000,
+                                                         "If-None-Match": "\"" * 1000})
+    check(r.status == 200, "garbage headers: %d" % r.status)
+    # Bodies: truncated, not JSON, a form, a wrong type, a lying length.
+    with open(ctx.post_file, "rb") as f:
+        first = f.readline()
+    for body, ctype, status in ((first[: len(first) // 2], "application/x-ndjson", 400),
+                                (b"{\"system\":", "application/json", 400),
+                                (b"a=1&b=2", "application/x-www-form-urlencoded", 415),
+                                (first, "text/plain", 415),
+                                (first, "multipart/form-data; boundary=x", 415),
+                                (b"<events/>", "application/xml", 415)):
+        r = request(ctx, "POST", "/api/v1/events", body=body, headers={"Content-Type": ctype})
+        err = expect_error(r, status, None, "POST %s %.30r" % (ctype, body))
+        check(status != 400 or r.json()["rejected"] >= 1, "POST %s: %r" % (ctype, r.json()))
+    s = socket.create_connection(("127.0.0.1", ctx.port), timeout=REQ_TIMEOUT)
+    try:   # promises 10000 bytes, sends 50, then goes away
+        s.sendall(b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n"
+                  b"Content-Type: application/x-ndjson\r\n\r\n" + first[:50])
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(REQ_TIMEOUT)
+        try:
+            s.recv(4096)
+        except OSError:
+            pass
+    finally:
+        s.close()
+    # Nothing lost, nothing added: the store and the ingest counters are
+    # where they were.
+    h1 = get_json(ctx, "/api/v1/health")
+    check(h1["connections"] == h0["connections"] and h1["generation"] == h0["generation"] and
+          h1["ingest"]["accepted"] == h0["ingest"]["accepted"],
+          "bad input changed the store: %r -> %r" % (
+              {k: h0[k] for k in ("connections", "generation")},
+              {k: h1[k] for k in ("connections", "generation")}))
+
+
+@test
+def responses_conform_to_openapi(ctx):
+    """Every answer recorded so far (success and error, both transports,
+    every server these tests started) against openapi.yaml's schema for its
+    operation, status and media type -- and proof that the check bites."""
+    recs = list(ctx.recorder.records)
+    statuses = collections.Counter(r["status"] for r in recs)
+    check(len(recs) > 300 and {200, 304, 400, 404, 405, 413, 415} <= set(statuses),
+          "too few answers recorded to mean much: %r" % statuses)
+    checked, failures = O.validate(ctx.src, recs)
+    check(checked == len(recs), "validator checked %d of %d" % (checked, len(recs)))
+    check(not failures, "%d answers do not conform: %s" % (len(failures),
+                                                           O.describe(failures)))
+    # The same check on answers broken one way each must fail.
+    def find(pred):
+        for r in recs:
+            if pred(r):
+                return dict(r)
+        raise E.Failed("no recorded answer to mutate")
+    page = find(lambda r: r["path"].startswith("/api/v1/connections?") and
+                r["status"] == 200 and r["content_type"] == "application/json" and
+                '"data":[{' in r["body"])
+    health = find(lambda r: r["path"] == "/api/v1/health" and r["status"] == 200)
+    error = find(lambda r: r["status"] == 400 and r["path"].startswith("/api/v1/connections?"))
+    top = find(lambda r: r["path"].startswith("/api/v1/stats/top") and r["status"] == 200 and
+               '"data":[{' in r["body"])
+    nd = find(lambda r: "format=ndjson" in r["path"] and r["status"] == 200 and r["body"])
+
+    def mutate(rec, fn):
+        m = dict(rec)
+        doc = json.loads(m["body"])
+        fn(doc)
+        m["body"] = json.dumps(doc)
+        return m
+    broken = [
+        mutate(page, lambda d: d["data"][0].update(local_port="445")),      # wrong type
+        mutate(page, lambda d: d["data"][0].pop("state")),                  # missing field
+        mutate(page, lambda d: d["data"][0].update(colour="red")),          # unknown field
+        mutate(page, lambda d: d["data"][0].update(first_seen="yesterday")),
+        mutate(page, lambda d: d.update(next_cursor=7)),
+        mutate(health, lambda d: d.pop("hosts")),
+        mutate(health, lambda d: d["ingest"].update(accepted=-1)),
+        mutate(health, lambda d: d.update(status="fine")),
+        mutate(error, lambda d: d["error"].pop("parameter")),
+        mutate(error, lambda d: d.update(detail="x")),
+        mutate(top, lambda d: d["data"][0].update(remote_port=53)),        # by=remote_ip row + port
+        dict(page, status=418),                                             # undeclared status
+        dict(page, content_type="text/html"),                               # undeclared type
+        dict(page, body="{\"data\": [}"),                                   # not JSON
+        dict(nd, body=nd["body"].split("\n")[0].replace('"pid":', '"pid":"x",'
+                                                          '"pid_":') + "\n"),
+        dict(page, etag="W/\"abc\""),
+    ]
+    checked, failures = O.validate(ctx.src, broken)
+    caught = {f["index"] for f in failures}
+    missed = [i for i in range(len(broken)) if i not in caught]
+    check(not missed, "the validator let broken answers pass: %s" % [
+        (broken[i]["path"][:60], broken[i]["body"][:120]) for i in missed])
 
 
 @test
@@ -528,18 +985,7 @@ def openapi_served_and_valid(ctx):
     r = get(ctx, "/openapi.yaml", unix=True)
     check(r.status == 200 and r.body == want, "/openapi.yaml: %d, %d bytes" % (
         r.status, len(r.body)))
-    npm = shutil.which("npm")
-    check(npm, "npm is not installed: the openapi.yaml validator (@redocly/cli) "
-               "needs node and npm (apt-get install npm)")
-    tools = os.path.join(ctx.src, "tools", "openapi")
-    bin_ = os.path.join(tools, "node_modules", ".bin", "redocly")
-    if not os.path.exists(bin_):
-        res = E.run([npm, "install", "--no-audit", "--no-fund", "--prefix", tools],
-                    timeout=300)
-        check(res.rc == 0 and os.path.exists(bin_), "npm install of @redocly/cli "
-              "failed: " + res.describe())
-    res = E.run([bin_, "lint", "--format", "stylish", path], timeout=120)
-    check(res.rc == 0, "redocly lint openapi.yaml: " + res.out[-1500:] + res.err[-500:])
+    O.lint(ctx.src)
     # Every path of the contract answers something other than 404 here.
     text = want.decode()
     paths = [l.strip()[:-1] for l in text.splitlines()
@@ -614,6 +1060,7 @@ def main():
     ctx.store = os.path.join(ctx.tmp, "store")
     ctx.sock_path = os.path.join(ctx.tmp, "netwhod.sock")
     ctx.procs = []
+    ctx.recorder = O.Recorder()
     passed = failed = 0
     try:
         gen = os.path.join(ctx.src, "bench", "gen.py")
@@ -637,7 +1084,11 @@ def main():
             ctx.exp2 = json.load(f)
         ctx.main, ctx.port = start_server(ctx, "--listen", "127.0.0.1:0",
                                           "--socket", ctx.sock_path)
-        for t in TESTS:
+        # The conformance check reads what every other test received: it
+        # runs last but for the clean stop.
+        order = [t for t in TESTS if t not in (responses_conform_to_openapi, clean_stop)]
+        order += [responses_conform_to_openapi, clean_stop]
+        for t in order:
             if a.only and a.only not in t.__name__:
                 continue
             t0 = time.time()

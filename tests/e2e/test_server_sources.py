@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """netwhod live sources (--fifo, --follow, --stdin) end to end: events
 written while the server runs are ingested, queryable over HTTP, and after a
-SIGTERM the store holds the expected connections."""
+SIGTERM the store holds the expected connections.  /api/v1/health reports
+each source (state, bytes, counts, last error) and each host's newest
+event; its answers are validated against openapi.yaml."""
 import argparse
 import json
 import os
@@ -16,6 +18,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netwho_e2e as E  # noqa: E402
+import openapi_check as O  # noqa: E402
 from netwho_e2e import check  # noqa: E402
 
 HOST = "empty-host"
@@ -62,11 +65,54 @@ def logtext(p):
     return p.log.read().decode("utf-8", "replace")
 
 
-def accepted(p):
+RECORDER = O.Recorder()
+
+
+def health(p):
+    """GET /api/v1/health (recorded for the openapi.yaml check)."""
     url = "http://127.0.0.1:%d/api/v1/health" % p.port
     with urllib.request.urlopen(url, timeout=10) as r:
-        h = json.load(r)
-    return json.dumps(h)
+        body = r.read()
+        RECORDER.add("GET", "/api/v1/health", r.status,
+                     {k.lower(): v for k, v in r.getheaders()}, body)
+    return json.loads(body)
+
+
+def source_done(p, total, timeout=20):
+    """Polls /health until its one source has accounted for total events
+    (accepted + rejected); returns that source."""
+    deadline = time.time() + timeout
+    while True:
+        h = health(p)
+        check(len(h["sources"]) == 1, "sources %r" % h["sources"])
+        src = h["sources"][0]
+        if src["accepted"] + src["rejected"] >= total or time.time() > deadline:
+            return h, src
+        time.sleep(0.2)
+
+
+def check_source(ctx, h, src, kind, path, nbytes, state):
+    exp = ctx.exp
+    check(src["kind"] == kind and src["path"] == path and src["state"] == state,
+          "source %r, expected %s %s %s" % (src, kind, path, state))
+    check(src["accepted"] == exp["accepted"] and src["rejected"] == exp["rejected"] and
+          src["failed_batches"] == 0 and src["last_error"] is None,
+          "source counts %r, expected %d accepted, %d rejected" % (
+              src, exp["accepted"], exp["rejected"]))
+    check(src["bytes_read"] == nbytes, "bytes_read %d, expected %d" % (src["bytes_read"],
+                                                                     nbytes))
+    check(h["status"] == "ok", "status %r" % h["status"])
+    check(h["ingest"]["accepted"] == exp["accepted"] and
+          h["ingest"]["rejected_by_reason"] == exp["rejected_by_reason"],
+          "ingest %r" % h["ingest"])
+    # Each host's newest event, as the expectation has it.
+    want = {}
+    for c in exp["connections"]:
+        want[c["host"]] = max(want.get(c["host"], 0), E.ticks_of(c["last_seen"]))
+    for f in exp["failures"]:
+        want[f["host"]] = max(want.get(f["host"], 0), E.ticks_of(f["time"]))
+    got = {x["host"]: E.ticks_of(x["last_event"]) for x in h["hosts"]}
+    check(got == want, "hosts %r, expected %r" % (sorted(got.items()), sorted(want.items())))
 
 
 def count(p):
@@ -160,11 +206,16 @@ def fifo_two_writers(ctx):
     p = start(ctx, "fifo", "--fifo", fifo)
     check(os.path.exists(fifo), "no FIFO created")
     a, b = split_data(ctx)
+    h = health(p)
+    check([x["kind"] for x in h["sources"]] == ["fifo"] and
+          h["sources"][0]["state"] in ("starting", "running"), "before: %r" % h["sources"])
     for part in (a, b):
         with open(fifo, "wb") as f:
             f.write(part)
         time.sleep(0.3)
     n = settle(p)
+    h, src = source_done(p, ctx.exp["events"])
+    check_source(ctx, h, src, "fifo", fifo, len(a) + len(b), "running")
     stop(p)
     check(not os.path.exists(fifo), "FIFO not removed at exit")
     rows = query(ctx, p.store)
@@ -203,6 +254,8 @@ def follow_appended(ctx):
     with open(path, "ab") as f:
         f.write(b)
     settle(p)
+    h, src = source_done(p, ctx.exp["events"])
+    check_source(ctx, h, src, "follow", path, len(a) + len(b), "running")
     stop(p)
     compare(ctx, query(ctx, p.store), True, "follow")
 
@@ -212,8 +265,53 @@ def stdin_to_eof(ctx):
     with open(ctx.data, "rb") as f:
         p = start(ctx, "stdin", "--stdin", stdin=f)
         settle(p)
+        # At EOF the source has ended, everything it read ingested.
+        deadline = time.time() + 20
+        while True:
+            h = health(p)
+            if h["sources"][0]["state"] == "ended" or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        check_source(ctx, h, h["sources"][0], "stdin", "-", os.path.getsize(ctx.data),
+                     "ended")
         stop(p)
     compare(ctx, query(ctx, p.store), True, "stdin")
+
+
+@test
+def failing_source_degrades_health(ctx):
+    """A source that cannot be read (a directory: read() fails with EISDIR)
+    is 'failed' with its error, and /health says 'degraded' -- while the
+    others go on."""
+    good = os.path.join(ctx.tmp, "good.ndjson")
+    with open(good, "wb") as f:
+        f.write(split_data(ctx)[0][:20000].rsplit(b"\n", 1)[0] + b"\n")
+    bad = os.path.join(ctx.tmp, "a-directory")
+    os.mkdir(bad)
+    p = start(ctx, "failing", "--follow", good, "--follow", bad)
+    deadline = time.time() + 20
+    while True:
+        h = health(p)
+        states = {x["path"]: x for x in h["sources"]}
+        if states.get(bad, {}).get("state") == "failed" or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    b = states.get(bad)
+    check(b and b["state"] == "failed" and b["last_error"] and "read" in b["last_error"],
+          "the unreadable source: %r" % b)
+    check(h["status"] == "degraded", "status %r with a failed source" % h["status"])
+    g = states.get(good)
+    check(g and g["state"] == "running" and g["last_error"] is None, "the good one: %r" % g)
+    stop(p)
+
+
+@test
+def health_conforms_to_openapi(ctx):
+    recs = RECORDER.records
+    check(len(recs) >= 5, "only %d /health answers recorded" % len(recs))
+    checked, failures = O.validate(ctx.src, recs)
+    check(not failures, "%d /health answers do not conform: %s" % (
+        len(failures), O.describe(failures)))
 
 
 def main():
@@ -228,6 +326,7 @@ def main():
     ctx = Ctx()
     ctx.netwhod = os.path.join(os.path.abspath(a.bin_dir), "netwhod")
     ctx.netwho = os.path.join(os.path.abspath(a.bin_dir), "netwho")
+    ctx.src = os.path.abspath(a.source_dir)
     ctx.tmp = tempfile.mkdtemp(prefix="netwho-src-")
     ctx.procs = []
     passed = failed = 0
