@@ -508,6 +508,7 @@ void nw_store_close(nw_store *s)
     if (!s)
         return;
     nw__store_close_read_handles(s);
+    nw__proc_read_close(s);
     free(s->rd);
     sqlite3_finalize(s->cat_list);
     sqlite3_close(s->cat);
