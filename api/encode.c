@@ -70,11 +70,14 @@ int nw_json_conn(nw_buf *b, const nw_conn *c)
     if (c->has_tcp_opts)
         rc |= nw_buf_addf(b,
                           "{\"mss\":%u,\"sackopt\":%u,\"tsopt\":%u,\"wsopt\":%u,"
-                          "\"rcvwin\":%" PRIu32 ",\"rcvwinscale\":%u,\"sndwinscale\":%u}}",
+                          "\"rcvwin\":%" PRIu32 ",\"rcvwinscale\":%u,\"sndwinscale\":%u}",
                           c->mss, c->sackopt, c->tsopt, c->wsopt, c->rcvwin, c->rcvwinscale,
                           c->sndwinscale);
     else
-        rc |= nw_buf_adds(b, "null}");
+        rc |= nw_buf_adds(b, "null");
+    rc |= nw_buf_adds(b, ",\"process\":");
+    rc |= nw_json_process(b, c->process);
+    rc |= nw_buf_adds(b, "}");
     return rc ? -1 : 0;
 }
 
@@ -123,7 +126,8 @@ static const char *const csv_headers[] = {
     "id,host,pid,proto,ip_version,direction,local_ip,local_port,remote_ip,remote_port,"
     "first_seen,last_seen,state,bytes_sent,bytes_received,bytes_retransmitted,bytes_copied,"
     "send_events,receive_events,retransmit_events,copy_events,reconnects,tcp_mss,"
-    "tcp_sackopt,tcp_tsopt,tcp_wsopt,tcp_rcvwin,tcp_rcvwinscale,tcp_sndwinscale\r\n",
+    "tcp_sackopt,tcp_tsopt,tcp_wsopt,tcp_rcvwin,tcp_rcvwinscale,tcp_sndwinscale,"
+    NW_CSV_PROCESS_HEADER "\r\n",
     "host,pid,connections,bytes_sent,bytes_received,first_seen,last_seen\r\n",
     "time,bytes_sent,bytes_received,bytes_retransmitted,send_events,receive_events,"
     "retransmit_events\r\n",
@@ -162,10 +166,12 @@ static int csv_conn(nw_buf *b, const nw_conn *c)
                       c->bytes_retransmitted, c->bytes_copied, c->send_events,
                       c->receive_events, c->retransmit_events, c->copy_events, c->reconnects);
     if (c->has_tcp_opts)
-        rc |= nw_buf_addf(b, ",%u,%u,%u,%u,%" PRIu32 ",%u,%u\r\n", c->mss, c->sackopt, c->tsopt,
+        rc |= nw_buf_addf(b, ",%u,%u,%u,%u,%" PRIu32 ",%u,%u", c->mss, c->sackopt, c->tsopt,
                           c->wsopt, c->rcvwin, c->rcvwinscale, c->sndwinscale);
     else
-        rc |= nw_buf_adds(b, ",,,,,,,\r\n");
+        rc |= nw_buf_adds(b, ",,,,,,,");
+    rc |= nw_csv_process(b, c->process);
+    rc |= nw_buf_adds(b, "\r\n");
     return rc ? -1 : 0;
 }
 

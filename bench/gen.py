@@ -1198,6 +1198,8 @@ class Gen:
                 "tcp_options": None if opts is None else dict(zip(
                     ("mss", "sackopt", "tsopt", "wsopt", "rcvwin",
                      "rcvwinscale", "sndwinscale"), opts)),
+                # No process event in this stream: never attributed.
+                "process": None,
             }
             c.first, c.buckets = ts[0], buckets
 
@@ -1534,7 +1536,8 @@ class Gen:
         elif reason == "missing_event_data":
             del obj["event_data"]
         elif reason == "unknown_provider":
-            s["provider"] = r.choice(("Microsoft-Windows-Kernel-Process",
+            # Not Kernel-Process or Sysmon: netwho decodes those now.
+            s["provider"] = r.choice(("Microsoft-Windows-Kernel-File",
                                       "Microsoft-Windows-DNS-Client"))
         elif reason == "unknown_event_id":
             s["event_id"] = r.choice(("33", "99", "1", "60"))

@@ -79,6 +79,18 @@ static int on_event(void *p, const nw_event *ev)
     return 0;
 }
 
+/* A process event into the process table (procstore.h). */
+static int on_process(void *p, const nw_proc_event *pe)
+{
+    run_ctx *c = p;
+    nw_status st = nw_writer_process(c->writer, pe, &c->err);
+    if (st != NW_OK) {
+        c->failed = st;
+        return 1;
+    }
+    return 0;
+}
+
 static int on_reject(void *p, const nw_rejection *r)
 {
     run_ctx *c = p;
@@ -122,7 +134,8 @@ static void run_job(nwd_ingest *g, job *j, uint64_t by_id[64])
     nw_pipeline_opts popts = {.threads = NWD_INGEST_DECODE_THREADS,
                               .default_host = g->default_host,
                               .source = "POST /api/v1/events"};
-    nw_pipeline_cbs cbs = {.on_event = on_event, .on_reject = on_reject};
+    nw_pipeline_cbs cbs = {.on_event = on_event, .on_reject = on_reject,
+                           .on_process = on_process};
     nw_pipeline_stats ps = {0};
     st = nw_pipeline_run_buf(j->buf, j->len, &popts, &cbs, &c, &ps, &err);
     if (c.failed != NW_OK) {
