@@ -617,7 +617,7 @@ static void route_process_connections(nw_store *store, const nw_api_req *req,
     /* Its connections began in [create_time, exit_time]: the window
      * prunes partitions, the attribution check decides. */
     q.host = host;
-    q.from = p.create_time;
+    q.from = p.create_time - NW_PROC_CLOCK_SKEW;
     if (p.exit_time != NW_TIME_MAX)
         q.to = p.exit_time + 1;
     q.has_process_create = 1;

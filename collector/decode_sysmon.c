@@ -249,7 +249,7 @@ nw_reject nw__decode_sysmon(const cJSON *root, const cJSON *sys, const cJSON *da
     get(&s, "User", pe->user, sizeof pe->user);
     nw_time gtime = 0;
     int has_gtime = pe->guid[0] && nw_sysmon_guid_time(pe->guid, &gtime) == 0 &&
-                    gtime <= pe->time + NW_TICKS_PER_SEC;
+                    gtime <= pe->time + 2 * NW_TICKS_PER_SEC;
 
     if (id == 1) {
         /* The creation itself: UtcTime is the create time. */

@@ -333,7 +333,7 @@ static nw_status lookup(struct nw_proc_rd *r, pbufs *pb, const char *host, uint3
     *found = 0;
     sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, pid);
-    sqlite3_bind_int64(st, 3, t);
+    sqlite3_bind_int64(st, 3, t <= NW_TIME_MAX - NW_PROC_CLOCK_SKEW ? t + NW_PROC_CLOCK_SKEW : t);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         nw_time exit_time = sqlite3_column_type(st, 3) == SQLITE_NULL

@@ -9,8 +9,8 @@
  *
  * The lookup rule ("null where unknown, never a wrong process"): the
  * process that held pid on host at time t is the row with the greatest
- * create_time <= t, provided that it had not exited before t (exit_time is
- * NULL or >= t).  If the newest earlier holder exited before t, or every
+ * create_time <= t + NW_PROC_CLOCK_SKEW, provided that it had not exited
+ * before t (exit_time is NULL or >= t).  If the newest earlier holder exited before t, or every
  * known holder was created after t, the answer is unknown.  A later
  * holder of the same pid is never an answer for an earlier time, nor the
  * reverse.  A connection is attributed by its first_seen.
@@ -29,6 +29,15 @@
 #include "netwho/process.h"
 #include "netwho/status.h"
 #include "netwho/store.h"
+
+/* How much earlier than its process's creation a connection may be
+ * stamped.  Real Sysmon exports show it: in the 2019 OTRF capture
+ * (tests/data) svchost.exe pid 3024 has Sysmon 3 events at 01:49:47.490
+ * and .619 while its Sysmon 1 says it was created at 01:49:48.106, and its
+ * ProcessGuid's seconds are 01:49:48.  A pid reused within this second
+ * after a connection of its previous holder would be misattributed; PIDs
+ * are reused after minutes, not milliseconds. */
+#define NW_PROC_CLOCK_SKEW (1LL * NW_TICKS_PER_SEC)
 
 /*
  * The process that held pid on host at time t (rule above).  On NW_OK,
