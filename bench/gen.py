@@ -54,6 +54,9 @@ include/netwho/tracker.h (see Gen.fold and Gen.expect), as one JSON object:
                  exactly 60 s and for 59.9999999 s across it: cut the trace
                  there to test an ingest in two runs
   generator, hosts   the parameters, host names and scenario counts
+With --processes F, Kernel-Process and Sysmon events are added and every
+connection's "process" is the one netwho must attribute (gen_process.py);
+without it, no process event is written and every "process" is null.
 Times are RFC 3339 UTC with 7 fractional digits and Z, as netwho prints them.
 tests/e2e/netwho_e2e.py derives the same answers independently from the
 generated file (`netwho_e2e.py derive`), which is how this generator is
@@ -337,6 +340,7 @@ class Gen:
         self.make_tables()
         self.used_keys = set()
         self.stats = {}
+        self.proc_lines = []   # [(emit key, text)]: gen_process.py
         self.make_hosts()
         self.make_remotes()
 
@@ -1252,7 +1256,7 @@ class Gen:
                  "send_events": b[3], "receive_events": b[4],
                  "retransmit_events": b[5]}
                 for s, b in sorted(c.buckets.items())]
-        accepted = len(self.events)
+        accepted = len(self.events) + len(self.proc_lines)
         rejected = sum(rejected_by_reason.values())
         assert accepted + rejected == total_frames
         return {
@@ -1457,7 +1461,16 @@ class Gen:
             buf = []
             bi = 0
             first = True
+            # Process lines (--processes) go before the first event whose
+            # emit key is later; the late ones after everything.
+            procs, pi = self.proc_lines, 0
             for i in range(n + 1):
+                while pi < len(procs) and (i == n or
+                                           procs[pi][0] <= self.events[i][0]):
+                    buf.append(("" if first or fmt != "array" else ",\n") +
+                               procs[pi][1] + ("\n" if fmt != "array" else ""))
+                    first = False
+                    pi += 1
                 while bi < len(bad) and bad[bi][0] == i:
                     reason = bad[bi][1]
                     line = self.malformed(reason, fmt)
@@ -1482,7 +1495,7 @@ class Gen:
             f.write("".join(buf))
             if fmt == "array":
                 f.write("\n]\n")
-        return n + len(bad), by_reason
+        return n + len(bad) + len(procs), by_reason
 
     def malformed(self, reason, fmt):
         """One bad event text for reason; a made-up event of a made-up
@@ -1633,6 +1646,11 @@ def main(argv=None):
     p.add_argument("--empty-computer-host",
                    help="host 0 is NAME but writes system.computer \"\" "
                         "(ingest it with --host NAME)")
+    p.add_argument("--processes", type=float, default=0.0,
+                   help="add Kernel-Process and Sysmon 1/3/5 events for "
+                        "this fraction of (host, pid) pairs, with the "
+                        "expected process of every connection "
+                        "(gen_process.py); 0: none")
     p.add_argument("--transfer-sample", type=int, default=60,
                    help="connections whose transfers --expect lists")
     a = p.parse_args(argv)
@@ -1653,6 +1671,10 @@ def main(argv=None):
     g = Gen(a)
     g.generate()
     g.fold()
+    if a.processes > 0:
+        import gen_process
+        g.proc_lines = gen_process.add(g, a.processes, fmt_out_time,
+                                       fmt_in_time, fmt_ip, Conn, CONNECT)
     t1 = time.time()
     g.render_setup()
     out = "/dev/stdout" if a.out == "-" else a.out

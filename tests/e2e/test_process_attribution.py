@@ -201,6 +201,40 @@ def compare(rows, expect, what):
           (what, len(bad), len(rows), bad[:3]))
 
 
+def generated(a, tmp):
+    """gen.py --processes: every connection, process included, must be
+    exactly the generator's expected row (ids aside)."""
+    src = a.source_dir or os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "..", "..")
+    data, exp_path = os.path.join(tmp, "gen.ndjson"), os.path.join(tmp, "gen.json")
+    res = E.run([sys.executable, os.path.join(src, "bench", "gen.py"),
+                 "--events", "30000", "--hosts", "5", "--seed", "11",
+                 "--processes", "0.8", "--malformed", "0.01",
+                 "--empty-computer-host", "NOCOMPUTER",
+                 "--out", data, "--expect", exp_path])
+    check(res.rc == 0, "gen.py failed: %s" % res.err)
+    with open(exp_path) as f:
+        exp = json.load(f)
+    store = os.path.join(tmp, "gen-store")
+    ctx = argparse.Namespace(bin=a.bin_dir, store=store)
+    res = netwho(ctx, "ingest", "--store", store, "--quiet", "--host",
+                 "NOCOMPUTER", data)
+    check(res.rc == 0, "ingest: %s" % res.err)
+    summary = json.loads(res.out)
+    for k in ("events", "accepted", "rejected", "rejected_by_reason"):
+        check(summary[k] == exp[k], "ingest %s %s, expected %s" % (
+            k, summary[k], exp[k]))
+    rows = query(ctx)
+    diff = E.multiset_diff(rows, exp["connections"])
+    check(not diff, "connections differ from gen.py's: %s" % (diff,))
+    sc = exp["generator"]["scenarios"]
+    n = sum(1 for c in exp["connections"] if c["process"])
+    print("ok   gen.py --processes: %d connections, %d attributed, %d "
+          "holders, %d process events (%d late), %d Sysmon 3 connections" % (
+              len(rows), n, sc["process_holders"], sc["process_events"],
+              sc["process_events_late"], sc["process_sysmon3_connections"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", required=True)
@@ -306,6 +340,11 @@ def main():
             check(e.code == 404, "status %d" % e.code)
         print("ok   netwhod: /connections, /connections/{id}, "
               "/processes/{pid}/connections (%d holders)" % len(holders))
+        srv.terminate()
+        srv.wait(timeout=20)
+        srv = None
+
+        generated(a, tmp)
     except Exception:
         failed = 1
         traceback.print_exc()
