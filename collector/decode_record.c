@@ -127,6 +127,16 @@ void nw__proc_event_link(nw_proc_event *pe)
     p->command_line = pe->command_line[0] ? pe->command_line : NULL;
 }
 
+nw_proc_event *nw_proc_event_copy(const nw_proc_event *pe)
+{
+    nw_proc_event *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    memcpy(c, pe, sizeof *c);
+    nw__proc_event_link(c);
+    return c;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')

@@ -254,6 +254,8 @@ static void run_stream(nwd_ingest *g, job *j, uint64_t by_id[64])
         else if (b->ev[i].event_id < 64)
             by_id[b->ev[i].event_id]++;
     }
+    for (size_t i = 0; i < b->nproc && st == NW_OK; i++)
+        st = nw_writer_process(g->st_writer, b->proc[i], &err);
     for (size_t i = 0; i < b->nrej && st == NW_OK; i++) {
         const nwd_rej *r = &b->rej[i];
         nw_rejection rj = {.reason = r->reason, .source = b->source, .offset = r->offset,
@@ -269,7 +271,7 @@ static void run_stream(nwd_ingest *g, job *j, uint64_t by_id[64])
         return;
     }
     out->status = NW_OK;
-    out->accepted = b->nev;
+    out->accepted = b->nev + b->nproc_frames;
     out->rejected = b->nrej;
     g->st_live = 1;
     clock_gettime(CLOCK_MONOTONIC, &g->st_last);

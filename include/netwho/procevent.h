@@ -92,6 +92,10 @@ nw_reject nw_decode_record(const char *json, size_t len, const char *default_hos
                            nw_event *ev, int *has_ev, nw_proc_event **proc,
                            char *detail, size_t detail_cap);
 
+/* A malloc'd copy of pe (its strings re-pointed into the copy), or NULL
+ * on ENOMEM.  Free with free(). */
+nw_proc_event *nw_proc_event_copy(const nw_proc_event *pe);
+
 /* Seconds since the Unix epoch that a Sysmon ProcessGuid carries
  * ("{machine-LLLL-HHHH-...}": the creation time's low and high 16 bits)
  * as nw_time in *out.  0, or -1 if guid is not of that shape. */

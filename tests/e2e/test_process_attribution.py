@@ -201,6 +201,70 @@ def compare(rows, expect, what):
           (what, len(bad), len(rows), bad[:3]))
 
 
+def start_netwhod(a, tmp, name, store, *extra, stdin=None):
+    log = open(os.path.join(tmp, name + ".log"), "w+b")
+    srv = subprocess.Popen([os.path.join(a.bin_dir, "netwhod"), "--store",
+                            store, "--listen", "127.0.0.1:0"] + list(extra),
+                           stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=log)
+    srv.log = log
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        log.seek(0)
+        for line in log.read().decode("utf-8", "replace").splitlines():
+            if "listening on http://127.0.0.1:" in line:
+                return srv, int(line.rsplit(":", 1)[1].strip("/"))
+        check(srv.poll() is None, "netwhod exited")
+        time.sleep(0.05)
+    srv.terminate()
+    raise E.Failed("netwhod reported no port")
+
+
+def stop_netwhod(srv):
+    srv.terminate()
+    rc = srv.wait(timeout=30)
+    srv.log.seek(0)
+    text = srv.log.read().decode("utf-8", "replace")
+    check(rc == 0, "netwhod exit %s: %s" % (rc, text[-800:]))
+    for bad in ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer"):
+        check(bad not in text, "sanitizer report: %s" % text[-2000:])
+
+
+def other_ingest_paths(a, tmp, p1, p2, expect):
+    """POST /api/v1/events (two requests) and netwhod --stdin."""
+    store = os.path.join(tmp, "post-store")
+    srv, port = start_netwhod(a, tmp, "post", store)
+    try:
+        for path in (p1, p2):
+            with open(path, "rb") as f:
+                req = urllib.request.Request(
+                    "http://127.0.0.1:%d/api/v1/events" % port, data=f.read(),
+                    method="POST", headers={"Content-Type": "application/x-ndjson"})
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                body = json.loads(resp.read())
+                check(body.get("rejected", 0) == 0, "POST rejected: %s" % body)
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/connections"
+                                    "?limit=10000" % port, timeout=30) as resp:
+            compare(json.loads(resp.read())["data"], expect, "POST /api/v1/events")
+    finally:
+        stop_netwhod(srv)
+    print("ok   POST /api/v1/events carries process events")
+
+    store = os.path.join(tmp, "stdin-store")
+    both = os.path.join(tmp, "both.ndjson")
+    with open(both, "wb") as out:
+        for path in (p1, p2):
+            with open(path, "rb") as f:
+                out.write(f.read())
+    with open(both, "rb") as f:
+        srv, port = start_netwhod(a, tmp, "stdin", store, "--stdin", stdin=f)
+        time.sleep(5)
+        stop_netwhod(srv)
+    ctx = argparse.Namespace(bin=a.bin_dir, store=store)
+    compare(query(ctx), expect, "netwhod --stdin")
+    print("ok   netwhod --stdin carries process events")
+
+
 def generated(a, tmp):
     """gen.py --processes: every connection, process included, must be
     exactly the generator's expected row (ids aside)."""
@@ -296,19 +360,7 @@ def main():
         print("ok   csv process columns")
 
         # The server: /connections carries process; /processes/{pid}/...
-        log = open(os.path.join(tmp, "netwhod.log"), "w+b")
-        srv = subprocess.Popen([os.path.join(a.bin_dir, "netwhod"), "--store",
-                                ctx.store, "--listen", "127.0.0.1:0"],
-                               stdout=subprocess.DEVNULL, stderr=log)
-        port = None
-        deadline = time.time() + 20
-        while port is None and time.time() < deadline:
-            log.seek(0)
-            for line in log.read().decode("utf-8", "replace").splitlines():
-                if "listening on http://127.0.0.1:" in line:
-                    port = int(line.rsplit(":", 1)[1].strip("/"))
-            time.sleep(0.05)
-        check(port is not None, "netwhod reported no port")
+        srv, port = start_netwhod(a, tmp, "query", ctx.store)
         base = "http://127.0.0.1:%d/api/v1" % port
 
         def get(path):
@@ -340,10 +392,10 @@ def main():
             check(e.code == 404, "status %d" % e.code)
         print("ok   netwhod: /connections, /connections/{id}, "
               "/processes/{pid}/connections (%d holders)" % len(holders))
-        srv.terminate()
-        srv.wait(timeout=20)
+        stop_netwhod(srv)
         srv = None
 
+        other_ingest_paths(a, tmp, p1, p2, expect)
         generated(a, tmp)
     except Exception:
         failed = 1
