@@ -1688,7 +1688,8 @@ def main(argv=None):
     t3 = time.time()
     print("gen.py: %d events (%d frames, %d bad), %d connections, %d "
           "failures, %d hosts; generate %.1fs, write %.1fs, expect %.1fs; "
-          "%.0f events/s" % (len(g.events), frames, frames - len(g.events),
+          "%.0f events/s" % (len(g.events), frames,
+                             frames - len(g.events) - len(g.proc_lines),
                              len(g.conns), len(g.failures), a.hosts, t1 - t0,
                              t2 - t1, t3 - t2,
                              len(g.events) / max(t3 - t0, 1e-9)),

@@ -250,6 +250,7 @@ typedef struct pbufs {
 struct nw_proc_rd {
     sqlite3 *db;
     sqlite3_stmt *at;
+    sqlite3_stmt *pair;         /* SQL_PROC_PAIR (the query memo)         */
     pbufs ans;                  /* nw_process_at's answer                */
     pbufs parent;               /* its parent lookup                     */
     pbufs conn;                 /* nw_query_connection's answer          */
@@ -262,6 +263,7 @@ void nw__proc_read_close(nw_store *s)
     if (!r)
         return;
     sqlite3_finalize(r->at);
+    sqlite3_finalize(r->pair);
     sqlite3_close(r->db);
     free(r);
     s->proc_rd = NULL;
@@ -294,8 +296,12 @@ static nw_status rd_ready(nw_store *s, int *ready, nw_err *err)
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(r->db, NW_SQL_BUSY_TIMEOUT_MS);
         rc = sqlite3_prepare_v2(r->db, SQL_PROC_AT, -1, &r->at, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_prepare_v2(r->db, SQL_PROC_PAIR, -1, &r->pair, NULL);
         /* A file the writer created but has not given its schema yet. */
         if (rc != SQLITE_OK && strstr(sqlite3_errmsg(r->db), "no such table")) {
+            sqlite3_finalize(r->at);
+            r->at = NULL;
             sqlite3_close(r->db);
             r->db = NULL;
             free(path);
@@ -306,7 +312,8 @@ static nw_status rd_ready(nw_store *s, int *ready, nw_err *err)
         st = nw_fail(err, NW_ERR_SQL, "open %s: %s", path,
                      r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
         sqlite3_finalize(r->at);
-        r->at = NULL;
+        sqlite3_finalize(r->pair);
+        r->at = r->pair = NULL;
         sqlite3_close(r->db);
         r->db = NULL;
     }
@@ -321,7 +328,11 @@ static const char *col_copy(sqlite3_stmt *st, int col, char *buf, size_t cap)
     const unsigned char *t = sqlite3_column_text(st, col);
     if (!t)
         return NULL;
-    snprintf(buf, cap, "%s", (const char *)t);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    if (n >= cap)
+        n = cap - 1;   /* the writer stores at most the decoders' bounds */
+    memcpy(buf, t, n);
+    buf[n] = '\0';
     return buf;
 }
 
@@ -438,6 +449,223 @@ int nw_process_matches(const char *image, const char *filter)
            strcasecmp(name + fl, ".exe") == 0;
 }
 
+/* ---------------------------------------------------------- query memo */
+
+/*
+ * A query attributes every connection it yields; one SQL lookup each (two
+ * with the parent) cost more than the scan itself.  So a query loads each
+ * (host, pid) pair's holders once, oldest first, and answers its lookups
+ * from memory by binary search -- the same rule as nw_process_at.  The memo
+ * lives for one nw_query_connections call, and is emptied when it holds
+ * more than MEMO_MAX_BYTES (never during one connection's lookups, whose
+ * answer points into it).
+ */
+#define MEMO_SLOTS_MIN 1024
+#define MEMO_MAX_BYTES (32u * 1024 * 1024)
+
+typedef struct holder {
+    nw_process p;              /* strings point into text            */
+    char *text;
+} holder;
+
+typedef struct pair {
+    char *host;                /* NULL: empty slot                    */
+    uint32_t pid;
+    holder *h;
+    size_t n;
+} pair;
+
+typedef struct memo {
+    pair *slot;
+    size_t cap, used, bytes;
+} memo;
+
+static uint64_t pair_hash(const char *host, uint32_t pid)
+{
+    uint64_t h = 1469598103934665603ULL ^ pid;
+    for (const unsigned char *p = (const unsigned char *)host; *p; p++) {
+        unsigned char c = *p >= 'A' && *p <= 'Z' ? (unsigned char)(*p | 0x20) : *p;
+        h = (h ^ c) * 1099511628211ULL;
+    }
+    return h;
+}
+
+static void memo_clear(memo *m)
+{
+    for (size_t i = 0; i < m->cap; i++) {
+        pair *e = &m->slot[i];
+        if (!e->host)
+            continue;
+        for (size_t k = 0; k < e->n; k++)
+            free(e->h[k].text);
+        free(e->h);
+        free(e->host);
+        e->host = NULL;
+    }
+    m->used = m->bytes = 0;
+}
+
+static void memo_free(memo *m)
+{
+    memo_clear(m);
+    free(m->slot);
+    memset(m, 0, sizeof *m);
+}
+
+/* Copies the text columns of a SQL_PROC_PAIR row into one block. */
+static int holder_from_row(sqlite3_stmt *st, holder *h, size_t *bytes)
+{
+    static const int cols[] = {0, 7, 8, 9, 10, 11};
+    size_t len[6], total = 0;
+    for (int i = 0; i < 6; i++) {
+        len[i] = sqlite3_column_type(st, cols[i]) == SQLITE_NULL
+                     ? 0
+                     : (size_t)sqlite3_column_bytes(st, cols[i]) + 1;
+        total += len[i];
+    }
+    memset(h, 0, sizeof *h);
+    h->text = malloc(total ? total : 1);
+    if (!h->text)
+        return -1;
+    char *at = h->text;
+    const char **dst[6] = {&h->p.host, &h->p.image, &h->p.parent_image, &h->p.command_line,
+                           &h->p.user, &h->p.guid};
+    for (int i = 0; i < 6; i++) {
+        if (!len[i])
+            continue;
+        memcpy(at, sqlite3_column_text(st, cols[i]), len[i] - 1);
+        at[len[i] - 1] = '\0';
+        *dst[i] = at;
+        at += len[i];
+    }
+    h->p.pid = (uint32_t)sqlite3_column_int64(st, 1);
+    h->p.create_time = sqlite3_column_int64(st, 2);
+    h->p.exit_time = sqlite3_column_type(st, 3) == SQLITE_NULL ? NW_TIME_MAX
+                                                                : sqlite3_column_int64(st, 3);
+    h->p.has_parent = sqlite3_column_type(st, 4) != SQLITE_NULL;
+    h->p.parent_pid = (uint32_t)sqlite3_column_int64(st, 4);
+    h->p.has_session = sqlite3_column_type(st, 5) != SQLITE_NULL;
+    h->p.session_id = (uint32_t)sqlite3_column_int64(st, 5);
+    h->p.sequence = (uint64_t)sqlite3_column_int64(st, 6);
+    *bytes += total + sizeof *h;
+    return 0;
+}
+
+/* The holders of (host, pid), loaded on first use.  NULL with *st set on
+ * an error. */
+static pair *memo_get(memo *m, struct nw_proc_rd *r, const char *host, uint32_t pid,
+                      nw_status *st, nw_err *err)
+{
+    *st = NW_OK;
+    if (m->used * 2 >= m->cap) {          /* grow: keep the load under 1/2 */
+        size_t ncap = m->cap ? m->cap * 2 : MEMO_SLOTS_MIN;
+        pair *ns = calloc(ncap, sizeof *ns);
+        if (!ns) {
+            *st = nw_fail(err, NW_ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->slot[i].host)
+                continue;
+            size_t j = pair_hash(m->slot[i].host, m->slot[i].pid) & (ncap - 1);
+            while (ns[j].host)
+                j = (j + 1) & (ncap - 1);
+            ns[j] = m->slot[i];
+        }
+        free(m->slot);
+        m->slot = ns;
+        m->cap = ncap;
+    }
+    size_t j = pair_hash(host, pid) & (m->cap - 1);
+    for (; m->slot[j].host; j = (j + 1) & (m->cap - 1))
+        if (m->slot[j].pid == pid && strcasecmp(m->slot[j].host, host) == 0)
+            return &m->slot[j];
+    pair *e = &m->slot[j];
+    sqlite3_stmt *q = r->pair;
+    sqlite3_bind_text(q, 1, host, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, pid);
+    holder *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 2;
+            holder *nv = realloc(v, nc * sizeof *nv);
+            if (!nv)
+                break;
+            v = nv;
+            cap = nc;
+        }
+        if (holder_from_row(q, &v[n], &m->bytes))
+            break;
+        n++;
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    e->host = strdup(host);
+    if (rc != SQLITE_DONE || !e->host) {
+        for (size_t k = 0; k < n; k++)
+            free(v[k].text);
+        free(v);
+        free(e->host);
+        e->host = NULL;
+        *st = rc == SQLITE_ROW || rc == SQLITE_DONE ? nw_fail(err, NW_ERR_NOMEM, "out of memory")
+                                                    : nw__sql_fail(r->db, SQL_PROCDB_FILE, err);
+        return NULL;
+    }
+    e->pid = pid;
+    e->h = v;
+    e->n = n;
+    m->used++;
+    return e;
+}
+
+/* The rule of nw_process_at over a pair's holders. */
+static const holder *memo_pick(const pair *e, nw_time t)
+{
+    nw_time lim = t <= NW_TIME_MAX - NW_PROC_CLOCK_SKEW ? t + NW_PROC_CLOCK_SKEW : t;
+    size_t lo = 0, hi = e->n;            /* first holder created after lim */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->h[mid].p.create_time <= lim)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    const holder *h = &e->h[lo - 1];
+    return h->p.exit_time >= t ? h : NULL;
+}
+
+/* nw_process_at from the memo: *out points into it. */
+static nw_status memo_at(memo *m, struct nw_proc_rd *r, const char *host, uint32_t pid,
+                         nw_time t, nw_process *out, int *found, nw_err *err)
+{
+    nw_status st;
+    *found = 0;
+    if (m->bytes > MEMO_MAX_BYTES)
+        memo_clear(m);
+    pair *e = memo_get(m, r, host, pid, &st, err);
+    if (!e)
+        return st;
+    const holder *h = memo_pick(e, t);
+    if (!h)
+        return NW_OK;
+    *out = h->p;
+    *found = 1;
+    if (out->parent_image || !out->has_parent)
+        return NW_OK;
+    /* The parent's own row, as nw_process_at resolves it. */
+    pair *pe = memo_get(m, r, host, out->parent_pid, &st, err);
+    if (!pe)
+        return st;
+    const holder *ph = memo_pick(pe, out->create_time);
+    if (ph && ph->p.image)
+        out->parent_image = ph->p.image;
+    return NW_OK;
+}
+
 /* ---------------------------------------------------------- attribution */
 
 typedef struct attr_ctx {
@@ -450,6 +678,7 @@ typedef struct attr_ctx {
     int more;
     nw_status st;
     nw_err *err;
+    memo m;
 } attr_ctx;
 
 static int attr_cb(void *p, const nw_conn *c)
@@ -460,7 +689,8 @@ static int attr_cb(void *p, const nw_conn *c)
     int found = 0;
     c2.process = NULL;
     if (a->ready) {
-        a->st = nw_process_at(a->s, c->host, c->pid, c->first_seen, &proc, &found, a->err);
+        a->st = memo_at(&a->m, a->s->proc_rd, c->host, c->pid, c->first_seen, &proc, &found,
+                        a->err);
         if (a->st != NW_OK)
             return 1;
         if (found)
@@ -484,7 +714,7 @@ nw_status nw_query_connections(nw_store *s, const nw_query *q, nw_conn_cb cb, vo
 {
     if (!q || !cb)
         return nw__query_connections_raw(s, q, cb, ctx, more, err);
-    attr_ctx a = {s, q, cb, ctx, 0, 0, 0, NW_OK, err};
+    attr_ctx a = {s, q, cb, ctx, 0, 0, 0, NW_OK, err, {0}};
     nw_status st = rd_ready(s, &a.ready, err);
     if (st != NW_OK)
         return st;
@@ -497,7 +727,13 @@ nw_status nw_query_connections(nw_store *s, const nw_query *q, nw_conn_cb cb, vo
     nw_query raw = *q;
     if (post)
         raw.limit = 0;     /* the filter comes after the scan: limit here */
+    /* One read transaction for all of the query's lookups: each lookup
+     * would otherwise take and drop the WAL read lock on its own. */
+    int txn = a.ready && sqlite3_exec(s->proc_rd->db, SQL_BEGIN, NULL, NULL, NULL) == SQLITE_OK;
     st = nw__query_connections_raw(s, &raw, attr_cb, &a, post ? NULL : more, err);
+    if (txn)
+        sqlite3_exec(s->proc_rd->db, SQL_COMMIT, NULL, NULL, NULL);
+    memo_free(&a.m);
     if (st == NW_OK && a.st != NW_OK)
         st = a.st;
     if (post && more)

@@ -467,6 +467,12 @@
     " processes WHERE host = ?1 AND pid = ?2 AND create_time <= ?3"           \
     " ORDER BY create_time DESC LIMIT 1) AND exit_time IS NULL"
 
+/* Every holder of ?2 on ?1, oldest first (a query's memo, process.c). */
+#define SQL_PROC_PAIR                                                         \
+    "SELECT host, pid, create_time, exit_time, parent_pid, session_id,"       \
+    " sequence, image, parent_image, command_line, user, guid"                \
+    " FROM processes WHERE host = ?1 AND pid = ?2 ORDER BY create_time"
+
 /* The process that held ?2 on ?1 at time ?3: the newest created at or
  * before it (the reader then checks that it had not exited). */
 #define SQL_PROC_AT                                                           \
