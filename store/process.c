@@ -239,6 +239,37 @@ nw_status nw__procw_write(nw_store *s, struct nw_proc_wr **pwp, const nw_proc_ev
     return step_done(pw->db, pw->ins, err);
 }
 
+nw_status nw__proc_prune(nw_store *s, nw_time before, nw_err *err)
+{
+    char *path = nw__path(s->dir, SQL_PROCDB_FILE);
+    if (!path)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        free(path);
+        return NW_OK;
+    }
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    nw_status res = NW_OK;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, NW_SQL_BUSY_TIMEOUT_MS);
+        rc = sqlite3_prepare_v2(db, SQL_PROC_PRUNE, -1, &st, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, before);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    if (rc != SQLITE_OK)
+        res = db ? nw__sql_fail(db, path, err)
+                 : nw_fail(err, NW_ERR_IO, "open %s: %s", path, sqlite3_errstr(rc));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(path);
+    return res;
+}
+
 /* ------------------------------------------------------------- reader */
 
 /* Text of one answer (the nw_process points into it). */

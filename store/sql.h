@@ -467,6 +467,11 @@
     " processes WHERE host = ?1 AND pid = ?2 AND create_time <= ?3"           \
     " ORDER BY create_time DESC LIMIT 1) AND exit_time IS NULL"
 
+/* Retention: a process that exited before ?1 (the start of the oldest
+ * partition kept) can explain no connection left. */
+#define SQL_PROC_PRUNE                                                        \
+    "DELETE FROM processes WHERE exit_time IS NOT NULL AND exit_time < ?1"
+
 /* Every holder of ?2 on ?1, oldest first (a query's memo, process.c). */
 #define SQL_PROC_PAIR                                                         \
     "SELECT host, pid, create_time, exit_time, parent_pid, session_id,"       \

@@ -179,6 +179,9 @@ nw_status nw__procw_write(nw_store *s, struct nw_proc_wr **pw,
                           const struct nw_proc_event *pe, nw_err *err);
 nw_status nw__procw_commit(struct nw_proc_wr *pw, nw_err *err);
 void nw__procw_close(struct nw_proc_wr *pw);
+/* Retention: deletes the processes that exited before `before` (no
+ * connection left can be theirs).  NW_OK if there is no processes.db. */
+nw_status nw__proc_prune(nw_store *s, nw_time before, nw_err *err);
 /* Closes the store's read handle on processes.db (nw_store_close). */
 void nw__proc_read_close(nw_store *s);
 

@@ -90,7 +90,8 @@ typedef struct nw_retention {
 /*
  * Drops whole partitions, oldest first, until both limits hold; never drops
  * the newest partition for the size limit (the store keeps what it is
- * writing).  Needs the writer lock (nw_writer_open), which the caller holds.
+ * writing).  Then deletes from DIR/processes.db the processes that exited
+ * before the oldest partition kept (procstore.h).  Needs the writer lock (nw_writer_open), which the caller holds.
  * Sets *dropped (if not NULL) to the number of partitions dropped.
  */
 nw_status nw_store_apply_retention(nw_store *s, const nw_retention *r,

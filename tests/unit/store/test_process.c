@@ -201,6 +201,41 @@ START_TEST(queries_attribute_and_filter)
 }
 END_TEST
 
+START_TEST(retention_prunes_exited_processes)
+{
+    nw_sink sink;
+    nw_writer_sink(g_w, &sink);
+    const nw_time day = 86400 * SEC;
+    for (int d = 0; d < 3; d++) {       /* partitions of day 0, 1, 2 */
+        nw_conn c;
+        memset(&c, 0, sizeof c);
+        c.id = d + 1;
+        c.host = "WS01";
+        c.pid = 400;
+        c.proto = NW_PROTO_TCP;
+        c.ip_version = 4;
+        c.first_seen = c.last_seen = c.anchor = T0 + d * day + 60 * SEC;
+        ck_assert(sink.conn(sink.ctx, &c) == NW_OK);
+    }
+    /* old.exe ran on day 0 only; svc.exe since day 0, still running;
+     * mid.exe exited on day 1. */
+    proc(NW_PSRC_KP_START, 400, T0, NW_PREC_EXACT, T0 + 120 * SEC, "C:\\old.exe", "", "", -1);
+    proc(NW_PSRC_KP_START, 404, T0, NW_PREC_EXACT, 0, "C:\\svc.exe", "", "", -1);
+    proc(NW_PSRC_KP_START, 408, T0 + day, NW_PREC_EXACT, T0 + day + 99 * SEC, "C:\\mid.exe",
+         "", "", -1);
+    commit();
+    ck_assert_str_eq(at(400, T0 + 60 * SEC), "C:\\old.exe");
+    nw_retention r = {.days = 2, .now = T0 + 3 * day};
+    size_t dropped = 0;
+    nw_err err = {{0}};
+    ck_assert_msg(nw_store_apply_retention(g_s, &r, &dropped, &err) == NW_OK, "%s", err.msg);
+    ck_assert_uint_eq(dropped, 1);
+    ck_assert_ptr_null(at(400, T0 + 60 * SEC));          /* pruned */
+    ck_assert_str_eq(at(404, T0 + 2 * day), "C:\\svc.exe");  /* running: kept */
+    ck_assert_str_eq(at(408, T0 + day + 60 * SEC), "C:\\mid.exe");
+}
+END_TEST
+
 START_TEST(process_name_matching)
 {
     ck_assert(nw_process_matches("C:\\Windows\\System32\\svchost.exe", "svchost.exe"));
@@ -223,6 +258,7 @@ int main(void)
     tcase_add_test(tc, pid_reuse_never_crosses_holders);
     tcase_add_test(tc, sources_of_one_process_merge);
     tcase_add_test(tc, queries_attribute_and_filter);
+    tcase_add_test(tc, retention_prunes_exited_processes);
     tcase_add_test(tc, process_name_matching);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
