@@ -223,6 +223,8 @@ static nw_reject decode_other(const cJSON *root, const char *default_host, nw_ev
 
     nw_proc_event *pe = calloc(1, sizeof *pe);
     if (!pe)
+        /* No reason fits ENOMEM better: the event is kept in the dead
+         * letters with this sentence. */
         return nw__dfail(d, NW_REJ_TOO_LARGE, "out of memory for a process event");
     int want_proc = 1;
     nw_reject r;

@@ -99,7 +99,8 @@ static int get_time(const src *s, const char *key, nw_time *out)
         return -1;
     size_t n = strlen(t);
     /* "2019-12-05 01:49:28.817" is UTC without a zone: add one. */
-    if (n + 1 < sizeof t && n > 0 && t[n - 1] != 'Z' && t[n - 1] != 'z' && !strchr(t + 10, '+')) {
+    if (n > 10 && n + 1 < sizeof t && t[n - 1] != 'Z' && t[n - 1] != 'z' &&
+        !strchr(t + 10, '+') && !strchr(t + 10, '-')) {
         t[n] = 'Z';
         t[n + 1] = '\0';
     }
