@@ -426,7 +426,7 @@ static void stream_etag(nw_store *store, const nw_api_req *req, nw_format f, cha
     nw_partition_info *parts = NULL;
     size_t n = 0;
     nw_err err = {{0}};
-    nw_buf_addf(&b, "%s|%d", req->path, (int)f);
+    nw_buf_addf(&b, "%s|%d|%" PRIx64, req->path, (int)f, nw_process_table_stamp(store));
     for (size_t i = 0; i < req->nargs; i++)
         nw_buf_addf(&b, "|%s=%s", req->args[i].name, req->args[i].value);
     if (nw_store_partitions(store, &parts, &n, &err) == NW_OK) {

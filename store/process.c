@@ -432,6 +432,24 @@ nw_status nw_process_at(nw_store *s, const char *host, uint32_t pid, nw_time t,
     return st;
 }
 
+uint64_t nw_process_table_stamp(nw_store *s)
+{
+    static const char *const names[] = {SQL_PROCDB_FILE, SQL_PROCDB_FILE "-wal"};
+    uint64_t h = 0;
+    for (int i = 0; i < 2; i++) {
+        char *path = nw__path(s->dir, names[i]);
+        struct stat sb;
+        if (path && stat(path, &sb) == 0) {
+            uint64_t v[3] = {(uint64_t)sb.st_size, (uint64_t)sb.st_mtim.tv_sec,
+                             (uint64_t)sb.st_mtim.tv_nsec};
+            for (int k = 0; k < 3; k++)
+                h = (h ^ v[k]) * 1099511628211ULL + (uint64_t)i;
+        }
+        free(path);
+    }
+    return h;
+}
+
 const char *nw_process_name(const char *image)
 {
     if (!image)

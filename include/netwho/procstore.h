@@ -49,6 +49,12 @@
 nw_status nw_process_at(nw_store *s, const char *host, uint32_t pid, nw_time t,
                         nw_process *out, int *found, nw_err *err);
 
+/* Changes whenever the process table does (size and modification time of
+ * DIR/processes.db and its WAL); 0 if there is none.  An answer cached by
+ * the catalog's state alone (a streamed ETag) must include it: a process
+ * event changes connections' "process" without touching the catalog. */
+uint64_t nw_process_table_stamp(nw_store *s);
+
 /* The file name of a Windows image path: after the last '\' or '/'. */
 const char *nw_process_name(const char *image);
 
