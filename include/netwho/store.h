@@ -6,6 +6,9 @@
  *                             with the time spans a query prunes by
  *   DIR/p-2026-03-16.db       one partition per UTC day of event time
  *   DIR/p-2026-03-16T00.db    ... or per UTC hour (--partition hour)
+ *   DIR/processes.db          the time-aware process table (procstore.h):
+ *                             not partitioned, a process often predates
+ *                             the partitions its connections are in
  *   DIR/rejected/             dead letters: rejected events with reasons
  *   DIR/.lock                 held (flock) by the one writer
  *
