@@ -14,6 +14,8 @@
 
 #include "netwho/addr.h"
 #include "netwho/nwtime.h"
+#include "netwho/process.h"
+#include "netwho/procstore.h"
 
 int nw_format_from_name(const char *s)
 {
@@ -210,7 +212,7 @@ static int csv_failure(nw_buf *b, const nw_failure *f)
 static const char *const table_headers[] = {
     "ID        HOST             PID    PROTO DIR       LOCAL                                          "
     "REMOTE                                         FIRST SEEN                   STATE       "
-    "SENT       RECEIVED\n",
+    "SENT       RECEIVED     PROCESS\n",
     "HOST                     PID    CONNS    SENT         RECEIVED     FIRST SEEN                   "
     "LAST SEEN\n",
     "TIME                         SENT         RECEIVED     RETRANSMITTED SENDS  RECVS  RETX\n",
@@ -232,10 +234,12 @@ static int table_conn(nw_buf *b, const nw_conn *c)
     nw_time_format(c->first_seen, ts, sizeof ts);
     return nw_buf_addf(b,
                        "%-9" PRId64 " %-16.16s %-6" PRIu32 " %-5s %-9s %-46s %-46s %-28s %-11s %-10"
-                       PRIu64 " %" PRIu64 "\n",
+                       PRIu64 " %-12" PRIu64 " %s\n",
                        c->id, c->host ? c->host : "", c->pid, nw_proto_name(c->proto),
                        nw_direction_name(c->direction), l, r, ts, nw_state_name(c->state),
-                       c->bytes_sent, c->bytes_received);
+                       c->bytes_sent, c->bytes_received,
+                       c->process && c->process->image ? nw_process_name(c->process->image)
+                                                       : "-");
 }
 
 static int table_who(nw_buf *b, const nw_who_row *w)
