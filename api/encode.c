@@ -14,6 +14,8 @@
 
 #include "netwho/addr.h"
 #include "netwho/nwtime.h"
+#include "netwho/process.h"
+#include "netwho/procstore.h"
 
 int nw_format_from_name(const char *s)
 {
@@ -70,11 +72,14 @@ int nw_json_conn(nw_buf *b, const nw_conn *c)
     if (c->has_tcp_opts)
         rc |= nw_buf_addf(b,
                           "{\"mss\":%u,\"sackopt\":%u,\"tsopt\":%u,\"wsopt\":%u,"
-                          "\"rcvwin\":%" PRIu32 ",\"rcvwinscale\":%u,\"sndwinscale\":%u}}",
+                          "\"rcvwin\":%" PRIu32 ",\"rcvwinscale\":%u,\"sndwinscale\":%u}",
                           c->mss, c->sackopt, c->tsopt, c->wsopt, c->rcvwin, c->rcvwinscale,
                           c->sndwinscale);
     else
-        rc |= nw_buf_adds(b, "null}");
+        rc |= nw_buf_adds(b, "null");
+    rc |= nw_buf_adds(b, ",\"process\":");
+    rc |= nw_json_process(b, c->process);
+    rc |= nw_buf_adds(b, "}");
     return rc ? -1 : 0;
 }
 
@@ -123,7 +128,8 @@ static const char *const csv_headers[] = {
     "id,host,pid,proto,ip_version,direction,local_ip,local_port,remote_ip,remote_port,"
     "first_seen,last_seen,state,bytes_sent,bytes_received,bytes_retransmitted,bytes_copied,"
     "send_events,receive_events,retransmit_events,copy_events,reconnects,tcp_mss,"
-    "tcp_sackopt,tcp_tsopt,tcp_wsopt,tcp_rcvwin,tcp_rcvwinscale,tcp_sndwinscale\r\n",
+    "tcp_sackopt,tcp_tsopt,tcp_wsopt,tcp_rcvwin,tcp_rcvwinscale,tcp_sndwinscale,"
+    NW_CSV_PROCESS_HEADER "\r\n",
     "host,pid,connections,bytes_sent,bytes_received,first_seen,last_seen\r\n",
     "time,bytes_sent,bytes_received,bytes_retransmitted,send_events,receive_events,"
     "retransmit_events\r\n",
@@ -162,10 +168,12 @@ static int csv_conn(nw_buf *b, const nw_conn *c)
                       c->bytes_retransmitted, c->bytes_copied, c->send_events,
                       c->receive_events, c->retransmit_events, c->copy_events, c->reconnects);
     if (c->has_tcp_opts)
-        rc |= nw_buf_addf(b, ",%u,%u,%u,%u,%" PRIu32 ",%u,%u\r\n", c->mss, c->sackopt, c->tsopt,
+        rc |= nw_buf_addf(b, ",%u,%u,%u,%u,%" PRIu32 ",%u,%u", c->mss, c->sackopt, c->tsopt,
                           c->wsopt, c->rcvwin, c->rcvwinscale, c->sndwinscale);
     else
-        rc |= nw_buf_adds(b, ",,,,,,,\r\n");
+        rc |= nw_buf_adds(b, ",,,,,,,");
+    rc |= nw_csv_process(b, c->process);
+    rc |= nw_buf_adds(b, "\r\n");
     return rc ? -1 : 0;
 }
 
@@ -204,7 +212,7 @@ static int csv_failure(nw_buf *b, const nw_failure *f)
 static const char *const table_headers[] = {
     "ID        HOST             PID    PROTO DIR       LOCAL                                          "
     "REMOTE                                         FIRST SEEN                   STATE       "
-    "SENT       RECEIVED\n",
+    "SENT       RECEIVED     PROCESS\n",
     "HOST                     PID    CONNS    SENT         RECEIVED     FIRST SEEN                   "
     "LAST SEEN\n",
     "TIME                         SENT         RECEIVED     RETRANSMITTED SENDS  RECVS  RETX\n",
@@ -226,10 +234,12 @@ static int table_conn(nw_buf *b, const nw_conn *c)
     nw_time_format(c->first_seen, ts, sizeof ts);
     return nw_buf_addf(b,
                        "%-9" PRId64 " %-16.16s %-6" PRIu32 " %-5s %-9s %-46s %-46s %-28s %-11s %-10"
-                       PRIu64 " %" PRIu64 "\n",
+                       PRIu64 " %-12" PRIu64 " %s\n",
                        c->id, c->host ? c->host : "", c->pid, nw_proto_name(c->proto),
                        nw_direction_name(c->direction), l, r, ts, nw_state_name(c->state),
-                       c->bytes_sent, c->bytes_received);
+                       c->bytes_sent, c->bytes_received,
+                       c->process && c->process->image ? nw_process_name(c->process->image)
+                                                       : "-");
 }
 
 static int table_who(nw_buf *b, const nw_who_row *w)

@@ -6,6 +6,7 @@
  * a different question.
  */
 #include "netwho/params.h"
+#include "netwho/process.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -94,6 +95,11 @@ nw_status nw_params_apply(nw_query *q, const char *name, const char *value,
         if (value[0] == '\0' || strlen(value) >= 256)
             return bad("host", value, "a host name of 1 to 255 bytes", bad_param, err);
         q->host = value;
+    } else if (strcmp(name, "process") == 0) {
+        if (value[0] == '\0' || strlen(value) >= NW_IMAGE_MAX)
+            return bad("process", value, "an image name or path of 1 to 1023 bytes", bad_param,
+                       err);
+        q->process = value;
     } else if (strcmp(name, "proto") == 0) {
         int p = nw_proto_from_name(value);
         if (p < 0)
@@ -131,7 +137,7 @@ nw_status nw_params_apply(nw_query *q, const char *name, const char *value,
         shown(name, n, sizeof n);
         return nw_fail(err, NW_ERR_INVALID,
                        "unknown parameter \"%s\" (known: ip, port, local_port, remote_port, "
-                       "pid, host, proto, direction, state, from, to, limit)",
+                       "pid, host, process, proto, direction, state, from, to, limit)",
                        n);
     }
     return NW_OK;

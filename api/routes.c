@@ -22,6 +22,7 @@
 #include "netwho/encode.h"
 #include "netwho/metrics.h"
 #include "netwho/params.h"
+#include "netwho/procstore.h"
 #include "netwho/query.h"
 #include "netwho/sysmon.h"
 
@@ -36,7 +37,8 @@
 
 static const char *const route_names[NW_ROUTE__COUNT] = {
     "unknown", "connections", "connection", "transfers", "processes", "top",
-    "failures", "health", "metrics", "openapi", "events", "export_sysmon"};
+    "failures", "health", "metrics", "openapi", "events", "export_sysmon",
+    "process_connections"};
 
 const char *nw_api_route_name(nw_api_route r)
 {
@@ -175,12 +177,13 @@ static void finish_etag(const nw_api_req *req, nw_api_resp *resp)
 
 /* Parameter sets of the routes.  A name outside a route's set is a 400. */
 #define FILTERS "ip", "port", "local_port", "remote_port", "pid", "host", "proto", \
-                "direction", "state", "from", "to"
+                "direction", "state", "from", "to", "process"
 static const char *const p_connections[] = {FILTERS, "limit", "cursor", "format", NULL};
 static const char *const p_processes[] = {"port", "local_port", "remote_port", "pid", "host",
                                           "proto", "direction", "state", "from", "to",
                                           "limit", "format", NULL};
 static const char *const p_transfers[] = {"limit", "cursor", "format", NULL};
+static const char *const p_proc_conns[] = {"host", "at", "limit", "cursor", "format", NULL};
 static const char *const p_top[] = {"by", "order", "from", "to", "limit", NULL};
 static const char *const p_failures[] = {"host", "from", "to", "limit", "format", NULL};
 static const char *const p_none[] = {NULL};
@@ -344,6 +347,9 @@ static void generation_etag(const nw_api_env *env, nw_store *store, nw_api_route
     uint64_t h = fnv_str(FNV_BASIS, "netwho-etag-1");
     h = fnv_u64(h, env->instance);
     h = fnv_u64(h, gen);
+    /* Process events change answers (the process objects) without a
+     * partition commit, so the process table's state is part of the tag. */
+    h = fnv_u64(h, nw_process_table_stamp(store));
     h = fnv_u64(h, (uint64_t)route);
     h = fnv_u64(h, (uint64_t)(req->gzip != 0));
     h = fnv_u64(h, (uint64_t)(int64_t)fmt);
@@ -447,6 +453,7 @@ struct nw_api_stream {
     int64_t remaining;           /* rows left to send; -1: no limit       */
     nw_query q;                  /* SK_CONNS; q.host points at host below */
     char host[NW_HOST_MAX];
+    char process[NW_IMAGE_MAX];  /* q.process points here               */
     int64_t conn_id;             /* SK_XFERS                              */
     nw_time after;
     nw_time last_fs;             /* keyset of the last row sent           */
@@ -578,13 +585,19 @@ static int page_xfer_cb(void *ctx, const nw_transfer *t)
     return 0;
 }
 
-static void route_connections(nw_store *store, const nw_api_req *req, nw_api_resp *resp)
+/* A list of connections: the filters of req on top of base (NULL: none),
+ * parameters limited to set. */
+static void answer_connections(nw_store *store, const nw_api_req *req, nw_api_resp *resp,
+                               const char *const *set, const nw_query *base)
 {
     nw_query q;
-    nw_query_init(&q);
+    if (base)
+        q = *base;
+    else
+        nw_query_init(&q);
     nw_format f;
     int64_t limit;
-    if (check_args(req, p_connections, resp) || get_format(req, &f, resp) ||
+    if (check_args(req, set, resp) || get_format(req, &f, resp) ||
         apply_filters(req, &q, resp) ||
         get_limit(req, f != NW_FMT_JSON, f == NW_FMT_JSON ? NW_API_LIMIT_MAX : INT64_MAX, &limit,
                   resp))
@@ -608,6 +621,10 @@ static void route_connections(nw_store *store, const nw_api_req *req, nw_api_res
         if (q.host) {
             snprintf(s->host, sizeof s->host, "%s", q.host);
             s->q.host = s->host;
+        }
+        if (q.process) {
+            snprintf(s->process, sizeof s->process, "%s", q.process);
+            s->q.process = s->process;
         }
         s->remaining = limit > 0 ? limit : -1;
         start_stream(resp, s, req);
@@ -636,6 +653,72 @@ static void route_connections(nw_store *store, const nw_api_req *req, nw_api_res
         return;
     }
     finish_etag(req, resp);
+}
+
+static void route_connections(nw_store *store, const nw_api_req *req, nw_api_resp *resp)
+{
+    answer_connections(store, req, resp, p_connections, NULL);
+}
+
+/*
+ * GET /api/v1/processes/{pid}/connections?host=&at=: the connections of the
+ * process that held pid on host at time at (procstore.h's rule), i.e.
+ * those attributed to that very process -- never to an earlier or later
+ * holder of the pid.  404 if no known process held it then.
+ */
+static void route_process_connections(nw_store *store, const nw_api_req *req,
+                                      const char *seg, size_t seglen, nw_api_resp *resp)
+{
+    char buf[24];
+    int64_t pid = -1;
+    if (check_args(req, p_proc_conns, resp))
+        return;
+    if (seglen == 0 || seglen >= sizeof buf) {
+        bad_param(resp, "pid", "pid: expected a number from 0 to 4294967295");
+        return;
+    }
+    memcpy(buf, seg, seglen);
+    buf[seglen] = '\0';
+    nw_query q;
+    nw_query_init(&q);
+    nw_err err = {{0}};
+    const char *bad = NULL;
+    if (nw_params_apply(&q, "pid", buf, &bad, &err) != NW_OK) {
+        nw_api_error(resp, 400, "bad_parameter", err.msg, "pid");
+        return;
+    }
+    pid = q.pid;
+    const char *host = arg(req, "host"), *at = arg(req, "at");
+    if (!host || !host[0]) {
+        bad_param(resp, "host", "host: required (the computer whose pid this is)");
+        return;
+    }
+    nw_time t;
+    if (!at || nw_time_parse_user(at, &t)) {
+        bad_param(resp, "at", "at: required, an RFC 3339 time (2026-03-16T00:21:36Z) or "
+                              "epoch seconds");
+        return;
+    }
+    nw_process p;
+    int found = 0;
+    if (nw_process_at(store, host, (uint32_t)pid, t, &p, &found, &err) != NW_OK) {
+        internal_error(resp, &err);
+        return;
+    }
+    if (!found) {
+        nw_api_error(resp, 404, "not_found",
+                     "no known process held this pid on this host at that time", NULL);
+        return;
+    }
+    /* Its connections began in [create_time, exit_time]: the window
+     * prunes partitions, the attribution check decides. */
+    q.host = host;
+    q.from = p.create_time - NW_PROC_CLOCK_SKEW;
+    if (p.exit_time != NW_TIME_MAX)
+        q.to = p.exit_time + 1;
+    q.has_process_create = 1;
+    q.process_create = p.create_time;
+    answer_connections(store, req, resp, p_proc_conns, &q);
 }
 
 /* The {id} of /connections/{id}...: 0, or -1 (answered 400). */
@@ -1364,6 +1447,13 @@ void nw_api_handle(const nw_api_env *env, nw_store *store, const nw_api_req *req
             seg = rest;
             seglen = len - strlen("/processes");
         }
+    } else if (has_prefix(path, "/api/v1/processes/", &rest)) {
+        size_t len = strlen(rest);
+        if (ends_with(rest, len, "/connections")) {
+            route = NW_ROUTE_PROCESS_CONNECTIONS;
+            seg = rest;
+            seglen = len - strlen("/connections");
+        }
     } else if (strcmp(path, "/api/v1/stats/top") == 0) {
         route = NW_ROUTE_TOP;
     } else if (strcmp(path, "/api/v1/failures") == 0) {
@@ -1435,6 +1525,9 @@ void nw_api_handle(const nw_api_env *env, nw_store *store, const nw_api_req *req
     case NW_ROUTE_CONNECTION: route_connection(store, req, seg, seglen, resp); break;
     case NW_ROUTE_TRANSFERS: route_transfers(store, req, seg, seglen, resp); break;
     case NW_ROUTE_PROCESSES: route_processes(store, req, seg, seglen, resp); break;
+    case NW_ROUTE_PROCESS_CONNECTIONS:
+        route_process_connections(store, req, seg, seglen, resp);
+        break;
     case NW_ROUTE_TOP: route_top(store, req, resp); break;
     case NW_ROUTE_FAILURES: route_failures(store, req, resp); break;
     case NW_ROUTE_HEALTH: route_health(env, store, req, resp); break;

@@ -54,6 +54,9 @@ include/netwho/tracker.h (see Gen.fold and Gen.expect), as one JSON object:
                  exactly 60 s and for 59.9999999 s across it: cut the trace
                  there to test an ingest in two runs
   generator, hosts   the parameters, host names and scenario counts
+With --processes F, Kernel-Process and Sysmon events are added and every
+connection's "process" is the one netwho must attribute (gen_process.py);
+without it, no process event is written and every "process" is null.
 Times are RFC 3339 UTC with 7 fractional digits and Z, as netwho prints them.
 tests/e2e/netwho_e2e.py derives the same answers independently from the
 generated file (`netwho_e2e.py derive`), which is how this generator is
@@ -337,6 +340,7 @@ class Gen:
         self.make_tables()
         self.used_keys = set()
         self.stats = {}
+        self.proc_lines = []   # [(emit key, text)]: gen_process.py
         self.make_hosts()
         self.make_remotes()
 
@@ -1198,6 +1202,8 @@ class Gen:
                 "tcp_options": None if opts is None else dict(zip(
                     ("mss", "sackopt", "tsopt", "wsopt", "rcvwin",
                      "rcvwinscale", "sndwinscale"), opts)),
+                # No process event in this stream: never attributed.
+                "process": None,
             }
             c.first, c.buckets = ts[0], buckets
 
@@ -1250,7 +1256,7 @@ class Gen:
                  "send_events": b[3], "receive_events": b[4],
                  "retransmit_events": b[5]}
                 for s, b in sorted(c.buckets.items())]
-        accepted = len(self.events)
+        accepted = len(self.events) + len(self.proc_lines)
         rejected = sum(rejected_by_reason.values())
         assert accepted + rejected == total_frames
         return {
@@ -1455,7 +1461,16 @@ class Gen:
             buf = []
             bi = 0
             first = True
+            # Process lines (--processes) go before the first event whose
+            # emit key is later; the late ones after everything.
+            procs, pi = self.proc_lines, 0
             for i in range(n + 1):
+                while pi < len(procs) and (i == n or
+                                           procs[pi][0] <= self.events[i][0]):
+                    buf.append(("" if first or fmt != "array" else ",\n") +
+                               procs[pi][1] + ("\n" if fmt != "array" else ""))
+                    first = False
+                    pi += 1
                 while bi < len(bad) and bad[bi][0] == i:
                     reason = bad[bi][1]
                     line = self.malformed(reason, fmt)
@@ -1480,7 +1495,7 @@ class Gen:
             f.write("".join(buf))
             if fmt == "array":
                 f.write("\n]\n")
-        return n + len(bad), by_reason
+        return n + len(bad) + len(procs), by_reason
 
     def malformed(self, reason, fmt):
         """One bad event text for reason; a made-up event of a made-up
@@ -1534,7 +1549,8 @@ class Gen:
         elif reason == "missing_event_data":
             del obj["event_data"]
         elif reason == "unknown_provider":
-            s["provider"] = r.choice(("Microsoft-Windows-Kernel-Process",
+            # Not Kernel-Process or Sysmon: netwho decodes those now.
+            s["provider"] = r.choice(("Microsoft-Windows-Kernel-File",
                                       "Microsoft-Windows-DNS-Client"))
         elif reason == "unknown_event_id":
             s["event_id"] = r.choice(("33", "99", "1", "60"))
@@ -1630,6 +1646,11 @@ def main(argv=None):
     p.add_argument("--empty-computer-host",
                    help="host 0 is NAME but writes system.computer \"\" "
                         "(ingest it with --host NAME)")
+    p.add_argument("--processes", type=float, default=0.0,
+                   help="add Kernel-Process and Sysmon 1/3/5 events for "
+                        "this fraction of (host, pid) pairs, with the "
+                        "expected process of every connection "
+                        "(gen_process.py); 0: none")
     p.add_argument("--transfer-sample", type=int, default=60,
                    help="connections whose transfers --expect lists")
     a = p.parse_args(argv)
@@ -1650,6 +1671,10 @@ def main(argv=None):
     g = Gen(a)
     g.generate()
     g.fold()
+    if a.processes > 0:
+        import gen_process
+        g.proc_lines = gen_process.add(g, a.processes, fmt_out_time,
+                                       fmt_in_time, fmt_ip, Conn, CONNECT)
     t1 = time.time()
     g.render_setup()
     out = "/dev/stdout" if a.out == "-" else a.out
@@ -1663,7 +1688,8 @@ def main(argv=None):
     t3 = time.time()
     print("gen.py: %d events (%d frames, %d bad), %d connections, %d "
           "failures, %d hosts; generate %.1fs, write %.1fs, expect %.1fs; "
-          "%.0f events/s" % (len(g.events), frames, frames - len(g.events),
+          "%.0f events/s" % (len(g.events), frames,
+                             frames - len(g.events) - len(g.proc_lines),
                              len(g.conns), len(g.failures), a.hosts, t1 - t0,
                              t2 - t1, t3 - t2,
                              len(g.events) / max(t3 - t0, 1e-9)),

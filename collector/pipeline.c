@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "netwho/framer.h"
+#include "netwho/procevent.h"
 
 /* Bytes asked of each read(): large, so syscalls cost nothing per event. */
 #define READ_CHUNK (1024 * 1024)
@@ -54,9 +55,14 @@ typedef struct frame_ref {
     nw_frame_kind kind;
 } frame_ref;
 
-/* A frame's result: the event, or why not (a rejection has no event). */
+/* A frame's result: the event, or why not (a rejection has no event).
+ * A process event (procevent.h) comes with or instead of the event: proc
+ * is owned by the slot until delivered (NULL otherwise), has_ev says
+ * whether u.ev is set. */
 typedef struct slot {
     nw_reject reason;
+    uint8_t has_ev;
+    nw_proc_event *proc;
     union {
         nw_event ev;
         char detail[NW_DETAIL_MAX];
@@ -132,11 +138,14 @@ static void decode_batch(batch *b, const char *host)
         const frame_ref *f = &b->frames[i];
         slot *s = &b->slots[i];
         if (f->kind == NW_FRAME_OBJECT) {
-            s->reason = nw_decode_event(f->data, f->len, host, &s->u.ev, detail,
-                                        sizeof detail);
+            int has_ev = 0;
+            s->reason = nw_decode_record(f->data, f->len, host, &s->u.ev, &has_ev,
+                                         &s->proc, detail, sizeof detail);
+            s->has_ev = (uint8_t)has_ev;
             if (s->reason == NW_ACCEPTED)
                 continue;
         } else {
+            s->proc = NULL;
             s->reason = frame_reject(f, detail, sizeof detail);
         }
         memcpy(s->u.detail, detail, sizeof detail);
@@ -170,12 +179,19 @@ static int deliver(pipeline *p, batch *b)
 {
     const nw_pipeline_cbs *cbs = p->cbs;
     for (size_t i = 0; i < b->n; i++) {
-        const slot *s = &b->slots[i];
-        int rc;
+        slot *s = &b->slots[i];
+        int rc = 0;
         p->st.events++;
         if (s->reason == NW_ACCEPTED) {
             p->st.accepted++;
-            rc = cbs->on_event ? cbs->on_event(p->ctx, &s->u.ev) : 0;
+            if (s->proc) {
+                p->st.processes++;
+                rc = cbs->on_process ? cbs->on_process(p->ctx, s->proc) : 0;
+                free(s->proc);
+                s->proc = NULL;
+            }
+            if (!rc && s->has_ev)
+                rc = cbs->on_event ? cbs->on_event(p->ctx, &s->u.ev) : 0;
         } else {
             const frame_ref *f = &b->frames[i];
             nw_rejection r = {
@@ -257,7 +273,7 @@ static int open_batch(pipeline *p)
     batch *b = &p->ring[p->filled % NW_PIPELINE_INFLIGHT];
     if (!b->frames) {
         b->frames = malloc(BATCH_FRAMES * sizeof *b->frames);
-        b->slots = malloc(BATCH_FRAMES * sizeof *b->slots);
+        b->slots = calloc(BATCH_FRAMES, sizeof *b->slots);   /* proc NULL */
         if (!b->frames || !b->slots) {
             p->status = nw_fail(p->err, NW_ERR_NOMEM, "out of memory for a batch");
             return -1;
@@ -409,6 +425,10 @@ static void pipeline_free(pipeline *p)
         p->nworkers = 0;
     }
     for (int i = 0; i < NW_PIPELINE_INFLIGHT; i++) {
+        /* Process events of batches decoded but never delivered (a stop);
+         * delivered and never-decoded slots hold NULL. */
+        for (size_t k = 0; p->ring[i].slots && k < BATCH_FRAMES; k++)
+            free(p->ring[i].slots[k].proc);
         free(p->ring[i].arena);
         free(p->ring[i].frames);
         free(p->ring[i].slots);

@@ -402,6 +402,10 @@ static int64_t take_id(nw_tracker *t)
 
 static void copy_tcp_opts(nw_conn *c, const nw_event *ev)
 {
+    /* A connect without options (a Sysmon 3, or a kernel event whose
+     * option fields are all absent) says nothing about them: null. */
+    if (!ev->has_tcp_opts)
+        return;
     c->has_tcp_opts = 1;
     c->mss = ev->mss;
     c->sackopt = ev->sackopt;

@@ -113,6 +113,18 @@ static int on_event(void *p, const nw_event *ev)
     return 0;
 }
 
+/* A process event (Kernel-Process, Sysmon 1/3/5) into the process table. */
+static int on_process(void *p, const nw_proc_event *pe)
+{
+    ingest_ctx *c = p;
+    nw_status st = nw_writer_process(c->writer, pe, &c->err);
+    if (st != NW_OK) {
+        c->failed = st;
+        return 1;
+    }
+    return 0;
+}
+
 static int on_reject(void *p, const nw_rejection *r)
 {
     ingest_ctx *c = p;
@@ -161,9 +173,11 @@ static void print_summary(const ingest_ctx *c, const nw_pipeline_stats *ps,
                 "},\"connections\":%" PRIu64 ",\"resumed\":%" PRIu64 ",\"failures\":%" PRIu64
                 ",\"late_events\":%" PRIu64 ",\"partitions\":%zu,\"partitions_dropped\":%zu"
                 ",\"bytes_read\":%" PRIu64 ",\"store_bytes\":%" PRIu64
-                ",\"seconds\":%.3f,\"events_per_second\":%.0f}\n",
+                ",\"seconds\":%.3f,\"events_per_second\":%.0f,\"process_events\":%" PRIu64
+                "}\n",
                 ts->connections, ts->resumed, ts->failures, ts->late_events, partitions,
-                dropped, ps->bytes, store_bytes, secs, secs > 0 ? (double)ps->events / secs : 0.0);
+                dropped, ps->bytes, store_bytes, secs, secs > 0 ? (double)ps->events / secs : 0.0,
+                ps->processes);
     fwrite(b.data, 1, b.len, stdout);
     nw_buf_free(&b);
 }
@@ -352,7 +366,7 @@ int cli_ingest(int argc, char **argv)
 
     popts.default_host = host;
     nw_pipeline_cbs cbs = {.on_event = on_event, .on_reject = on_reject,
-                           .on_progress = on_progress};
+                           .on_progress = on_progress, .on_process = on_process};
     for (int i = 0; i < nfiles; i++) {
         nw_pipeline_stats ps = {0};
         popts.source = argv[optind + i];
@@ -361,6 +375,7 @@ int cli_ingest(int argc, char **argv)
         total.events += ps.events;
         total.accepted += ps.accepted;
         total.rejected += ps.rejected;
+        total.processes += ps.processes;
         ctx.bytes_done += ps.bytes;
         if (ctx.failed != NW_OK) {
             const char *why = ctx.err.msg[0] ? ctx.err.msg : nw_writer_last_error(writer);

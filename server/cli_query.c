@@ -39,6 +39,9 @@ static const char query_usage[] =
     "  --local-port N      --remote-port N\n"
     "  --pid N             the owning process (event_data.PID)\n"
     "  --host NAME         the Windows computer name (case-insensitive)\n"
+    "  --process NAME      the process that held the pid when the connection\n"
+    "                      began: image file name (svchost.exe, svchost) or full\n"
+    "                      path (C:\\Windows\\System32\\svchost.exe), any case\n"
     "  --proto tcp|udp     --direction outbound|inbound|unknown\n"
     "  --state attempted|established|closed|failed\n"
     "  --from T  --to T    active in [from, to): RFC 3339 (2026-03-16T00:21:36Z,\n"
@@ -97,6 +100,7 @@ int cli_query(int argc, char **argv)
         {"remote-port", required_argument, 0, O_FILTER},
         {"pid", required_argument, 0, O_FILTER},
         {"host", required_argument, 0, O_FILTER},
+        {"process", required_argument, 0, O_FILTER},
         {"proto", required_argument, 0, O_FILTER},
         {"direction", required_argument, 0, O_FILTER},
         {"state", required_argument, 0, O_FILTER},
@@ -138,7 +142,8 @@ int cli_query(int argc, char **argv)
                 if (*p == '-')
                     *p = '_';
             if (is_transfers || (is_failures && strcmp(name, "host") && strcmp(name, "from") &&
-                                 strcmp(name, "to"))) {
+                                 strcmp(name, "to")) ||
+                (is_who && strcmp(name, "process") == 0)) {
                 cli_error("%s: --%s does not apply here (see 'netwho %s --help')", cmd,
                           opts[idx].name, cmd);
                 return NW_EXIT_USAGE;

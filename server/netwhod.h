@@ -79,6 +79,10 @@ typedef struct nwd_batch {
     size_t nev, cap;
     nwd_rej *rej;
     size_t nrej, rcap;
+    struct nw_proc_event **proc;   /* process events (procevent.h), owned */
+    size_t nproc, pcap;
+    size_t nproc_frames;           /* of them, frames without an event (all
+                                      but Sysmon 3): for the accepted count */
 } nwd_batch;
 
 /* Folds a batch into the one long-lived stream tracker (shared by all live

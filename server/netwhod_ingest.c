@@ -79,6 +79,18 @@ static int on_event(void *p, const nw_event *ev)
     return 0;
 }
 
+/* A process event into the process table (procstore.h). */
+static int on_process(void *p, const nw_proc_event *pe)
+{
+    run_ctx *c = p;
+    nw_status st = nw_writer_process(c->writer, pe, &c->err);
+    if (st != NW_OK) {
+        c->failed = st;
+        return 1;
+    }
+    return 0;
+}
+
 static int on_reject(void *p, const nw_rejection *r)
 {
     run_ctx *c = p;
@@ -122,7 +134,8 @@ static void run_job(nwd_ingest *g, job *j, uint64_t by_id[64])
     nw_pipeline_opts popts = {.threads = NWD_INGEST_DECODE_THREADS,
                               .default_host = g->default_host,
                               .source = "POST /api/v1/events"};
-    nw_pipeline_cbs cbs = {.on_event = on_event, .on_reject = on_reject};
+    nw_pipeline_cbs cbs = {.on_event = on_event, .on_reject = on_reject,
+                           .on_process = on_process};
     nw_pipeline_stats ps = {0};
     st = nw_pipeline_run_buf(j->buf, j->len, &popts, &cbs, &c, &ps, &err);
     if (c.failed != NW_OK) {
@@ -241,6 +254,8 @@ static void run_stream(nwd_ingest *g, job *j, uint64_t by_id[64])
         else if (b->ev[i].event_id < 64)
             by_id[b->ev[i].event_id]++;
     }
+    for (size_t i = 0; i < b->nproc && st == NW_OK; i++)
+        st = nw_writer_process(g->st_writer, b->proc[i], &err);
     for (size_t i = 0; i < b->nrej && st == NW_OK; i++) {
         const nwd_rej *r = &b->rej[i];
         nw_rejection rj = {.reason = r->reason, .source = b->source, .offset = r->offset,
@@ -256,7 +271,7 @@ static void run_stream(nwd_ingest *g, job *j, uint64_t by_id[64])
         return;
     }
     out->status = NW_OK;
-    out->accepted = b->nev;
+    out->accepted = b->nev + b->nproc_frames;
     out->rejected = b->nrej;
     g->st_live = 1;
     clock_gettime(CLOCK_MONOTONIC, &g->st_last);

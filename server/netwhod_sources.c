@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "netwho/procevent.h"
 #include "netwhod.h"
 
 #define NWD_MAX_SOURCES 32
@@ -244,13 +245,15 @@ static void batch_clear(nwd_batch *b)
         free(b->rej[i].raw);
         free(b->rej[i].detail);
     }
-    b->nev = b->nrej = 0;
+    for (size_t i = 0; i < b->nproc; i++)
+        free(b->proc[i]);
+    b->nev = b->nrej = b->nproc = b->nproc_frames = 0;
 }
 
 static void hand_over(src *x)
 {
     nwd_batch *b = &x->batch;
-    if (!b->nev && !b->nrej)
+    if (!b->nev && !b->nrej && !b->nproc)
         return;
     nw_api_ingest_result res;
     nwd_ingest_stream(x->set->ingest, b, &res);
@@ -279,6 +282,28 @@ static int on_event(void *p, const nw_event *ev)
         b->cap = cap;
     }
     b->ev[b->nev++] = *ev;
+    return 0;
+}
+
+/* A process event, kept (copied) with the batch's events. */
+static int on_process(void *p, const nw_proc_event *pe)
+{
+    src *x = p;
+    nwd_batch *b = &x->batch;
+    if (b->nproc == b->pcap) {
+        size_t cap = b->pcap ? b->pcap * 2 : 64;
+        nw_proc_event **v = realloc(b->proc, cap * sizeof *v);
+        if (!v)
+            return 1;
+        b->proc = v;
+        b->pcap = cap;
+    }
+    nw_proc_event *c = nw_proc_event_copy(pe);
+    if (!c)
+        return 1;
+    b->proc[b->nproc++] = c;
+    if (pe->source != NW_PSRC_SYSMON_NETWORK)
+        b->nproc_frames++;
     return 0;
 }
 
@@ -326,7 +351,7 @@ static void *dec_main(void *p)
     nw_pipeline_opts popts = {.threads = 1, .default_host = x->set->default_host,
                               .source = x->path};
     nw_pipeline_cbs cbs = {.on_event = on_event, .on_reject = on_reject,
-                           .on_progress = on_progress};
+                           .on_progress = on_progress, .on_process = on_process};
     nw_err err = {{0}};
     nw_status st = nw_pipeline_run_fd(x->pipe_rd, &popts, &cbs, x, NULL, &err);
     hand_over(x);
@@ -425,6 +450,7 @@ void nwd_sources_stop(nwd_sources *s)
             unlink(x->path);
         free(x->batch.ev);
         free(x->batch.rej);
+        free(x->batch.proc);
         free(x->path);
         free(x);
     }

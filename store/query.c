@@ -514,8 +514,8 @@ static nw_status merge_group(merge_src *m, size_t n, const nw_query *q, nw_conn_
     }
 }
 
-nw_status nw_query_connections(nw_store *s, const nw_query *q, nw_conn_cb cb, void *ctx,
-                               int *more, nw_err *err)
+nw_status nw__query_connections_raw(nw_store *s, const nw_query *q, nw_conn_cb cb,
+                                    void *ctx, int *more, nw_err *err)
 {
     int more_local = 0;
     if (!more)
@@ -566,7 +566,7 @@ nw_status nw_query_connections(nw_store *s, const nw_query *q, nw_conn_cb cb, vo
     return st;
 }
 
-nw_status nw_query_connection(nw_store *s, int64_t id, nw_conn *out, nw_err *err)
+nw_status nw__query_connection_raw(nw_store *s, int64_t id, nw_conn *out, nw_err *err)
 {
     if (!out)
         return nw_fail(err, NW_ERR_INVALID, "no output");

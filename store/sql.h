@@ -138,7 +138,15 @@
     " GROUP BY remote_ip, host, pid"
 
 /*
- * processes (schema version 2, filled by process events in a later version):
+ * processes (schema version 2): reserved and left EMPTY.  Process rows live
+ * in the store-level DIR/processes.db instead (SQL_PROCDB_SCHEMA below):
+ * a process is often created in an older partition than its connections
+ * (a service started days ago), so a per-partition table would need a
+ * lookup across every older partition per connection; and processes are
+ * few next to connections, so one small file serves every lookup with
+ * one index probe.  The table stays in the schema so that version-2 files
+ * keep their shape.
+ * Its original description:
  * who held a PID on a host, and from when to when.  PIDs are reused within
  * minutes on a busy host, so a connection is attributed to the holder whose
  * [create_time, exit_time) contains its time -- hence the key order.
@@ -408,5 +416,92 @@
     "SELECT time, host, event_id, proto, fail_proto, fail_code FROM failures" \
     " WHERE time >= ?1 AND time < ?2 AND host = ?3 COLLATE NOCASE"            \
     " ORDER BY time, rowid"
+
+/* ---------------------------------------------------------- processes.db */
+
+/*
+ * The store's process table (store/process.c): one row per process a host
+ * ran, keyed by (host, pid, create_time) -- a pid alone is reused within
+ * minutes.  create_prec says how exact create_time is (procevent.h:
+ * 1 = FILETIME, 10000 = Sysmon's milliseconds, 10^7 = the seconds of a
+ * ProcessGuid): two events of one process are merged when their creation
+ * intervals [create_time, create_time + prec) touch and their guids and
+ * sequence numbers do not differ.  exit_time is NULL while running or
+ * unknown.  parent_image as an event gave it (Sysmon 1); else the reader
+ * resolves it from the parent's own row.  host compares case-insensitively,
+ * like the connection filter.
+ */
+#define SQL_PROCDB_FILE "processes.db"
+#define SQL_PROCDB_SCHEMA                                                     \
+    "CREATE TABLE IF NOT EXISTS processes("                                   \
+    " host TEXT NOT NULL COLLATE NOCASE, pid INTEGER NOT NULL,"               \
+    " create_time INTEGER NOT NULL, create_prec INTEGER NOT NULL,"            \
+    " exit_time INTEGER, parent_pid INTEGER, session_id INTEGER,"             \
+    " sequence INTEGER, image TEXT, parent_image TEXT, command_line TEXT,"    \
+    " user TEXT, guid TEXT);"                                                 \
+    "CREATE INDEX IF NOT EXISTS processes_at"                                 \
+    " ON processes(host, pid, create_time)"
+
+/* Rows that may be the same process as an event: ?1 host, ?2 pid, create
+ * time within [?3, ?4] (the event's interval widened by the largest
+ * precision). */
+#define SQL_PROC_CANDIDATES                                                   \
+    "SELECT rowid, create_time, create_prec, guid, sequence FROM processes"   \
+    " WHERE host = ?1 AND pid = ?2 AND create_time BETWEEN ?3 AND ?4"         \
+    " ORDER BY create_time"
+
+#define SQL_PROC_INSERT                                                       \
+    "INSERT INTO processes(host, pid, create_time, create_prec, exit_time,"   \
+    " parent_pid, session_id, sequence, image, parent_image, command_line,"   \
+    " user, guid) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"  \
+    " ?13)"
+
+/*
+ * Merges an event into row ?14 (same parameters as the insert): the more
+ * precise creation time wins; a known exit replaces an unknown one; every
+ * other field is filled where still unknown, except that a full image path
+ * (with a backslash) replaces a bare file name (a ProcessStop's ImageName).
+ */
+#define SQL_PROC_MERGE                                                        \
+    "UPDATE processes SET"                                                    \
+    " create_time = CASE WHEN ?4 < create_prec THEN ?3 ELSE create_time END," \
+    " create_prec = min(create_prec, ?4),"                                    \
+    " exit_time = coalesce(?5, exit_time),"                                   \
+    " parent_pid = coalesce(parent_pid, ?6),"                                 \
+    " session_id = coalesce(session_id, ?7),"                                 \
+    " sequence = coalesce(sequence, ?8),"                                     \
+    " image = CASE WHEN image IS NULL OR (instr(image, '\\') = 0"            \
+    "  AND instr(?9, '\\') > 0) THEN coalesce(?9, image) ELSE image END,"    \
+    " parent_image = coalesce(parent_image, ?10),"                            \
+    " command_line = coalesce(command_line, ?11),"                            \
+    " user = coalesce(user, ?12), guid = coalesce(guid, ?13)"                 \
+    " WHERE rowid = ?14"
+
+/* An exit whose process has no known creation time (a Sysmon 5 without a
+ * ProcessGuid): ends the newest holder of ?1/?2 created at or before ?3
+ * that has no exit yet. */
+#define SQL_PROC_CLOSE_LATEST                                                 \
+    "UPDATE processes SET exit_time = ?3 WHERE rowid = (SELECT rowid FROM"    \
+    " processes WHERE host = ?1 AND pid = ?2 AND create_time <= ?3"           \
+    " ORDER BY create_time DESC LIMIT 1) AND exit_time IS NULL"
+
+/* Retention: a process that exited before ?1 (the start of the oldest
+ * partition kept) can explain no connection left. */
+#define SQL_PROC_PRUNE                                                        \
+    "DELETE FROM processes WHERE exit_time IS NOT NULL AND exit_time < ?1"
+
+/* Every holder of ?2 on ?1, oldest first (a query's memo, process.c). */
+#define SQL_PROC_PAIR                                                         \
+    "SELECT host, pid, create_time, exit_time, parent_pid, session_id,"       \
+    " sequence, image, parent_image, command_line, user, guid"                \
+    " FROM processes WHERE host = ?1 AND pid = ?2 ORDER BY create_time"
+
+/* The process that held ?2 on ?1 at time ?3: the newest created at or
+ * before it (the reader then checks that it had not exited). */
+#define SQL_PROC_AT                                                           \
+    "SELECT host, pid, create_time, exit_time, parent_pid, session_id,"       \
+    " sequence, image, parent_image, command_line, user, guid"                \
+    " FROM processes WHERE host = ?1 AND pid = ?2 AND create_time <= ?3"      \
+    " ORDER BY create_time DESC LIMIT 1"
 
 #endif

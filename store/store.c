@@ -508,6 +508,7 @@ void nw_store_close(nw_store *s)
     if (!s)
         return;
     nw__store_close_read_handles(s);
+    nw__proc_read_close(s);
     free(s->rd);
     sqlite3_finalize(s->cat_list);
     sqlite3_close(s->cat);
@@ -833,6 +834,21 @@ nw_status nw_store_apply_retention(nw_store *s, const nw_retention *r, size_t *d
     for (size_t i = 0; st == NW_OK && i < n; i++)
         if (drop[i])
             st = unlink_partition(s->dir, rows[i].info.name, err);
+    if (st == NW_OK && count > 0) {
+        /* Processes that exited before the oldest partition kept can
+         * explain none of the connections left (procstore.h). */
+        nw_time keep_from = NW_TIME_MAX;
+        for (size_t i = 0; i < n; i++) {
+            if (drop[i])
+                continue;
+            /* first_seen may move before its partition's start */
+            if (rows[i].info.start < keep_from)
+                keep_from = rows[i].info.start;
+            if (rows[i].info.min_first_seen < keep_from)
+                keep_from = rows[i].info.min_first_seen;
+        }
+        st = nw__proc_prune(s, keep_from, err);
+    }
     if (s->writer) {
         nw_err e2;
         nw_status st2 = nw__writer_reload_catalog(s->writer, &e2);

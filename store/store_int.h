@@ -89,6 +89,7 @@ struct nw_store {
     uint64_t who_rollup_parts, who_scan_parts;
     int who_no_rollup;
     char conn_host[NW_HOST_MAX];/* nw_query_connection's host storage    */
+    struct nw_proc_rd *proc_rd; /* processes.db read handle (process.c)  */
 };
 
 /* ------------------------------------------------------------- store.c */
@@ -170,7 +171,32 @@ nw_status nw__dl_flush(nw_deadletter *d, nw_err *err);
 /* Flushes and closes; frees what d holds.  Returns the flush status. */
 nw_status nw__dl_close(nw_deadletter *d, nw_err *err);
 
+/* ----------------------------------------------------------- process.c */
+
+struct nw_proc_wr;
+struct nw_proc_event;
+
+/* The writer's side of processes.db: *pw is opened (and the file made) on
+ * the first event; writes go into one open transaction that
+ * nw__procw_commit ends.  nw__procw_close rolls back what is uncommitted. */
+nw_status nw__procw_write(nw_store *s, struct nw_proc_wr **pw,
+                          const struct nw_proc_event *pe, nw_err *err);
+nw_status nw__procw_commit(struct nw_proc_wr *pw, nw_err *err);
+void nw__procw_close(struct nw_proc_wr *pw);
+/* Retention: deletes the processes that exited before `before` (no
+ * connection left can be theirs).  NW_OK if there is no processes.db. */
+nw_status nw__proc_prune(nw_store *s, nw_time before, nw_err *err);
+/* Closes the store's read handle on processes.db (nw_store_close). */
+void nw__proc_read_close(nw_store *s);
+
 /* ------------------------------------------------------------- query.c */
+
+/* nw_query_connections / nw_query_connection without attribution and
+ * without the process filter: process.c wraps them (query.h's names). */
+nw_status nw__query_connections_raw(nw_store *s, const nw_query *q, nw_conn_cb cb,
+                                    void *ctx, int *more, nw_err *err);
+nw_status nw__query_connection_raw(nw_store *s, int64_t id, nw_conn *out, nw_err *err);
+
 
 /* Closes every cached read handle (none may be pinned). */
 void nw__store_close_read_handles(nw_store *s);

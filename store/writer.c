@@ -81,6 +81,7 @@ struct nw_writer {
     nw_time prior_max_last_seen;   /* over the catalog when opened        */
     nw_writer_stats stats;
     nw_err err;                    /* last sink error                     */
+    struct nw_proc_wr *pw;         /* processes.db, once a process came   */
 };
 
 static nw_status commit_all(nw_writer *w, nw_err *err);
@@ -497,6 +498,8 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
                 *err = e2;
         }
     }
+    if (st == NW_OK)
+        st = nw__procw_commit(w->pw, err);
     if (st != NW_OK)
         return st;
     if (committed)
@@ -874,6 +877,7 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
     /* A handle still in a transaction after a failed commit rolls back as
      * it closes. */
     handles_close_all(w);
+    nw__procw_close(w->pw);
     nw_status st2 = nw__dl_close(&w->dl, st == NW_OK ? err : NULL);
     if (st == NW_OK)
         st = st2;
@@ -898,6 +902,15 @@ nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err)
     if (st == NW_OK)
         w->stats.rejected_rows++;
     return st;
+}
+
+nw_status nw_writer_process(nw_writer *w, const nw_proc_event *pe, nw_err *err)
+{
+    nw_status st = nw__procw_write(w->s, &w->pw, pe, err);
+    if (st != NW_OK)
+        return st;
+    w->stats.process_rows++;
+    return row_written(w, err);
 }
 
 void nw_writer_stats_get(const nw_writer *w, nw_writer_stats *out)

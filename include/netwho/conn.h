@@ -51,6 +51,10 @@ typedef struct nw_conn {
     uint8_t has_tcp_opts;      /* options of the connect/accept below      */
     uint16_t mss, sackopt, tsopt, wsopt, rcvwinscale, sndwinscale;
     uint32_t rcvwin;
+    /* The process that held pid on host at first_seen (procstore.h), set
+     * by nw_query_connections / nw_query_connection; NULL if unknown, and
+     * in every connection the tracker makes.  Valid as long as c. */
+    const struct nw_process *process;
 } nw_conn;
 
 /* A connection's traffic in one time bucket (or one event, at raw

@@ -16,7 +16,10 @@
  * them): id, host, pid, proto, ip_version, direction, local_ip, local_port,
  * remote_ip, remote_port, first_seen, last_seen, state, bytes_sent,
  * bytes_received, bytes_retransmitted, bytes_copied, send_events,
- * receive_events, retransmit_events, copy_events, reconnects, tcp_options.
+ * receive_events, retransmit_events, copy_events, reconnects, tcp_options,
+ * process.  process is null or {image, name, create_time, parent_pid,
+ * parent_image, user, command_line, guid} (each null where unknown); CSV
+ * flattens it to the NW_CSV_PROCESS_HEADER columns (empty where unknown).
  */
 #ifndef NETWHO_ENCODE_H
 #define NETWHO_ENCODE_H
@@ -62,5 +65,17 @@ int nw_enc_end(nw_enc *e);
 
 /* One connection as a JSON object (no framing), for single-object answers. */
 int nw_json_conn(nw_buf *b, const nw_conn *c);
+
+struct nw_process;
+
+/* CSV columns of a connection's process, after tcp_sndwinscale. */
+#define NW_CSV_PROCESS_HEADER                                                 \
+    "process_image,process_name,process_create_time,process_parent_pid,"      \
+    "process_parent_image,process_user,process_command_line,process_guid"
+
+/* p as the connection's "process" value: an object, or null (p NULL). */
+int nw_json_process(nw_buf *b, const struct nw_process *p);
+/* p as the NW_CSV_PROCESS_HEADER columns, each preceded by a comma. */
+int nw_csv_process(nw_buf *b, const struct nw_process *p);
 
 #endif

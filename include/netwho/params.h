@@ -18,8 +18,8 @@
 
 /*
  * Applies one filter to q.  name is one of: ip, port, local_port,
- * remote_port, pid, host, proto, direction, state, from, to, limit.
- * host points into value, which must outlive q.
+ * remote_port, pid, host, process, proto, direction, state, from, to,
+ * limit.  host and process point into value, which must outlive q.
  * Returns NW_OK, or NW_ERR_INVALID with err->msg like
  * "port: expected a number from 0 to 65535, got \"http\"", and *bad_param
  * (if not NULL) set to the canonical parameter name.

@@ -35,6 +35,8 @@ typedef struct nw_rejection {
     const char *detail;      /* a sentence, "" if none                      */
 } nw_rejection;
 
+struct nw_proc_event;
+
 typedef struct nw_pipeline_cbs {
     /* Each accepted event.  Return 0 to go on, non-zero to stop. */
     int (*on_event)(void *ctx, const nw_event *ev);
@@ -42,6 +44,10 @@ typedef struct nw_pipeline_cbs {
     int (*on_reject)(void *ctx, const nw_rejection *r);
     /* Optional: after each batch, with the bytes read so far. */
     void (*on_progress)(void *ctx, uint64_t bytes_read);
+    /* Optional: each process event (procevent.h: Kernel-Process, Sysmon 1,
+     * 3, 5), valid during the call only.  A Sysmon 3 gives its process
+     * event first, then its on_event.  Return 0 to go on. */
+    int (*on_process)(void *ctx, const struct nw_proc_event *pe);
 } nw_pipeline_cbs;
 
 typedef struct nw_pipeline_opts {
@@ -55,6 +61,7 @@ typedef struct nw_pipeline_stats {
     uint64_t events;           /* frames seen (accepted + rejected)        */
     uint64_t accepted;
     uint64_t rejected;
+    uint64_t processes;        /* process events among the accepted        */
 } nw_pipeline_stats;
 
 /*

@@ -34,6 +34,11 @@ typedef struct nw_query {
     int has_cursor;             /* resume after (cursor_first_seen, cursor_id) */
     nw_time cursor_first_seen;
     int64_t cursor_id;
+    const char *process;        /* NULL: any; else the image's file name or
+                                   path (nw_process_matches, procstore.h)   */
+    int has_process_create;     /* only connections attributed to the one
+                                   process of pid created at process_create */
+    nw_time process_create;
 } nw_query;
 
 /* A query that matches everything. */
@@ -44,12 +49,16 @@ void nw_query_init(nw_query *q);
 typedef int (*nw_conn_cb)(void *ctx, const nw_conn *c);
 
 /* Visits matches in (first_seen, id) order, at most q->limit of them.
- * *more (if not NULL) is set to 1 when the limit cut off further matches. */
+ * *more (if not NULL) is set to 1 when the limit cut off further matches.
+ * Every connection comes with c->process set (procstore.h: the process
+ * that held its pid at first_seen, or NULL); q->process keeps only those
+ * whose process matches. */
 nw_status nw_query_connections(nw_store *s, const nw_query *q, nw_conn_cb cb,
                                void *ctx, int *more, nw_err *err);
 
-/* One connection by id: NW_OK and *out (strings valid until the next call
- * on s), or NW_ERR_INVALID with err "no connection N" if absent. */
+/* One connection by id: NW_OK and *out (strings and out->process valid
+ * until the next call on s), or NW_ERR_INVALID with err "no connection N"
+ * if absent. */
 nw_status nw_query_connection(nw_store *s, int64_t id, nw_conn *out,
                               nw_err *err);
 

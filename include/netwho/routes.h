@@ -73,6 +73,7 @@ typedef enum nw_api_route {
     NW_ROUTE_OPENAPI,
     NW_ROUTE_EVENTS,
     NW_ROUTE_EXPORT_SYSMON,
+    NW_ROUTE_PROCESS_CONNECTIONS,   /* /api/v1/processes/{pid}/connections */
     NW_ROUTE__COUNT
 } nw_api_route;
 

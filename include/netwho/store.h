@@ -6,6 +6,9 @@
  *                             with the time spans a query prunes by
  *   DIR/p-2026-03-16.db       one partition per UTC day of event time
  *   DIR/p-2026-03-16T00.db    ... or per UTC hour (--partition hour)
+ *   DIR/processes.db          the time-aware process table (procstore.h):
+ *                             not partitioned, a process often predates
+ *                             the partitions its connections are in
  *   DIR/rejected/             dead letters: rejected events with reasons
  *   DIR/.lock                 held (flock) by the one writer
  *
@@ -123,7 +126,8 @@ typedef struct nw_retention {
 /*
  * Drops whole partitions, oldest first, until both limits hold; never drops
  * the newest partition for the size limit (the store keeps what it is
- * writing).  Needs the writer lock (nw_writer_open), which the caller holds.
+ * writing).  Then deletes from DIR/processes.db the processes that exited
+ * before the oldest partition kept (procstore.h).  Needs the writer lock (nw_writer_open), which the caller holds.
  * Sets *dropped (if not NULL) to the number of partitions dropped.
  */
 nw_status nw_store_apply_retention(nw_store *s, const nw_retention *r,

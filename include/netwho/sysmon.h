@@ -134,10 +134,10 @@ int nw_sysmon_end(nw_sysmon_enc *e);
  * THE hook of process attribution for the exports: the process that held
  * c->pid on c->host at c->first_seen, or NULL.  May fill *scratch and return
  * it; the result is valid until the next call with the same scratch.
- * Today it always returns NULL -- the store has no process table yet -- so
- * exports carry ProcessId but "-" for ProcessGuid, Image and User.  When the
- * process table lands, wire its lookup here; the CLI export and the
- * /api/v1/export/sysmon route both call only this.
+ * The query engine already attributes every connection it yields
+ * (nw_query_connections, procstore.h), so this returns c->process; it stays
+ * the one place the CLI export and /api/v1/export/sysmon ask, should
+ * exports ever need another source.
  */
 const nw_process *nw_sysmon_process_for(nw_store *store, const nw_conn *c,
                                         nw_process *scratch);

@@ -19,6 +19,7 @@
 #include "netwho/conn.h"
 #include "netwho/decode.h"
 #include "netwho/pipeline.h"
+#include "netwho/procevent.h"
 #include "netwho/store.h"
 #include "netwho/tracker.h"
 
@@ -51,6 +52,11 @@ void nw_writer_sink(nw_writer *w, nw_sink *sink);
  * a too_large one; "truncated": true says so). */
 nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err);
 
+/* Merges one process event (procevent.h) into the store's process table,
+ * DIR/processes.db (procstore.h), in the writer's open transaction: it is
+ * committed with the partitions.  pe is not kept. */
+nw_status nw_writer_process(nw_writer *w, const nw_proc_event *pe, nw_err *err);
+
 /* The sentence of the last error a sink callback (nw_writer_sink) returned:
  * nw_sink callbacks return a status only, so the message is kept here.
  * "" if none.  Valid while w lives. */
@@ -58,6 +64,7 @@ const char *nw_writer_last_error(const nw_writer *w);
 
 typedef struct nw_writer_stats {
     uint64_t conn_rows, transfer_rows, failure_rows, rejected_rows;
+    uint64_t process_rows;         /* process events merged (not rows made) */
     uint64_t commits;
     uint64_t partitions_created;
 } nw_writer_stats;

@@ -39,7 +39,10 @@ CONN_FIELDS = ["id", "host", "pid", "proto", "ip_version", "direction",
                "first_seen", "last_seen", "state", "bytes_sent",
                "bytes_received", "bytes_retransmitted", "bytes_copied",
                "send_events", "receive_events", "retransmit_events",
-               "copy_events", "reconnects", "tcp_options"]
+               "copy_events", "reconnects", "tcp_options", "process"]
+# CSV flattens "process" into these columns (empty where unknown).
+PROCESS_FIELDS = ["image", "name", "create_time", "parent_pid",
+                  "parent_image", "user", "command_line", "guid"]
 TCP_OPT_FIELDS = ["mss", "sackopt", "tsopt", "wsopt", "rcvwin",
                   "rcvwinscale", "sndwinscale"]
 TRANSFER_FIELDS = ["time", "bytes_sent", "bytes_received",
@@ -297,7 +300,7 @@ def fold(events):
                  "bytes_retransmitted": 0, "bytes_copied": 0,
                  "send_events": 0, "receive_events": 0,
                  "retransmit_events": 0, "copy_events": 0, "reconnects": 0,
-                 "tcp_options": None}
+                 "tcp_options": None, "process": None}
             current[key] = len(conns)
             conns.append(c)
             transfers.append({})

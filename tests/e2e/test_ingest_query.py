@@ -529,7 +529,7 @@ def output_ndjson(ctx):
 def _csv_to_rows(header, rows):
     ints = set(E.CONN_FIELDS) - {"host", "proto", "direction", "local_ip",
                                  "remote_ip", "first_seen", "last_seen",
-                                 "state", "tcp_options"}
+                                 "state", "tcp_options", "process"}
     out = []
     for r in rows:
         check(len(r) == len(header), "csv row has %d fields, header %d" %
@@ -541,6 +541,11 @@ def _csv_to_rows(header, rows):
                 vals = [d["tcp_" + f] for f in E.TCP_OPT_FIELDS]
                 o[k] = None if all(v == "" for v in vals) else \
                     {f: int(v) for f, v in zip(E.TCP_OPT_FIELDS, vals)}
+            elif k == "process":
+                vals = {f: d["process_" + f] or None for f in E.PROCESS_FIELDS}
+                if vals["parent_pid"] is not None:
+                    vals["parent_pid"] = int(vals["parent_pid"])
+                o[k] = None if all(v is None for v in vals.values()) else vals
             elif k in ints:
                 o[k] = int(d[k])
             else:
@@ -557,8 +562,10 @@ def output_csv(ctx):
         res = ok(netwho(ctx, "query", "--store", ctx.store, "-o", "csv",
                         *args))
         header, body = E.parse_csv_output(res.out)
-        want_header = [f for f in E.CONN_FIELDS if f != "tcp_options"] + \
-            ["tcp_" + f for f in E.TCP_OPT_FIELDS]
+        want_header = [f for f in E.CONN_FIELDS
+                       if f not in ("tcp_options", "process")] + \
+            ["tcp_" + f for f in E.TCP_OPT_FIELDS] + \
+            ["process_" + f for f in E.PROCESS_FIELDS]
         check(header == want_header, "csv header %s, expected %s" %
               (header, want_header))
         got = _csv_to_rows(header, body)

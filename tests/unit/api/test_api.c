@@ -52,7 +52,7 @@ START_TEST(json_connection_has_every_field)
                                  "first_seen", "last_seen", "state", "bytes_sent",
                                  "bytes_received", "bytes_retransmitted", "bytes_copied",
                                  "send_events", "receive_events", "retransmit_events",
-                                 "copy_events", "reconnects", "tcp_options"};
+                                 "copy_events", "reconnects", "tcp_options", "process"};
     /* the keys, in the documented order */
     cJSON *it = j->child;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++, it = it->next) {
@@ -126,7 +126,7 @@ START_TEST(list_formats_frame_rows)
     nw_enc_begin(&e, NW_FMT_CSV, NW_REC_CONN, &b);
     nw_enc_conn(&e, &c);
     ck_assert(strncmp(b.data, "id,host,pid,proto,ip_version,direction,", 39) == 0);
-    ck_assert_ptr_nonnull(strstr(b.data, "tcp_sndwinscale\r\n42,\"a,\"\"b\"\"\",4168,tcp,6,inbound,"
+    ck_assert_ptr_nonnull(strstr(b.data, "process_command_line,process_guid\r\n42,\"a,\"\"b\"\"\",4168,tcp,6,inbound,"
                                          "2001:db8::1,445,::1,51218,"));
     nw_buf_free(&b);
 }

@@ -371,7 +371,8 @@ static void on_progress(void *ctx, uint64_t bytes)
     s->last_progress = bytes;
 }
 
-static const nw_pipeline_cbs CBS = {on_event, on_reject, on_progress};
+static const nw_pipeline_cbs CBS = {.on_event = on_event, .on_reject = on_reject,
+                                    .on_progress = on_progress};
 
 /* Checks what was seen against the stream's wants, in order. */
 static void check_seen(const stream *st, const seen *s, const nw_pipeline_stats *ps)
