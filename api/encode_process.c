@@ -8,6 +8,7 @@
 
 #include "netwho/encode.h"
 #include "netwho/nwtime.h"
+#include "netwho/procguid.h"
 #include "netwho/process.h"
 #include "netwho/procstore.h"
 
@@ -16,6 +17,17 @@ static int json_str_or_null(nw_buf *b, const char *s)
     if (!s)
         return nw_buf_adds(b, "null");
     return nw_buf_add_json_str(b, s, strlen(s));
+}
+
+/* p's ProcessGuid: the one Sysmon logged, else the one derived like
+ * Sysmon's (procguid.h) into g, else NULL.  Derived, it is the same for
+ * every connection of the process and differs for a reused pid, so scripts
+ * can group by it whatever the source of the process. */
+static const char *process_guid(const nw_process *p, char g[NW_GUID_MAX])
+{
+    if (p->guid && p->guid[0])
+        return p->guid;
+    return nw_process_guid(p, g, NW_GUID_MAX) > 0 ? g : NULL;
 }
 
 int nw_json_process(nw_buf *b, const nw_process *p)
@@ -43,7 +55,8 @@ int nw_json_process(nw_buf *b, const nw_process *p)
     rc |= nw_buf_adds(b, ",\"command_line\":");
     rc |= json_str_or_null(b, p->command_line);
     rc |= nw_buf_adds(b, ",\"guid\":");
-    rc |= json_str_or_null(b, p->guid);
+    char g[NW_GUID_MAX];
+    rc |= json_str_or_null(b, process_guid(p, g));
     rc |= nw_buf_adds(b, "}");
     return rc ? -1 : 0;
 }
@@ -77,6 +90,7 @@ int nw_csv_process(nw_buf *b, const nw_process *p)
     rc |= csv_field(b, p->parent_image);
     rc |= csv_field(b, p->user);
     rc |= csv_field(b, p->command_line);
-    rc |= csv_field(b, p->guid);
+    char g[NW_GUID_MAX];
+    rc |= csv_field(b, process_guid(p, g));
     return rc ? -1 : 0;
 }

@@ -33,6 +33,7 @@ first_seen), and the construction keeps 2 s between any connection and a
 foreign creation or exit, so the rule's skew never decides.
 """
 
+import hashlib
 import json
 import random
 
@@ -59,19 +60,34 @@ def _sysmon_time(t, fmt_out_time):
 
 class Holder:
     __slots__ = ("host", "pid", "create", "exit", "kind", "image", "user",
-                 "cmd", "guid", "parent")
+                 "cmd", "guid", "parent", "seq")
 
     def __init__(self, host, pid, create, kind):
         self.host, self.pid, self.create, self.kind = host, pid, create, kind
         self.exit = None
         self.image = self.user = self.cmd = self.guid = None
         self.parent = None          # (pid, image) or None
+        self.seq = 0                # ProcessSequenceNumber, 0: none
 
 
 def _guid(r, create_sec, pid):
     return "{%08X-%04X-%04X-%04X-%012X}" % (
         r.getrandbits(32), create_sec & 0xFFFF, create_sec >> 16,
         pid & 0xFFFF, r.getrandbits(48))
+
+
+def derived_guid(host, create, seq, pid):
+    """netwho's ProcessGuid for a process no Sysmon event named
+    (include/netwho/procguid.h), worked out here independently: SHA-1 of
+    the lower-case host for the machine part, creation seconds split
+    low/high, the start key (ProcessSequenceNumber, else 0xFF, the
+    sub-second ticks and the pid) little-endian."""
+    m = int.from_bytes(hashlib.sha1(host.lower().encode()).digest()[:4], "big")
+    t = create // TICKS
+    key = seq if seq else (0xFF << 56 | (create % TICKS) << 32 | pid)
+    k = key.to_bytes(8, "little")
+    return "{%08X-%04X-%04X-%s-%s}" % (m, t & 0xFFFF, t >> 16,
+                                       k[:2].hex().upper(), k[2:].hex().upper())
 
 
 def add(g, fraction, fmt_out_time, fmt_in_time, fmt_ip, Conn, CONNECT):
@@ -146,6 +162,8 @@ def add(g, fraction, fmt_out_time, fmt_in_time, fmt_ip, Conn, CONNECT):
         """Events of one holder (its kind decides which)."""
         ppid, pimage = parents[h.idx]
         seq = r.randrange(1, 1 << 40)
+        if hd.kind in ("kernel", "stop_only"):
+            hd.seq = seq
         if hd.kind == "kernel":
             hd.image = VOL + "\\Program Files\\App\\app%d_%x.exe" % (
                 hd.pid, r.getrandbits(16))
@@ -195,7 +213,9 @@ def add(g, fraction, fmt_out_time, fmt_in_time, fmt_ip, Conn, CONNECT):
                 "create_time": fmt_out_time(hd.create),
                 "parent_pid": hd.parent[0] if hd.parent else None,
                 "parent_image": hd.parent[1] if hd.parent else None,
-                "user": hd.user, "command_line": hd.cmd, "guid": hd.guid}
+                "user": hd.user, "command_line": hd.cmd,
+                "guid": hd.guid or derived_guid(hd.host.name, hd.create,
+                                                hd.seq, hd.pid)}
 
     def attribute(conns, holders):
         for c in conns:

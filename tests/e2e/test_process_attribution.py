@@ -6,6 +6,7 @@ start/stop/rundown and Sysmon 1/3 -- every connection's "process" of
 `netwho query` must be exactly the expected one (or null), and
 --process, CSV and GET /api/v1/processes/{pid}/connections must agree."""
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -74,6 +75,17 @@ def guid_for(pid, create):
         secs & 0xFFFF, secs >> 16, pid & 0xFFFF, pid & 0xFF)
 
 
+def derived_guid(pid, create, seq):
+    """The ProcessGuid netwho derives for a process no Sysmon event named
+    (include/netwho/procguid.h): SHA-1 of the lower-case host, creation
+    seconds low/high, the start key (the sequence number) little-endian."""
+    m = int.from_bytes(hashlib.sha1(HOST.lower().encode()).digest()[:4], "big")
+    secs = create // SEC
+    k = seq.to_bytes(8, "little")
+    return "{%08X-%04X-%04X-%s-%s}" % (m, secs & 0xFFFF, secs >> 16,
+                                       k[:2].hex().upper(), k[2:].hex().upper())
+
+
 def sysmon1(pid, create, image, cmd, user, ppid, pimage):
     g = guid_for(pid, create)
     return {"SourceName": "Microsoft-Windows-Sysmon", "EventID": 1,
@@ -130,7 +142,8 @@ def generate(seed):
             want = {"image": image, "name": "app%d_%d.exe" % (pid, k),
                     "create_time": E.fmt_time(create), "parent_pid": 500,
                     "parent_image": parent[2], "user": None,
-                    "command_line": None, "guid": None}
+                    "command_line": None,
+                    "guid": derived_guid(pid, create, pid * 10 + k)}
             late = r.random() < 0.3           # arrives in the second file
             first = k == 0 and r.random() < 0.3   # running at trace start
             ev = kp(15 if first else 1, T0 if first else create, pid, create,
