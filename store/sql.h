@@ -304,6 +304,8 @@
 #define SQLP_LIMIT 15
 #define SQLP_PART_FS_LO 16
 #define SQLP_PART_FS_HI 17
+#define SQLP_WHO_CUR_HOST 18
+#define SQLP_WHO_CUR_PID 19
 
 #define SQL_Q_CONN_HEAD "SELECT " SQL_CONN_COLUMNS " FROM connections WHERE 1"
 /* ?16/?17: the partition's first_seen bounds as the catalog said when the
@@ -316,7 +318,9 @@
 #define SQL_Q_WHO_HEAD                                                        \
     "SELECT host, pid, count(*), sum(bytes_sent), sum(bytes_received),"       \
     " min(first_seen), max(last_seen) FROM connections WHERE 1"
-#define SQL_Q_WHO_TAIL " GROUP BY host, pid"
+/* Groups in key order: nw_query_who_page reads a page as the first ?15
+ * groups after its cursor (-1: all; nw_query_who ranks every group). */
+#define SQL_Q_WHO_TAIL " GROUP BY host, pid ORDER BY host, pid LIMIT ?15"
 /* The same columns from the roll-up (followed by the ip, pid and host
  * fragments, whose column names it shares, and SQL_Q_WHO_TAIL). */
 #define SQL_Q_WHO_ROLLUP_HEAD                                                 \
@@ -329,6 +333,13 @@
     "SELECT host, pid, connections, bytes_sent, bytes_received, first_seen,"  \
     " last_seen FROM who_rollup WHERE 1"
 #define SQL_F_IP_REMOTE_ONE " AND remote_ip = ?1"
+/* With remote_ip = ?1 and this order, a page is one range of the
+ * roll-up's primary key (remote_ip, host, pid). */
+#define SQL_Q_WHO_ONE_TAIL " ORDER BY host, pid LIMIT ?15"
+/* The who cursor: groups after (host, pid) ?18, ?19.  A row value, so that
+ * SQLite bounds the roll-up's key range with it (an OR of the two parts
+ * would be a filter, not a range). */
+#define SQL_F_WHO_CURSOR " AND (host, pid) > (?18, ?19)"
 
 /* Either end in [lo, hi]: two range scans (MULTI-INDEX OR). */
 #define SQL_F_IP_EITHER                                                       \
