@@ -3,12 +3,14 @@
  *
  * The store allows one writer, and the tracker is not thread-safe, so every
  * source of events (POST bodies now; --follow, --fifo and stdin later) hands
- * its bytes to this thread as a job and waits for the answer.  A job is one
- * ingest run: writer opened, events folded, tracker flushed, committed,
- * writer closed.  Flushing per batch is what `netwho ingest` does per run
- * (open connections are written as open and resumed by the next batch,
- * tracker.h), so a batch's answer is final and queryable when it returns,
- * and an idle netwhod holds no lock that would block `netwho ingest`.
+ * its bytes to this thread as a job and waits for the answer.  Every source
+ * folds into one long-lived tracker (so a connection is not split by a
+ * batch boundary); a job opens the writer, folds its events, and commits
+ * and closes the writer.  A POSTed batch is also checkpointed before the
+ * commit (nw_tracker_checkpoint: every changed connection written as it
+ * stands, open ones as open, and kept), so its answer is final and
+ * queryable when it returns.  An idle netwhod holds no lock that would
+ * block `netwho ingest`.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -55,11 +57,28 @@ struct nwd_ingest {
     nw_sink cur_sink;
     int st_live;                    /* fed since it last had nothing open */
     struct timespec st_last;        /* when the last batch came (monotonic) */
+    /* Resume filter across steps (see fw_resume).  The writer's own filter
+     * lives for one step only, and it probes SQLite for anything older
+     * than the store's newest row -- which, one step later, is everything
+     * this tracker just wrote: every new UDP flow then probed, and a DNS
+     * server's tuple probe scans all its rows, so ingest slowed as the
+     * store grew.  Owned by the ingest thread. */
+    uint64_t *rs_bloom;             /* NWD_RESUME_BLOOM_BITS, lazily made  */
+    uint64_t rs_keys;               /* keys added since the last reset     */
+    nw_time rs_prior;               /* store's newest last_seen at reset   */
+    uint64_t rs_conns;              /* catalog's connections after our
+                                       last commit (another writer's rows
+                                       change it: then reset)            */
+    int rs_ready;
 };
 
+/* 8 Mbit = 1 MiB; reset (with rs_prior moved up) after NWD_RESUME_BLOOM_KEYS
+ * keys, which keeps false positives (one wasted probe each) under ~1%. */
+#define NWD_RESUME_BLOOM_BITS (1u << 23)
+#define NWD_RESUME_BLOOM_KEYS 600000
+
 typedef struct run_ctx {
-    nw_tracker *tracker;
-    nw_writer *writer;
+    nwd_ingest *g;
     nw_status failed;
     nw_err err;
     nw_api_ingest_result *out;
@@ -69,7 +88,7 @@ typedef struct run_ctx {
 static int on_event(void *p, const nw_event *ev)
 {
     run_ctx *c = p;
-    nw_status st = nw_tracker_feed(c->tracker, ev);
+    nw_status st = nw_tracker_feed(c->g->st_tracker, ev);
     if (st != NW_OK) {
         c->failed = st;
         return 1;
@@ -84,7 +103,7 @@ static int on_reject(void *p, const nw_rejection *r)
     run_ctx *c = p;
     if ((unsigned)r->reason < NW_REJ__COUNT)
         c->out->rejected_by[r->reason]++;
-    nw_status st = nw_writer_reject(c->writer, r, &c->err);
+    nw_status st = nw_writer_reject(c->g->st_writer, r, &c->err);
     if (st != NW_OK) {
         c->failed = st;
         return 1;
@@ -98,25 +117,31 @@ static void fail(nw_api_ingest_result *out, nw_status st, const char *msg)
     snprintf(out->message, sizeof out->message, "%s", msg && msg[0] ? msg : nw_status_name(st));
 }
 
-/* One batch, start to commit.  Fills j->out; returns the event-id counts. */
+static nw_status st_begin(nwd_ingest *g, nw_err *err);
+static nw_status st_end(nwd_ingest *g, nw_status st, nw_err *err);
+
+/*
+ * One POSTed batch, decoded and folded into the stream tracker that the
+ * live sources use too, then checkpointed (every held event folded, every
+ * changed connection written, nothing forgotten) and committed: its
+ * answer is final and queryable when it returns, as with a flush, but the
+ * next batch continues the same connections in memory.  A tracker per POST,
+ * flushed at its end, cost a resume lookup for every connection that went
+ * on into the next batch -- for a DNS server's flows a scan of all its rows
+ * -- and POST ingest slowed down as the store grew.  Fills j->out; returns
+ * the event-id counts.
+ */
 static void run_job(nwd_ingest *g, job *j, uint64_t by_id[64])
 {
     nw_api_ingest_result *out = j->out;
     run_ctx c;
     memset(&c, 0, sizeof c);
+    c.g = g;
     c.out = out;
     nw_err err = {{0}};
-    nw_status st = nw_writer_open(g->store, &c.writer, &err);
+    nw_status st = st_begin(g, &err);
     if (st != NW_OK) {
         fail(out, st, err.msg);
-        return;
-    }
-    nw_sink sink;
-    nw_writer_sink(c.writer, &sink);
-    c.tracker = nw_tracker_new(NULL, &sink);
-    if (!c.tracker) {
-        fail(out, NW_ERR_NOMEM, "out of memory");
-        nw_writer_close(c.writer, &err);
         return;
     }
     nw_pipeline_opts popts = {.threads = NWD_INGEST_DECODE_THREADS,
@@ -126,33 +151,97 @@ static void run_job(nwd_ingest *g, job *j, uint64_t by_id[64])
     nw_pipeline_stats ps = {0};
     st = nw_pipeline_run_buf(j->buf, j->len, &popts, &cbs, &c, &ps, &err);
     if (c.failed != NW_OK) {
-        const char *why = c.err.msg[0] ? c.err.msg : nw_writer_last_error(c.writer);
+        const char *why = c.err.msg[0] ? c.err.msg : nw_writer_last_error(g->st_writer);
         fail(out, c.failed, why);
     } else if (st != NW_OK) {
         fail(out, st, err.msg);
     } else {
-        st = nw_tracker_flush(c.tracker);
-        if (st == NW_OK)
-            st = nw_writer_commit(c.writer, &err);
+        st = nw_tracker_checkpoint(g->st_tracker);
         if (st != NW_OK)
-            fail(out, st, err.msg[0] ? err.msg : nw_writer_last_error(c.writer));
-        else
-            out->status = NW_OK;
+            fail(out, st, nw_writer_last_error(g->st_writer));
     }
+    st = st_end(g, out->status, &err);
+    if (st != NW_OK && out->status == NW_OK)
+        fail(out, st, err.msg);
     out->accepted = ps.accepted;
     out->rejected = ps.rejected;
-    nw_tracker_free(c.tracker);
-    nw_err cerr = {{0}};
-    if (nw_writer_close(c.writer, &cerr) != NW_OK && out->status == NW_OK)
-        fail(out, NW_ERR_IO, cerr.msg);
+    if (out->status == NW_OK) {
+        g->st_live = 1;
+        clock_gettime(CLOCK_MONOTONIC, &g->st_last);
+    }
     memcpy(by_id, c.by_id, sizeof c.by_id);
 }
 
 /* -------------------------------------------------------- the stream */
 
+/* A connection's key (what resume matches on) as two bit positions. */
+static void rs_bits(const nw_conn *c, uint32_t *a, uint32_t *b)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)c->host; p && *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    unsigned char k[16 + 16 + 2 + 2 + 4 + 2];
+    memcpy(k, c->local_ip.b, 16);
+    memcpy(k + 16, c->remote_ip.b, 16);
+    memcpy(k + 32, &c->local_port, 2);
+    memcpy(k + 34, &c->remote_port, 2);
+    memcpy(k + 36, &c->pid, 4);
+    k[40] = c->proto;
+    k[41] = c->ip_version;
+    for (size_t i = 0; i < sizeof k; i++)
+        h = (h ^ k[i]) * 1099511628211ULL;
+    h ^= h >> 31;
+    *a = (uint32_t)h % NWD_RESUME_BLOOM_BITS;
+    *b = (uint32_t)(h >> 32) % NWD_RESUME_BLOOM_BITS;
+}
+
+/* The store's newest last_seen and its connection rows (catalog). */
+static void store_facts(nwd_ingest *g, nw_time *newest, uint64_t *conns)
+{
+    nw_partition_info *parts = NULL;
+    size_t n = 0;
+    nw_err err = {{0}};
+    *newest = NW_TIME_MAX;       /* unknown: every resume probes */
+    *conns = UINT64_MAX;
+    if (nw_store_partitions(g->store, &parts, &n, &err) != NW_OK)
+        return;
+    *newest = NW_TIME_MIN;
+    *conns = 0;
+    for (size_t i = 0; i < n; i++) {
+        *conns += parts[i].connections;
+        if (parts[i].connections && parts[i].max_last_seen > *newest)
+            *newest = parts[i].max_last_seen;
+    }
+    free(parts);
+}
+
+/* Forgets the filter's keys: rows written so far are then covered by
+ * rs_prior (their last_seen is at most the store's newest). */
+static void rs_reset(nwd_ingest *g, nw_time newest)
+{
+    if (g->rs_bloom)
+        memset(g->rs_bloom, 0, NWD_RESUME_BLOOM_BITS / 8);
+    g->rs_keys = 0;
+    g->rs_prior = newest;
+    g->rs_ready = 1;
+}
+
 static nw_status fw_conn(void *p, const nw_conn *c)
 {
     nwd_ingest *g = p;
+    if (c->state == NW_STATE_ATTEMPTED || c->state == NW_STATE_ESTABLISHED) {
+        if (!g->rs_bloom)
+            g->rs_bloom = calloc(NWD_RESUME_BLOOM_BITS / 64, sizeof *g->rs_bloom);
+        if (g->rs_bloom) {
+            uint32_t a, b;
+            rs_bits(c, &a, &b);
+            g->rs_bloom[a / 64] |= 1ULL << (a % 64);
+            g->rs_bloom[b / 64] |= 1ULL << (b % 64);
+            g->rs_keys++;
+        } else {
+            g->rs_ready = 0;     /* no filter: probe every time */
+        }
+    }
     return g->cur_sink.conn(g->cur_sink.ctx, c);
 }
 
@@ -168,9 +257,23 @@ static nw_status fw_failure(void *p, const nw_failure *f)
     return g->cur_sink.failure(g->cur_sink.ctx, f);
 }
 
+/*
+ * A row can be resumed only if it is open and last seen at or after since.
+ * Rows older than this tracker's filter were all seen by rs_prior; since
+ * then, every row written open went through fw_conn (a change by another
+ * writer resets the filter, st_begin).  So a key the filter has never seen,
+ * asked with since > rs_prior, has no row to continue: no probe.
+ */
 static int fw_resume(void *p, const nw_conn *key, nw_time since, nw_conn *out)
 {
     nwd_ingest *g = p;
+    if (g->rs_ready && key && since > g->rs_prior) {
+        uint32_t a, b;
+        rs_bits(key, &a, &b);
+        if (!g->rs_bloom || !((g->rs_bloom[a / 64] >> (a % 64) & 1) &&
+                              (g->rs_bloom[b / 64] >> (b % 64) & 1)))
+            return 0;
+    }
     return g->cur_sink.resume ? g->cur_sink.resume(g->cur_sink.ctx, key, since, out) : 0;
 }
 
@@ -186,6 +289,12 @@ static nw_status st_begin(nwd_ingest *g, nw_err *err)
     nw_status st = nw_writer_open(g->store, &g->st_writer, err);
     if (st != NW_OK)
         return st;
+    /* Under the writer lock: nobody else writes until st_end. */
+    nw_time newest;
+    uint64_t conns;
+    store_facts(g, &newest, &conns);
+    if (!g->rs_ready || conns != g->rs_conns || g->rs_keys > NWD_RESUME_BLOOM_KEYS)
+        rs_reset(g, newest);
     nw_writer_sink(g->st_writer, &g->cur_sink);
     if (!g->st_tracker) {
         nw_sink fw = {.ctx = g, .conn = fw_conn, .transfer = fw_transfer,
@@ -206,6 +315,12 @@ static nw_status st_end(nwd_ingest *g, nw_status st, nw_err *err)
 {
     if (st == NW_OK)
         st = nw_writer_commit(g->st_writer, err);
+    if (st == NW_OK) {
+        nw_time newest;
+        store_facts(g, &newest, &g->rs_conns);   /* still under the lock */
+    } else {
+        g->rs_ready = 0;         /* unsure what was written: start over */
+    }
     nw_err cerr = {{0}};
     nw_status cst = nw_writer_close(g->st_writer, &cerr);
     g->st_writer = NULL;
@@ -464,6 +579,7 @@ void nwd_ingest_stop(nwd_ingest *g)
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->wake);
     pthread_cond_destroy(&g->done);
+    free(g->rs_bloom);
     free(g->dir);
     free(g->default_host);
     free(g);
