@@ -21,6 +21,7 @@
 
 #include "netwhod.h"
 #include "netwho/pipeline.h"
+#include "netwho/query.h"
 #include "netwho/store.h"
 #include "netwho/tracker.h"
 #include "netwho/writer.h"
@@ -57,23 +58,23 @@ struct nwd_ingest {
     nw_sink cur_sink;
     int st_live;                    /* fed since it last had nothing open */
     struct timespec st_last;        /* when the last batch came (monotonic) */
-    /* Resume filter across steps (see fw_resume).  The writer's own filter
-     * lives for one step only, and it probes SQLite for anything older
-     * than the store's newest row -- which, one step later, is everything
-     * this tracker just wrote: every new UDP flow then probed, and a DNS
-     * server's tuple probe scans all its rows, so ingest slowed as the
-     * store grew.  Owned by the ingest thread. */
+    /* Resume filter across steps (see fw_resume): the keys of every row
+     * that a resume could continue.  The writer's own filter lives for one
+     * step only and lets through anything older than the store's newest
+     * row, which one step later is everything: every new UDP flow and every
+     * TCP tuple first seen mid-connection probed SQLite, and a probe for a
+     * busy server's address and port reads all of its rows (35 s for one
+     * 50k-event POST on a 10M-event store).  Owned by the ingest thread. */
     uint64_t *rs_bloom;             /* NWD_RESUME_BLOOM_BITS, lazily made  */
-    uint64_t rs_keys;               /* keys added since the last reset     */
-    nw_time rs_prior;               /* store's newest last_seen at reset   */
+    uint64_t rs_keys;               /* distinct-ish keys since the rebuild */
     uint64_t rs_conns;              /* catalog's connections after our
                                        last commit (another writer's rows
-                                       change it: then reset)            */
+                                       change it: then rebuild)          */
     int rs_ready;
 };
 
-/* 8 Mbit = 1 MiB; reset (with rs_prior moved up) after NWD_RESUME_BLOOM_KEYS
- * keys, which keeps false positives (one wasted probe each) under ~1%. */
+/* 8 Mbit = 1 MiB; rebuilt from the store after NWD_RESUME_BLOOM_KEYS keys,
+ * which keeps false positives (one wasted probe each) near 1%. */
 #define NWD_RESUME_BLOOM_BITS (1u << 23)
 #define NWD_RESUME_BLOOM_KEYS 600000
 
@@ -215,33 +216,66 @@ static void store_facts(nwd_ingest *g, nw_time *newest, uint64_t *conns)
     free(parts);
 }
 
-/* Forgets the filter's keys: rows written so far are then covered by
- * rs_prior (their last_seen is at most the store's newest). */
-static void rs_reset(nwd_ingest *g, nw_time newest)
+/* Adds c's key; 0, or -1 without memory (then the filter is off). */
+static int rs_add(nwd_ingest *g, const nw_conn *c)
 {
+    if (!g->rs_bloom)
+        g->rs_bloom = calloc(NWD_RESUME_BLOOM_BITS / 64, sizeof *g->rs_bloom);
+    if (!g->rs_bloom) {
+        g->rs_ready = 0;         /* no filter: probe every time */
+        return -1;
+    }
+    uint32_t a, b;
+    rs_bits(c, &a, &b);
+    uint64_t ma = 1ULL << (a % 64), mb = 1ULL << (b % 64);
+    if (!(g->rs_bloom[a / 64] & ma) || !(g->rs_bloom[b / 64] & mb))
+        g->rs_keys++;
+    g->rs_bloom[a / 64] |= ma;
+    g->rs_bloom[b / 64] |= mb;
+    return 0;
+}
+
+static int rs_scan_cb(void *p, const nw_conn *c)
+{
+    return rs_add(p, c) ? 1 : 0;
+}
+
+/*
+ * Rebuilds the filter from the store: the keys of every open row last seen
+ * within the TCP resume horizon of the store's newest row (no resume can
+ * reach an older one).  One pass over the connections (~0.3 s at 10M
+ * events), at the first step, after another writer changed the store, and
+ * when the filter fills up.
+ */
+static void rs_rebuild(nwd_ingest *g, nw_time newest)
+{
+    g->rs_ready = 0;
+    g->rs_keys = 0;
     if (g->rs_bloom)
         memset(g->rs_bloom, 0, NWD_RESUME_BLOOM_BITS / 8);
-    g->rs_keys = 0;
-    g->rs_prior = newest;
+    static const int open_states[] = {NW_STATE_ATTEMPTED, NW_STATE_ESTABLISHED};
+    for (size_t i = 0; i < 2; i++) {
+        nw_query q;
+        nw_query_init(&q);
+        q.state = open_states[i];
+        if (newest != NW_TIME_MAX && newest > NW_TIME_MIN + NW_TCP_RESUME_HORIZON)
+            q.from = newest - NW_TCP_RESUME_HORIZON;
+        nw_err err = {{0}};
+        if (nw_query_connections(g->store, &q, rs_scan_cb, g, NULL, &err) != NW_OK) {
+            nwd_log("ingest: resume filter: %s (every resume probes the store)", err.msg);
+            return;
+        }
+        if (!g->rs_bloom)
+            return;
+    }
     g->rs_ready = 1;
 }
 
 static nw_status fw_conn(void *p, const nw_conn *c)
 {
     nwd_ingest *g = p;
-    if (c->state == NW_STATE_ATTEMPTED || c->state == NW_STATE_ESTABLISHED) {
-        if (!g->rs_bloom)
-            g->rs_bloom = calloc(NWD_RESUME_BLOOM_BITS / 64, sizeof *g->rs_bloom);
-        if (g->rs_bloom) {
-            uint32_t a, b;
-            rs_bits(c, &a, &b);
-            g->rs_bloom[a / 64] |= 1ULL << (a % 64);
-            g->rs_bloom[b / 64] |= 1ULL << (b % 64);
-            g->rs_keys++;
-        } else {
-            g->rs_ready = 0;     /* no filter: probe every time */
-        }
-    }
+    if (c->state == NW_STATE_ATTEMPTED || c->state == NW_STATE_ESTABLISHED)
+        rs_add(g, c);
     return g->cur_sink.conn(g->cur_sink.ctx, c);
 }
 
@@ -258,16 +292,16 @@ static nw_status fw_failure(void *p, const nw_failure *f)
 }
 
 /*
- * A row can be resumed only if it is open and last seen at or after since.
- * Rows older than this tracker's filter were all seen by rs_prior; since
- * then, every row written open went through fw_conn (a change by another
- * writer resets the filter, st_begin).  So a key the filter has never seen,
- * asked with since > rs_prior, has no row to continue: no probe.
+ * A row can be resumed only if it is open (and recent).  The filter holds
+ * the keys of the store's open rows when it was built, and every row
+ * written open since went through fw_conn (another writer's change makes
+ * st_begin rebuild it).  So a key the filter has never seen has no row to
+ * continue: no probe.
  */
 static int fw_resume(void *p, const nw_conn *key, nw_time since, nw_conn *out)
 {
     nwd_ingest *g = p;
-    if (g->rs_ready && key && since > g->rs_prior) {
+    if (g->rs_ready && key) {
         uint32_t a, b;
         rs_bits(key, &a, &b);
         if (!g->rs_bloom || !((g->rs_bloom[a / 64] >> (a % 64) & 1) &&
@@ -294,7 +328,7 @@ static nw_status st_begin(nwd_ingest *g, nw_err *err)
     uint64_t conns;
     store_facts(g, &newest, &conns);
     if (!g->rs_ready || conns != g->rs_conns || g->rs_keys > NWD_RESUME_BLOOM_KEYS)
-        rs_reset(g, newest);
+        rs_rebuild(g, newest);
     nw_writer_sink(g->st_writer, &g->cur_sink);
     if (!g->st_tracker) {
         nw_sink fw = {.ctx = g, .conn = fw_conn, .transfer = fw_transfer,

@@ -272,6 +272,21 @@
     " AND ip_version = ?8 AND state IN (?10, ?11) AND last_seen >= ?9"        \
     " ORDER BY last_seen DESC, id DESC LIMIT 1"
 
+/*
+ * The same lookup through conn_lport, for a key whose local port is the
+ * larger one: that is usually the ephemeral end, a handful of rows per
+ * value, while (remote_ip, remote_port) is then a server's address and
+ * service port -- a DNS server's port 53 has a row per client flow, and
+ * the lookup above read them all (~100k at 10M events).  SQLite cannot
+ * tell the two apart without statistics, hence the explicit index.
+ */
+#define SQL_CONN_RESUME_LPORT                                                 \
+    "SELECT " SQL_CONN_COLUMNS " FROM connections INDEXED BY conn_lport"      \
+    " WHERE remote_ip = ?1 AND remote_port = ?2 AND local_ip = ?3"            \
+    " AND local_port = ?4 AND pid = ?5 AND host = ?6 AND proto = ?7"          \
+    " AND ip_version = ?8 AND state IN (?10, ?11) AND last_seen >= ?9"        \
+    " ORDER BY last_seen DESC, id DESC LIMIT 1"
+
 /* Recomputes the catalog row of a partition file the catalog does not know
  * (written, then a crash before the catalog commit). */
 #define SQL_PART_RESCAN_CONN                                                  \

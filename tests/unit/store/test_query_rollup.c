@@ -883,6 +883,14 @@ START_TEST(test_rollup_query_plan)
     query_plan(db, SQL_CONN_OLD_BYTES, plan, sizeof plan);
     ck_assert_msg(strstr(plan, "SEARCH connections USING INTEGER PRIMARY KEY (rowid=?)"),
                   "%s", plan);
+    /* Resume looks a tuple up by its remote end, or by the local port when
+     * that is the ephemeral end (a server's address and port has a row per
+     * client flow). */
+    query_plan(db, SQL_CONN_RESUME, plan, sizeof plan);
+    ck_assert_msg(strstr(plan, "USING INDEX conn_remote (remote_ip=? AND remote_port=?)"), "%s",
+                  plan);
+    query_plan(db, SQL_CONN_RESUME_LPORT, plan, sizeof plan);
+    ck_assert_msg(strstr(plan, "USING INDEX conn_lport (local_port=?)"), "%s", plan);
     sqlite3_close(db);
 }
 END_TEST
