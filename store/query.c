@@ -27,6 +27,11 @@
 #include "sql.h"
 #include "store_int.h"
 
+/* Bytes of a partition file a read handle maps (SQL_PRAGMA_MMAP_FMT):
+ * address space only, and more than a day's partition holds at 10M events
+ * (~190 MB); pages past it are read as usual. */
+#define NW_READ_MMAP_BYTES (1LL << 30)
+
 /* Longest statement text: every fragment of sql.h at once, with margin. */
 #define NW_QUERY_SQL_MAX 4096
 
@@ -314,6 +319,9 @@ static nw_status rd_acquire(nw_store *s, const char *name, nw_rd_handle **out,
         return st;
     }
     s->partition_opens++;
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, SQL_PRAGMA_MMAP_FMT, NW_READ_MMAP_BYTES);
+    sqlite3_exec(h->db, pragma, NULL, NULL, NULL);   /* an optimisation only */
     snprintf(h->name, sizeof h->name, "%s", name);
     h->dev = (uint64_t)sb.st_dev;
     h->ino = (uint64_t)sb.st_ino;
