@@ -7,8 +7,10 @@
 #
 #   bench/http_bench.sh [--events N] [--port P] [--duration S] [--threads T]
 #                       [--connections C] [--ingest-events N] [--batch N]
-#                       [--no-build]
+#                       [--no-build] [--bin DIR]
 #
+# --bin DIR: run DIR/netwho and DIR/netwhod instead of build-rel's (another
+# build, to compare; implies --no-build).
 # Prints a markdown table and writes it to bench/results/http_latest.md.
 set -euo pipefail
 
@@ -25,9 +27,10 @@ conns=16
 ingest_events=3000000 # the second file, POSTed beside the measured runs
 batch=50000           # events per POST
 build=1
+bindir=
 
 usage() {
-    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-2}"
 }
 
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
         --ingest-events) ingest_events=$2; shift 2 ;;
         --batch) batch=$2; shift 2 ;;
         --no-build) build=0; shift ;;
+        --bin) bindir=$2; build=0; shift 2 ;;
         -h|--help) usage 0 ;;
         *) echo "http_bench: unknown argument: $1" >&2; usage ;;
     esac
@@ -80,8 +84,8 @@ if [ "$build" = 1 ]; then
       cmake --build build-rel -j2 --target netwho netwhod; } >"$work/build.log" 2>&1 ||
         { tail -30 "$work/build.log" >&2; die "build failed (see $work/build.log)"; }
 fi
-nw=$root/build-rel/netwho
-nwd=$root/build-rel/netwhod
+nw=${bindir:-$root/build-rel}/netwho
+nwd=${bindir:-$root/build-rel}/netwhod
 [ -x "$nw" ] && [ -x "$nwd" ] || die "build-rel/netwho and build-rel/netwhod are missing (drop --no-build)"
 shim=$work/wrk_unix.so
 cc -shared -fPIC -O2 -o "$shim" "$here/wrk_unix.c" -ldl || die "cannot build the wrk Unix-socket shim"
@@ -307,6 +311,7 @@ run_wrk popular-304 tcp "$work/paths-popular.txt" "$etag"
 # ------------------------------------------------------------ report
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- server api store common include collector 2>/dev/null || commit="$commit (+ work tree)"
+[ -z "$bindir" ] || commit="binaries of $bindir"
 export H_POPULAR=$popular H_RARE=$rare H_NROT=$nrot H_WIN_FROM=$win_from H_WIN_TO=$win_to \
     H_SPAN_FROM=$span_from H_NEWEST=$newest H_ETAG=$etag H_COMMIT=$commit H_DURATION=$duration \
     H_THREADS=$wrk_threads H_CONNS=$conns H_BATCH=$batch H_SECOND=$(basename "$second") \
