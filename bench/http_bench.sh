@@ -277,6 +277,10 @@ ingest_loop() {
 }
 
 run_wrk health tcp "$work/paths-health.txt"
+# The window before any ingest: with ingest beside, every POSTed row is
+# newer than the window's `from`, and the plan (conn_last, last_seen >=
+# from) reads them all -- see BENCHMARKS.md.
+run_wrk window-quiet tcp "$work/paths-window.txt"
 # One batch alone (no other load), for comparison.
 log "POST of $batch events alone"
 a0=$(now)
@@ -410,6 +414,7 @@ def row(label, name, transport, answer, beside=True):
     w("| %s | %s | %s | **%s** | %s | %s | %s | %s |" % (label, "Unix socket" if transport == "unix" else "TCP", ing,
       n(r["rps"]), f(r["p50"]), f(r["p99"]), answer, "; ".join(notes)))
 row("`GET /api/v1/health` (baseline: no query)", "health", "tcp", "-", beside=False)
+row("window, before any ingest", "window-quiet", "tcp", ans(2), beside=False)
 for t in ("tcp", "unix"):
     row("IP lookup, popular `%s`" % E["H_POPULAR"], "popular", t, ans(0))
     row("IP lookup, rare `%s`" % E["H_RARE"], "rare", t, ans(1))
