@@ -161,7 +161,10 @@ static int build_sql(unsigned key, char *buf, size_t cap)
         {QM_FROM, SQL_F_FROM},   {QM_CURSOR, SQL_F_CURSOR},
     };
     int who = kind == NW_QK_WHO;
-    int rc = append(buf, cap, &len, who ? SQL_Q_WHO_HEAD : SQL_Q_CONN_HEAD);
+    /* Time only, with a from: the page's ids from conn_last_first first. */
+    int late = !who && (mask & QM_FROM) && !(mask & ~(QM_FROM | QM_TO | QM_CURSOR));
+    int rc = append(buf, cap, &len,
+                    who ? SQL_Q_WHO_HEAD : late ? SQL_Q_CONN_LATE_HEAD : SQL_Q_CONN_HEAD);
     if (mask & QM_IP)
         rc |= append(buf, cap, &len, who ? SQL_F_IP_REMOTE : SQL_F_IP_EITHER);
     for (size_t i = 0; i < sizeof frags / sizeof frags[0]; i++)
@@ -169,6 +172,8 @@ static int build_sql(unsigned key, char *buf, size_t cap)
             rc |= append(buf, cap, &len,
                          who && frags[i].bit == QM_CURSOR ? SQL_F_WHO_CURSOR : frags[i].sql);
     rc |= append(buf, cap, &len, who ? SQL_Q_WHO_TAIL : SQL_Q_CONN_TAIL);
+    if (late)
+        rc |= append(buf, cap, &len, SQL_Q_CONN_LATE_TAIL);
     return rc ? -1 : 0;
 }
 
@@ -744,14 +749,14 @@ static int who_covers(const nw_cat_row *r, const nw_query *q, unsigned mask)
  * netwhod keeps its handles for long. */
 static int rd_has_rollup(nw_rd_handle *h)
 {
-    if (h->version >= NW_SCHEMA_VERSION)
+    if (h->version >= NW_SCHEMA_ROLLUP_VERSION)
         return 1;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(h->db, SQL_PRAGMA_USER_VERSION_GET, -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         h->version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-    return h->version >= NW_SCHEMA_VERSION;
+    return h->version >= NW_SCHEMA_ROLLUP_VERSION;
 }
 
 static nw_status who_partition(nw_store *s, const nw_cat_row *r, const nw_query *q,

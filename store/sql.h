@@ -147,6 +147,13 @@
 #define SQL_PARTITION_MIGRATE_V2                                              \
     SQL_WHO_ROLLUP_TABLE ";" SQL_PROCESSES_TABLE ";" SQL_ROLLUP_REBUILD
 
+/* Version 3: the time-window index carries first_seen too (see below).
+ * A version-2 partition gets this alone; a version-1 one V2 then this. */
+#define SQL_PARTITION_MIGRATE_V3                                              \
+    "CREATE INDEX IF NOT EXISTS conn_last_first"                              \
+    " ON connections(last_seen, first_seen);"                                 \
+    "DROP INDEX IF EXISTS conn_last"
+
 /*
  * Indexes, each one for a query of query.h (every index costs insert time
  * and ~15-30 bytes per row, so there is none beyond these):
@@ -156,9 +163,15 @@
  *   conn_local   local_ip: the other half of the ip filter (local OR remote);
  *   conn_rport, conn_lport: the port filter (local OR remote);
  *   conn_pid     pid;
- *   conn_last    last_seen: the time window ("last_seen >= from") -- it is
- *                what makes a day-3 window cheap in a day-1 partition that a
- *                long-lived connection stretched.
+ *   conn_last_first (last_seen, first_seen): the time window ("last_seen
+ *                >= from") -- it is what makes a day-3 window cheap in a
+ *                day-1 partition that a long-lived connection stretched.
+ *                With first_seen in it (schema version 3; version 2 had
+ *                last_seen alone), a window query filters "first_seen < to"
+ *                and sorts by (first_seen, id) from the index alone, and
+ *                reads only its page's rows (SQL_Q_CONN_LATE_HEAD): it read
+ *                every row active in the window, and beside ingest every
+ *                row newer than from.
  * id is the rowid (no extra index).  Enums are small integers; TCP option
  * columns are NULL when no connect/accept carried them.
  */
@@ -183,7 +196,7 @@
     "CREATE INDEX conn_rport ON connections(remote_port);"                    \
     "CREATE INDEX conn_lport ON connections(local_port);"                     \
     "CREATE INDEX conn_pid ON connections(pid);"                              \
-    "CREATE INDEX conn_last ON connections(last_seen);"                       \
+    "CREATE INDEX conn_last_first ON connections(last_seen, first_seen);"    \
     "CREATE TABLE transfers("                                                 \
     " conn_id INTEGER NOT NULL, time INTEGER NOT NULL,"                       \
     " bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL,"          \
@@ -330,6 +343,14 @@
 #define SQLP_WHO_CUR_PID 19
 
 #define SQL_Q_CONN_HEAD "SELECT " SQL_CONN_COLUMNS " FROM connections WHERE 1"
+/* A time-only query (from, to, cursor) picks its page's ids from
+ * conn_last_first alone, then reads those rows: the rows it only looks at
+ * are never fetched.  Followed by the fragments, SQL_Q_CONN_TAIL and
+ * SQL_Q_CONN_LATE_TAIL. */
+#define SQL_Q_CONN_LATE_HEAD                                                  \
+    "SELECT " SQL_CONN_COLUMNS " FROM connections WHERE id IN"                \
+    " (SELECT id FROM connections WHERE 1"
+#define SQL_Q_CONN_LATE_TAIL ") ORDER BY first_seen, id"
 /* ?16/?17: the partition's first_seen bounds as the catalog said when the
  * query began.  The k-way merge groups partitions by those bounds; a row a
  * writer commits later outside them would come out of order (and a cursor
