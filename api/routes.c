@@ -181,7 +181,7 @@ static void finish_etag(const nw_api_req *req, nw_api_resp *resp)
 static const char *const p_connections[] = {FILTERS, "limit", "cursor", "format", NULL};
 static const char *const p_processes[] = {"port", "local_port", "remote_port", "pid", "host",
                                           "proto", "direction", "state", "from", "to",
-                                          "limit", "format", NULL};
+                                          "limit", "cursor", "format", NULL};
 static const char *const p_transfers[] = {"limit", "cursor", "format", NULL};
 static const char *const p_proc_conns[] = {"host", "at", "limit", "cursor", "format", NULL};
 static const char *const p_top[] = {"by", "order", "from", "to", "limit", NULL};
@@ -850,6 +850,52 @@ static void list_end(const nw_api_req *req, nw_api_resp *resp, nw_format f, nw_e
     finish_etag(req, resp);
 }
 
+/* A processes cursor: the last row's (host, pid) keyset, as hex of the pid
+ * (8 digits) then of the host's bytes. */
+static void who_cursor(nw_buf *b, const nw_who_row *w)
+{
+    static const char digits[] = "0123456789abcdef";
+    char pid[9];
+    snprintf(pid, sizeof pid, "%08" PRIx32, w->pid);
+    nw_buf_add(b, pid, 8);
+    for (const unsigned char *h = (const unsigned char *)w->host; *h; h++) {
+        char x[2] = {digits[*h >> 4], digits[*h & 15]};
+        nw_buf_add(b, x, 2);
+    }
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Parses who_cursor's text into host[NW_HOST_MAX] and *pid.  0 or -1. */
+static int parse_who_cursor(const char *s, char *host, uint32_t *pid)
+{
+    size_t len = strlen(s);
+    if (len < 8 || len % 2 || (len - 8) / 2 >= NW_HOST_MAX)
+        return -1;
+    uint32_t p = 0;
+    for (int i = 0; i < 8; i++) {
+        int d = hexval(s[i]);
+        if (d < 0)
+            return -1;
+        p = p << 4 | (uint32_t)d;
+    }
+    size_t n = 0;
+    for (size_t i = 8; i < len; i += 2, n++) {
+        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+            return -1;
+        host[n] = (char)(hi << 4 | lo);
+    }
+    host[n] = '\0';
+    *pid = p;
+    return 0;
+}
+
 static void route_processes(nw_store *store, const nw_api_req *req, const char *ip,
                             size_t iplen, nw_api_resp *resp)
 {
@@ -859,7 +905,8 @@ static void route_processes(nw_store *store, const nw_api_req *req, const char *
     int64_t limit;
     if (check_args(req, p_processes, resp) || get_format(req, &f, resp) ||
         apply_filters(req, &q, resp) ||
-        get_limit(req, 0, NW_API_LIMIT_MAX, &limit, resp))
+        get_limit(req, f != NW_FMT_JSON, f == NW_FMT_JSON ? NW_API_LIMIT_MAX : INT64_MAX, &limit,
+                  resp))
         return;
     char ipbuf[NW_PARAM_MAX_VALUE + 1];
     if (iplen > NW_PARAM_MAX_VALUE) {
@@ -873,19 +920,48 @@ static void route_processes(nw_store *store, const nw_api_req *req, const char *
         nw_api_error(resp, 400, "bad_parameter", err.msg, "ip");
         return;
     }
+    char cur_host[NW_HOST_MAX];
+    const char *cur = arg(req, "cursor");
+    if (cur) {
+        if (parse_who_cursor(cur, cur_host, &q.who_cursor_pid)) {
+            bad_param(resp, "cursor", "cursor: not a cursor this server gave out "
+                                      "(pass next_cursor back unchanged)");
+            return;
+        }
+        q.has_who_cursor = 1;
+        q.who_cursor_host = cur_host;
+    }
+    /* Pages in (host, pid) order: a keyset that stays put while ingest goes
+     * on (query.h).  ndjson and csv have no place for a cursor: they run to
+     * the end unless limited. */
     q.limit = limit;
     nw_who_row *rows = NULL;
     size_t n = 0;
-    if (nw_query_who(store, &q, &rows, &n, &err) != NW_OK) {
+    int more = 0;
+    if (nw_query_who_page(store, &q, &rows, &n, &more, &err) != NW_OK) {
         internal_error(resp, &err);
         return;
     }
     nw_enc enc;
     list_begin(resp, f, NW_REC_WHO, &enc);
-    for (size_t i = 0; i < n; i++)
-        nw_enc_who(&enc, &rows[i]);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = nw_enc_who(&enc, &rows[i]);
+    rc |= nw_enc_end(&enc);
+    if (f == NW_FMT_JSON) {
+        if (more && n > 0) {
+            rc |= nw_buf_adds(&resp->body, ",\"next_cursor\":\"");
+            who_cursor(&resp->body, &rows[n - 1]);
+            rc |= nw_buf_adds(&resp->body, "\"");
+        }
+        rc |= nw_buf_adds(&resp->body, "}\n");
+    }
     free(rows);
-    list_end(req, resp, f, &enc);
+    if (rc) {
+        nw_api_error(resp, 500, "internal", "answer too large", NULL);
+        return;
+    }
+    finish_etag(req, resp);
 }
 
 static int failure_cb(void *ctx, const nw_failure *fl)

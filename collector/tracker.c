@@ -788,6 +788,26 @@ nw_status nw_tracker_flush(nw_tracker *t)
     return st;
 }
 
+nw_status nw_tracker_checkpoint(nw_tracker *t)
+{
+    nw_status st = NW_OK;
+    while (st == NW_OK && t->heap_len > 0)
+        st = pop_and_fold(t);
+    if (st != NW_OK)
+        return st;
+    if (t->watermark > t->frontier)
+        t->frontier = t->watermark;
+    st = expire(t, t->frontier);
+    /* Written as they stand, and kept: the next event continues them in
+     * memory.  An emitted bucket is closed; more traffic in the same second
+     * opens a new one, which the store adds to the row. */
+    for (int l = 0; l < LIST__COUNT && st == NW_OK; l++)
+        for (tconn *c = t->lists[l].head; c && st == NW_OK; c = c->next)
+            if (c->dirty || c->has_bucket)
+                st = emit_conn(t, c);
+    return st;
+}
+
 void nw_tracker_stats_get(const nw_tracker *t, nw_tracker_stats *out)
 {
     *out = t->stats;

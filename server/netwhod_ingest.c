@@ -3,12 +3,14 @@
  *
  * The store allows one writer, and the tracker is not thread-safe, so every
  * source of events (POST bodies now; --follow, --fifo and stdin later) hands
- * its bytes to this thread as a job and waits for the answer.  A job is one
- * ingest run: writer opened, events folded, tracker flushed, committed,
- * writer closed.  Flushing per batch is what `netwho ingest` does per run
- * (open connections are written as open and resumed by the next batch,
- * tracker.h), so a batch's answer is final and queryable when it returns,
- * and an idle netwhod holds no lock that would block `netwho ingest`.
+ * its bytes to this thread as a job and waits for the answer.  Every source
+ * folds into one long-lived tracker (so a connection is not split by a
+ * batch boundary); a job opens the writer, folds its events, and commits
+ * and closes the writer.  A POSTed batch is also checkpointed before the
+ * commit (nw_tracker_checkpoint: every changed connection written as it
+ * stands, open ones as open, and kept), so its answer is final and
+ * queryable when it returns.  An idle netwhod holds no lock that would
+ * block `netwho ingest`.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -19,6 +21,7 @@
 
 #include "netwhod.h"
 #include "netwho/pipeline.h"
+#include "netwho/query.h"
 #include "netwho/store.h"
 #include "netwho/tracker.h"
 #include "netwho/writer.h"
@@ -55,27 +58,46 @@ struct nwd_ingest {
     nw_sink cur_sink;
     int st_live;                    /* fed since it last had nothing open */
     struct timespec st_last;        /* when the last batch came (monotonic) */
+    /* Resume filter across steps (see fw_resume): the keys of every row
+     * that a resume could continue.  The writer's own filter lives for one
+     * step only and lets through anything older than the store's newest
+     * row, which one step later is everything: every new UDP flow and every
+     * TCP tuple first seen mid-connection probed SQLite, and a probe for a
+     * busy server's address and port reads all of its rows (35 s for one
+     * 50k-event POST on a 10M-event store).  Owned by the ingest thread. */
+    uint64_t *rs_bloom;             /* NWD_RESUME_BLOOM_BITS, lazily made  */
+    uint64_t rs_keys;               /* distinct-ish keys since the rebuild */
+    uint64_t rs_conns;              /* catalog's connections after our
+                                       last commit (another writer's rows
+                                       change it: then rebuild)          */
+    int rs_ready;
 };
 
+/* 8 Mbit = 1 MiB; rebuilt from the store after NWD_RESUME_BLOOM_KEYS keys,
+ * which keeps false positives (one wasted probe each) near 1%. */
+#define NWD_RESUME_BLOOM_BITS (1u << 23)
+#define NWD_RESUME_BLOOM_KEYS 600000
+
 typedef struct run_ctx {
-    nw_tracker *tracker;
-    nw_writer *writer;
+    nwd_ingest *g;
     nw_status failed;
     nw_err err;
     nw_api_ingest_result *out;
     uint64_t by_id[64];
+    uint64_t fed;                   /* events given to the tracker        */
 } run_ctx;
 
 static int on_event(void *p, const nw_event *ev)
 {
     run_ctx *c = p;
-    nw_status st = nw_tracker_feed(c->tracker, ev);
+    nw_status st = nw_tracker_feed(c->g->st_tracker, ev);
     if (st != NW_OK) {
         c->failed = st;
         return 1;
     }
     if (ev->event_id < 64)
         c->by_id[ev->event_id]++;
+    c->fed++;
     return 0;
 }
 
@@ -83,7 +105,7 @@ static int on_event(void *p, const nw_event *ev)
 static int on_process(void *p, const nw_proc_event *pe)
 {
     run_ctx *c = p;
-    nw_status st = nw_writer_process(c->writer, pe, &c->err);
+    nw_status st = nw_writer_process(c->g->st_writer, pe, &c->err);
     if (st != NW_OK) {
         c->failed = st;
         return 1;
@@ -96,7 +118,7 @@ static int on_reject(void *p, const nw_rejection *r)
     run_ctx *c = p;
     if ((unsigned)r->reason < NW_REJ__COUNT)
         c->out->rejected_by[r->reason]++;
-    nw_status st = nw_writer_reject(c->writer, r, &c->err);
+    nw_status st = nw_writer_reject(c->g->st_writer, r, &c->err);
     if (st != NW_OK) {
         c->failed = st;
         return 1;
@@ -110,25 +132,31 @@ static void fail(nw_api_ingest_result *out, nw_status st, const char *msg)
     snprintf(out->message, sizeof out->message, "%s", msg && msg[0] ? msg : nw_status_name(st));
 }
 
-/* One batch, start to commit.  Fills j->out; returns the event-id counts. */
+static nw_status st_begin(nwd_ingest *g, nw_err *err);
+static nw_status st_end(nwd_ingest *g, nw_status st, nw_err *err);
+
+/*
+ * One POSTed batch, decoded and folded into the stream tracker that the
+ * live sources use too, then checkpointed (every held event folded, every
+ * changed connection written, nothing forgotten) and committed: its
+ * answer is final and queryable when it returns, as with a flush, but the
+ * next batch continues the same connections in memory.  A tracker per POST,
+ * flushed at its end, cost a resume lookup for every connection that went
+ * on into the next batch -- for a DNS server's flows a scan of all its rows
+ * -- and POST ingest slowed down as the store grew.  Fills j->out; returns
+ * the event-id counts.
+ */
 static void run_job(nwd_ingest *g, job *j, uint64_t by_id[64])
 {
     nw_api_ingest_result *out = j->out;
     run_ctx c;
     memset(&c, 0, sizeof c);
+    c.g = g;
     c.out = out;
     nw_err err = {{0}};
-    nw_status st = nw_writer_open(g->store, &c.writer, &err);
+    nw_status st = st_begin(g, &err);
     if (st != NW_OK) {
         fail(out, st, err.msg);
-        return;
-    }
-    nw_sink sink;
-    nw_writer_sink(c.writer, &sink);
-    c.tracker = nw_tracker_new(NULL, &sink);
-    if (!c.tracker) {
-        fail(out, NW_ERR_NOMEM, "out of memory");
-        nw_writer_close(c.writer, &err);
         return;
     }
     nw_pipeline_opts popts = {.threads = NWD_INGEST_DECODE_THREADS,
@@ -139,33 +167,133 @@ static void run_job(nwd_ingest *g, job *j, uint64_t by_id[64])
     nw_pipeline_stats ps = {0};
     st = nw_pipeline_run_buf(j->buf, j->len, &popts, &cbs, &c, &ps, &err);
     if (c.failed != NW_OK) {
-        const char *why = c.err.msg[0] ? c.err.msg : nw_writer_last_error(c.writer);
+        const char *why = c.err.msg[0] ? c.err.msg : nw_writer_last_error(g->st_writer);
         fail(out, c.failed, why);
     } else if (st != NW_OK) {
         fail(out, st, err.msg);
-    } else {
-        st = nw_tracker_flush(c.tracker);
-        if (st == NW_OK)
-            st = nw_writer_commit(c.writer, &err);
+    } else if (c.fed > 0) {
+        /* A body with no usable event leaves the tracker as the last
+         * checkpoint left it: nothing to write, and the store (and every
+         * ETag) must not change because of bad input. */
+        st = nw_tracker_checkpoint(g->st_tracker);
         if (st != NW_OK)
-            fail(out, st, err.msg[0] ? err.msg : nw_writer_last_error(c.writer));
-        else
-            out->status = NW_OK;
+            fail(out, st, nw_writer_last_error(g->st_writer));
     }
+    st = st_end(g, out->status, &err);
+    if (st != NW_OK && out->status == NW_OK)
+        fail(out, st, err.msg);
     out->accepted = ps.accepted;
     out->rejected = ps.rejected;
-    nw_tracker_free(c.tracker);
-    nw_err cerr = {{0}};
-    if (nw_writer_close(c.writer, &cerr) != NW_OK && out->status == NW_OK)
-        fail(out, NW_ERR_IO, cerr.msg);
+    if (out->status == NW_OK) {
+        g->st_live = 1;
+        clock_gettime(CLOCK_MONOTONIC, &g->st_last);
+    }
     memcpy(by_id, c.by_id, sizeof c.by_id);
 }
 
 /* -------------------------------------------------------- the stream */
 
+/* A connection's key (what resume matches on) as two bit positions. */
+static void rs_bits(const nw_conn *c, uint32_t *a, uint32_t *b)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)c->host; p && *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    unsigned char k[16 + 16 + 2 + 2 + 4 + 2];
+    memcpy(k, c->local_ip.b, 16);
+    memcpy(k + 16, c->remote_ip.b, 16);
+    memcpy(k + 32, &c->local_port, 2);
+    memcpy(k + 34, &c->remote_port, 2);
+    memcpy(k + 36, &c->pid, 4);
+    k[40] = c->proto;
+    k[41] = c->ip_version;
+    for (size_t i = 0; i < sizeof k; i++)
+        h = (h ^ k[i]) * 1099511628211ULL;
+    h ^= h >> 31;
+    *a = (uint32_t)h % NWD_RESUME_BLOOM_BITS;
+    *b = (uint32_t)(h >> 32) % NWD_RESUME_BLOOM_BITS;
+}
+
+/* The store's newest last_seen and its connection rows (catalog). */
+static void store_facts(nwd_ingest *g, nw_time *newest, uint64_t *conns)
+{
+    nw_partition_info *parts = NULL;
+    size_t n = 0;
+    nw_err err = {{0}};
+    *newest = NW_TIME_MAX;       /* unknown: every resume probes */
+    *conns = UINT64_MAX;
+    if (nw_store_partitions(g->store, &parts, &n, &err) != NW_OK)
+        return;
+    *newest = NW_TIME_MIN;
+    *conns = 0;
+    for (size_t i = 0; i < n; i++) {
+        *conns += parts[i].connections;
+        if (parts[i].connections && parts[i].max_last_seen > *newest)
+            *newest = parts[i].max_last_seen;
+    }
+    free(parts);
+}
+
+/* Adds c's key; 0, or -1 without memory (then the filter is off). */
+static int rs_add(nwd_ingest *g, const nw_conn *c)
+{
+    if (!g->rs_bloom)
+        g->rs_bloom = calloc(NWD_RESUME_BLOOM_BITS / 64, sizeof *g->rs_bloom);
+    if (!g->rs_bloom) {
+        g->rs_ready = 0;         /* no filter: probe every time */
+        return -1;
+    }
+    uint32_t a, b;
+    rs_bits(c, &a, &b);
+    uint64_t ma = 1ULL << (a % 64), mb = 1ULL << (b % 64);
+    if (!(g->rs_bloom[a / 64] & ma) || !(g->rs_bloom[b / 64] & mb))
+        g->rs_keys++;
+    g->rs_bloom[a / 64] |= ma;
+    g->rs_bloom[b / 64] |= mb;
+    return 0;
+}
+
+static int rs_scan_cb(void *p, const nw_conn *c)
+{
+    return rs_add(p, c) ? 1 : 0;
+}
+
+/*
+ * Rebuilds the filter from the store: the keys of every open row last seen
+ * within the TCP resume horizon of the store's newest row (no resume can
+ * reach an older one).  One pass over the connections (~0.3 s at 10M
+ * events), at the first step, after another writer changed the store, and
+ * when the filter fills up.
+ */
+static void rs_rebuild(nwd_ingest *g, nw_time newest)
+{
+    g->rs_ready = 0;
+    g->rs_keys = 0;
+    if (g->rs_bloom)
+        memset(g->rs_bloom, 0, NWD_RESUME_BLOOM_BITS / 8);
+    static const int open_states[] = {NW_STATE_ATTEMPTED, NW_STATE_ESTABLISHED};
+    for (size_t i = 0; i < 2; i++) {
+        nw_query q;
+        nw_query_init(&q);
+        q.state = open_states[i];
+        if (newest != NW_TIME_MAX && newest > NW_TIME_MIN + NW_TCP_RESUME_HORIZON)
+            q.from = newest - NW_TCP_RESUME_HORIZON;
+        nw_err err = {{0}};
+        if (nw_query_connections(g->store, &q, rs_scan_cb, g, NULL, &err) != NW_OK) {
+            nwd_log("ingest: resume filter: %s (every resume probes the store)", err.msg);
+            return;
+        }
+        if (!g->rs_bloom)
+            return;
+    }
+    g->rs_ready = 1;
+}
+
 static nw_status fw_conn(void *p, const nw_conn *c)
 {
     nwd_ingest *g = p;
+    if (c->state == NW_STATE_ATTEMPTED || c->state == NW_STATE_ESTABLISHED)
+        rs_add(g, c);
     return g->cur_sink.conn(g->cur_sink.ctx, c);
 }
 
@@ -181,9 +309,23 @@ static nw_status fw_failure(void *p, const nw_failure *f)
     return g->cur_sink.failure(g->cur_sink.ctx, f);
 }
 
+/*
+ * A row can be resumed only if it is open (and recent).  The filter holds
+ * the keys of the store's open rows when it was built, and every row
+ * written open since went through fw_conn (another writer's change makes
+ * st_begin rebuild it).  So a key the filter has never seen has no row to
+ * continue: no probe.
+ */
 static int fw_resume(void *p, const nw_conn *key, nw_time since, nw_conn *out)
 {
     nwd_ingest *g = p;
+    if (g->rs_ready && key) {
+        uint32_t a, b;
+        rs_bits(key, &a, &b);
+        if (!g->rs_bloom || !((g->rs_bloom[a / 64] >> (a % 64) & 1) &&
+                              (g->rs_bloom[b / 64] >> (b % 64) & 1)))
+            return 0;
+    }
     return g->cur_sink.resume ? g->cur_sink.resume(g->cur_sink.ctx, key, since, out) : 0;
 }
 
@@ -199,6 +341,12 @@ static nw_status st_begin(nwd_ingest *g, nw_err *err)
     nw_status st = nw_writer_open(g->store, &g->st_writer, err);
     if (st != NW_OK)
         return st;
+    /* Under the writer lock: nobody else writes until st_end. */
+    nw_time newest;
+    uint64_t conns;
+    store_facts(g, &newest, &conns);
+    if (!g->rs_ready || conns != g->rs_conns || g->rs_keys > NWD_RESUME_BLOOM_KEYS)
+        rs_rebuild(g, newest);
     nw_writer_sink(g->st_writer, &g->cur_sink);
     if (!g->st_tracker) {
         nw_sink fw = {.ctx = g, .conn = fw_conn, .transfer = fw_transfer,
@@ -219,6 +367,12 @@ static nw_status st_end(nwd_ingest *g, nw_status st, nw_err *err)
 {
     if (st == NW_OK)
         st = nw_writer_commit(g->st_writer, err);
+    if (st == NW_OK) {
+        nw_time newest;
+        store_facts(g, &newest, &g->rs_conns);   /* still under the lock */
+    } else {
+        g->rs_ready = 0;         /* unsure what was written: start over */
+    }
     nw_err cerr = {{0}};
     nw_status cst = nw_writer_close(g->st_writer, &cerr);
     g->st_writer = NULL;
@@ -479,6 +633,7 @@ void nwd_ingest_stop(nwd_ingest *g)
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->wake);
     pthread_cond_destroy(&g->done);
+    free(g->rs_bloom);
     free(g->dir);
     free(g->default_host);
     free(g);

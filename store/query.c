@@ -27,6 +27,11 @@
 #include "sql.h"
 #include "store_int.h"
 
+/* Bytes of a partition file a read handle maps (SQL_PRAGMA_MMAP_FMT):
+ * address space only, and more than a day's partition holds at 10M events
+ * (~190 MB); pages past it are read as usual. */
+#define NW_READ_MMAP_BYTES (1LL << 30)
+
 /* Longest statement text: every fragment of sql.h at once, with margin. */
 #define NW_QUERY_SQL_MAX 4096
 
@@ -46,7 +51,7 @@ enum { QK_BY_ID = 3, QK_XFERS = 4, QK_FAILS = 5, QK_FAILS_HOST = 6, QK_XFERS_AFT
 /* Filters the who roll-up can answer: ip, pid and host are its key; a time
  * window only if it covers the partition (then every connection of the
  * partition is in it, see who_covers).  Any other filter scans. */
-#define QM_ROLLUP_KEY (QM_IP | QM_PID | QM_HOST)
+#define QM_ROLLUP_KEY (QM_IP | QM_PID | QM_HOST | QM_CURSOR)
 #define QM_ROLLUP_OK (QM_ROLLUP_KEY | QM_TO | QM_FROM)
 /* Roll-up text for one address (ip_lo == ip_hi), not a range. */
 #define QM_ROLLUP_ONE_IP (1u << 15)
@@ -80,6 +85,8 @@ static unsigned query_mask(int kind, const nw_query *q)
         m |= QM_FROM;
     if (kind == NW_QK_CONNECTIONS && q->has_cursor)
         m |= QM_CURSOR;
+    if (kind == NW_QK_WHO && q->has_who_cursor)
+        m |= QM_CURSOR;          /* the who cursor: SQL_F_WHO_CURSOR */
     return m;
 }
 
@@ -111,8 +118,9 @@ static int build_rollup_sql(unsigned mask, char *buf, size_t cap)
         rc |= append(buf, cap, &len, SQL_F_PID);
     if (mask & QM_HOST)
         rc |= append(buf, cap, &len, SQL_F_HOST);
-    if (!one)
-        rc |= append(buf, cap, &len, SQL_Q_WHO_TAIL);
+    if (mask & QM_CURSOR)
+        rc |= append(buf, cap, &len, SQL_F_WHO_CURSOR);
+    rc |= append(buf, cap, &len, one ? SQL_Q_WHO_ONE_TAIL : SQL_Q_WHO_TAIL);
     return rc ? -1 : 0;
 }
 
@@ -153,13 +161,19 @@ static int build_sql(unsigned key, char *buf, size_t cap)
         {QM_FROM, SQL_F_FROM},   {QM_CURSOR, SQL_F_CURSOR},
     };
     int who = kind == NW_QK_WHO;
-    int rc = append(buf, cap, &len, who ? SQL_Q_WHO_HEAD : SQL_Q_CONN_HEAD);
+    /* Time only, with a from: the page's ids from conn_last_first first. */
+    int late = !who && (mask & QM_FROM) && !(mask & ~(QM_FROM | QM_TO | QM_CURSOR));
+    int rc = append(buf, cap, &len,
+                    who ? SQL_Q_WHO_HEAD : late ? SQL_Q_CONN_LATE_HEAD : SQL_Q_CONN_HEAD);
     if (mask & QM_IP)
         rc |= append(buf, cap, &len, who ? SQL_F_IP_REMOTE : SQL_F_IP_EITHER);
     for (size_t i = 0; i < sizeof frags / sizeof frags[0]; i++)
         if (mask & frags[i].bit)
-            rc |= append(buf, cap, &len, frags[i].sql);
+            rc |= append(buf, cap, &len,
+                         who && frags[i].bit == QM_CURSOR ? SQL_F_WHO_CURSOR : frags[i].sql);
     rc |= append(buf, cap, &len, who ? SQL_Q_WHO_TAIL : SQL_Q_CONN_TAIL);
+    if (late)
+        rc |= append(buf, cap, &len, SQL_Q_CONN_LATE_TAIL);
     return rc ? -1 : 0;
 }
 
@@ -203,10 +217,22 @@ static void bind_query(sqlite3_stmt *st, unsigned mask, const nw_query *q)
         sqlite3_bind_int64(st, SQLP_TO, q->to);
     if (mask & QM_FROM)
         sqlite3_bind_int64(st, SQLP_FROM, q->from);
-    if (mask & QM_CURSOR) {
+    if ((mask & QM_CURSOR) && q->has_cursor) {
         sqlite3_bind_int64(st, SQLP_CUR_FS, q->cursor_first_seen);
         sqlite3_bind_int64(st, SQLP_CUR_ID, q->cursor_id);
     }
+}
+
+/* Binds the who cursor (QM_CURSOR in a who text) and the rows asked of
+ * each partition (-1: all). */
+static void bind_who(sqlite3_stmt *st, unsigned mask, const nw_query *q, int64_t row_limit)
+{
+    if (mask & QM_CURSOR) {
+        const char *h = q->who_cursor_host ? q->who_cursor_host : "";
+        sqlite3_bind_text(st, SQLP_WHO_CUR_HOST, h, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, SQLP_WHO_CUR_PID, q->who_cursor_pid);
+    }
+    sqlite3_bind_int64(st, SQLP_LIMIT, row_limit);
 }
 
 /* ---------------------------------------------------------- read handles */
@@ -298,6 +324,9 @@ static nw_status rd_acquire(nw_store *s, const char *name, nw_rd_handle **out,
         return st;
     }
     s->partition_opens++;
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, SQL_PRAGMA_MMAP_FMT, NW_READ_MMAP_BYTES);
+    sqlite3_exec(h->db, pragma, NULL, NULL, NULL);   /* an optimisation only */
     snprintf(h->name, sizeof h->name, "%s", name);
     h->dev = (uint64_t)sb.st_dev;
     h->ino = (uint64_t)sb.st_ino;
@@ -638,7 +667,12 @@ static nw_status who_push(who_vec *w, sqlite3_stmt *st, nw_err *err)
         return nw_fail(err, NW_ERR_NOMEM, "out of memory");
     nw_who_row *r = &w->v[w->n++];
     const unsigned char *host = sqlite3_column_text(st, 0);
-    snprintf(r->host, sizeof r->host, "%s", host ? (const char *)host : "");
+    size_t hl = host ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+    if (hl >= sizeof r->host)
+        hl = sizeof r->host - 1;
+    if (hl)
+        memcpy(r->host, host, hl);
+    r->host[hl] = '\0';
     r->pid = (uint32_t)sqlite3_column_int64(st, 1);
     r->connections = (uint64_t)sqlite3_column_int64(st, 2);
     r->bytes_sent = (uint64_t)sqlite3_column_int64(st, 3);
@@ -671,7 +705,12 @@ static size_t who_fold(nw_who_row *v, size_t n)
 {
     if (n == 0)
         return 0;
-    qsort(v, n, sizeof *v, by_host_pid);
+    /* One partition's rows come sorted (SQL_Q_WHO_TAIL's order). */
+    size_t k = 1;
+    while (k < n && by_host_pid(&v[k - 1], &v[k]) < 0)
+        k++;
+    if (k < n)
+        qsort(v, n, sizeof *v, by_host_pid);
     size_t out = 0;
     for (size_t i = 1; i < n; i++) {
         nw_who_row *a = &v[out];
@@ -710,18 +749,18 @@ static int who_covers(const nw_cat_row *r, const nw_query *q, unsigned mask)
  * netwhod keeps its handles for long. */
 static int rd_has_rollup(nw_rd_handle *h)
 {
-    if (h->version >= NW_SCHEMA_VERSION)
+    if (h->version >= NW_SCHEMA_ROLLUP_VERSION)
         return 1;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(h->db, SQL_PRAGMA_USER_VERSION_GET, -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         h->version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-    return h->version >= NW_SCHEMA_VERSION;
+    return h->version >= NW_SCHEMA_ROLLUP_VERSION;
 }
 
 static nw_status who_partition(nw_store *s, const nw_cat_row *r, const nw_query *q,
-                               unsigned mask, who_vec *acc, nw_err *err)
+                               unsigned mask, int64_t row_limit, who_vec *acc, nw_err *err)
 {
     nw_rd_handle *h = NULL;
     sqlite3_stmt *st = NULL;
@@ -739,6 +778,7 @@ static nw_status who_partition(nw_store *s, const nw_cat_row *r, const nw_query 
     res = rd_stmt(h, key, &st, &temp, err);
     if (res == NW_OK) {
         bind_query(st, mask, q);
+        bind_who(st, mask, q, row_limit);
         int rc;
         while (res == NW_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
             res = who_push(acc, st, err);
@@ -750,8 +790,18 @@ static nw_status who_partition(nw_store *s, const nw_cat_row *r, const nw_query 
     return res;
 }
 
-nw_status nw_query_who(nw_store *s, const nw_query *q, nw_who_row **rows, size_t *n,
-                       nw_err *err)
+/*
+ * Gathers the groups of every candidate partition into one vector, folded
+ * (one row per host, pid) and sorted by (host, pid).  row_limit: groups
+ * asked of each partition, in key order after the who cursor (-1: all).
+ *
+ * A page of n rows asks each partition for n + 1: a (host, pid) among the
+ * first n overall is among the first n of every partition that has it, so
+ * all its parts are gathered, and more than n distinct keys gathered means
+ * that more rows follow.
+ */
+static nw_status who_gather(nw_store *s, const nw_query *q, int64_t row_limit,
+                            who_vec *acc, size_t *cnt, nw_err *err)
 {
     nw_status st = check_query(q, err);
     if (st != NW_OK)
@@ -764,29 +814,73 @@ nw_status nw_query_who(nw_store *s, const nw_query *q, nw_who_row **rows, size_t
     if (st != NW_OK)
         return st;
     unsigned mask = query_mask(NW_QK_WHO, q);
-    who_vec acc = {0};
     for (size_t i = 0; i < nc && st == NW_OK; i++)
-        st = who_partition(s, &cands[i], q, mask, &acc, err);
+        st = who_partition(s, &cands[i], q, mask, row_limit, acc, err);
     free(cands);
     rd_trim(s);
     if (st != NW_OK) {
-        free(acc.v);
+        free(acc->v);
+        acc->v = NULL;
         return st;
     }
-    size_t cnt = who_fold(acc.v, acc.n);
-    if (cnt > 0)
+    *cnt = who_fold(acc->v, acc->n);
+    return NW_OK;
+}
+
+/* Hands acc's first cnt rows to the caller (an allocation even when empty:
+ * callers free() what they get). */
+static nw_status who_out(who_vec *acc, size_t cnt, nw_who_row **rows, size_t *n, nw_err *err)
+{
+    if (cnt == 0) {
+        free(acc->v);
+        acc->v = malloc(sizeof *acc->v);
+        if (!acc->v)
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    }
+    *rows = acc->v;
+    *n = cnt;
+    return NW_OK;
+}
+
+nw_status nw_query_who(nw_store *s, const nw_query *q, nw_who_row **rows, size_t *n,
+                       nw_err *err)
+{
+    who_vec acc = {0};
+    size_t cnt = 0;
+    nw_query all;
+    if (q) {
+        all = *q;
+        all.has_who_cursor = 0;   /* ranked by bytes: no keyset to resume from */
+        q = &all;
+    }
+    nw_status st = who_gather(s, q, -1, &acc, &cnt, err);
+    if (st != NW_OK)
+        return st;
+    if (cnt > 1)
         qsort(acc.v, cnt, sizeof *acc.v, by_bytes_desc);
     if (q->limit > 0 && (uint64_t)cnt > (uint64_t)q->limit)
         cnt = (size_t)q->limit;
-    if (cnt == 0) {
-        free(acc.v);
-        acc.v = malloc(sizeof *acc.v);   /* callers free() what they get */
-        if (!acc.v)
-            return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    return who_out(&acc, cnt, rows, n, err);
+}
+
+nw_status nw_query_who_page(nw_store *s, const nw_query *q, nw_who_row **rows, size_t *n,
+                            int *more, nw_err *err)
+{
+    int more_local = 0;
+    if (!more)
+        more = &more_local;
+    *more = 0;
+    who_vec acc = {0};
+    size_t cnt = 0;
+    int64_t row_limit = q && q->limit > 0 ? q->limit + 1 : -1;
+    nw_status st = who_gather(s, q, row_limit, &acc, &cnt, err);
+    if (st != NW_OK)
+        return st;
+    if (q->limit > 0 && (uint64_t)cnt > (uint64_t)q->limit) {
+        cnt = (size_t)q->limit;
+        *more = 1;
     }
-    *rows = acc.v;
-    *n = cnt;
-    return NW_OK;
+    return who_out(&acc, cnt, rows, n, err);
 }
 
 /* ------------------------------------------------- transfers, failures */

@@ -29,6 +29,13 @@
 /* Printed with NW_SCHEMA_VERSION (an integer constant, not user input). */
 #define SQL_PRAGMA_USER_VERSION_SET_FMT "PRAGMA user_version=%d"
 #define SQL_PRAGMA_CACHE_FMT "PRAGMA cache_size=-%d"
+/* Read handles map their file (query.c, NW_READ_MMAP_BYTES): in WAL mode a
+ * reader drops its whole page cache at the first read after any commit,
+ * and with ingest committing every second, every query thread re-read
+ * (copied) every page it touched -- the window query fell from ~600 to
+ * ~30 requests/s beside ingest.  Mapped pages are not copied, so a reset
+ * costs nothing.  Printed with a constant, not user input. */
+#define SQL_PRAGMA_MMAP_FMT "PRAGMA mmap_size=%lld"
 #define SQL_COUNT_SCHEMA_OBJECTS "SELECT count(*) FROM sqlite_master"
 
 #define SQL_BEGIN "BEGIN"
@@ -166,6 +173,13 @@
 #define SQL_PARTITION_MIGRATE_V2                                              \
     SQL_WHO_ROLLUP_TABLE ";" SQL_PROCESSES_TABLE ";" SQL_ROLLUP_REBUILD
 
+/* Version 3: the time-window index carries first_seen too (see below).
+ * A version-2 partition gets this alone; a version-1 one V2 then this. */
+#define SQL_PARTITION_MIGRATE_V3                                              \
+    "CREATE INDEX IF NOT EXISTS conn_last_first"                              \
+    " ON connections(last_seen, first_seen);"                                 \
+    "DROP INDEX IF EXISTS conn_last"
+
 /*
  * Indexes, each one for a query of query.h (every index costs insert time
  * and ~15-30 bytes per row, so there is none beyond these):
@@ -175,9 +189,15 @@
  *   conn_local   local_ip: the other half of the ip filter (local OR remote);
  *   conn_rport, conn_lport: the port filter (local OR remote);
  *   conn_pid     pid;
- *   conn_last    last_seen: the time window ("last_seen >= from") -- it is
- *                what makes a day-3 window cheap in a day-1 partition that a
- *                long-lived connection stretched.
+ *   conn_last_first (last_seen, first_seen): the time window ("last_seen
+ *                >= from") -- it is what makes a day-3 window cheap in a
+ *                day-1 partition that a long-lived connection stretched.
+ *                With first_seen in it (schema version 3; version 2 had
+ *                last_seen alone), a window query filters "first_seen < to"
+ *                and sorts by (first_seen, id) from the index alone, and
+ *                reads only its page's rows (SQL_Q_CONN_LATE_HEAD): it read
+ *                every row active in the window, and beside ingest every
+ *                row newer than from.
  * id is the rowid (no extra index).  Enums are small integers; TCP option
  * columns are NULL when no connect/accept carried them.
  */
@@ -202,7 +222,7 @@
     "CREATE INDEX conn_rport ON connections(remote_port);"                    \
     "CREATE INDEX conn_lport ON connections(local_port);"                     \
     "CREATE INDEX conn_pid ON connections(pid);"                              \
-    "CREATE INDEX conn_last ON connections(last_seen);"                       \
+    "CREATE INDEX conn_last_first ON connections(last_seen, first_seen);"    \
     "CREATE TABLE transfers("                                                 \
     " conn_id INTEGER NOT NULL, time INTEGER NOT NULL,"                       \
     " bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL,"          \
@@ -298,6 +318,21 @@
     " AND ip_version = ?8 AND state IN (?10, ?11) AND last_seen >= ?9"        \
     " ORDER BY last_seen DESC, id DESC LIMIT 1"
 
+/*
+ * The same lookup through conn_lport, for a key whose local port is the
+ * larger one: that is usually the ephemeral end, a handful of rows per
+ * value, while (remote_ip, remote_port) is then a server's address and
+ * service port -- a DNS server's port 53 has a row per client flow, and
+ * the lookup above read them all (~100k at 10M events).  SQLite cannot
+ * tell the two apart without statistics, hence the explicit index.
+ */
+#define SQL_CONN_RESUME_LPORT                                                 \
+    "SELECT " SQL_CONN_COLUMNS " FROM connections INDEXED BY conn_lport"      \
+    " WHERE remote_ip = ?1 AND remote_port = ?2 AND local_ip = ?3"            \
+    " AND local_port = ?4 AND pid = ?5 AND host = ?6 AND proto = ?7"          \
+    " AND ip_version = ?8 AND state IN (?10, ?11) AND last_seen >= ?9"        \
+    " ORDER BY last_seen DESC, id DESC LIMIT 1"
+
 /* Recomputes the catalog row of a partition file the catalog does not know
  * (written, then a crash before the catalog commit). */
 #define SQL_PART_RESCAN_CONN                                                  \
@@ -330,8 +365,18 @@
 #define SQLP_LIMIT 15
 #define SQLP_PART_FS_LO 16
 #define SQLP_PART_FS_HI 17
+#define SQLP_WHO_CUR_HOST 18
+#define SQLP_WHO_CUR_PID 19
 
 #define SQL_Q_CONN_HEAD "SELECT " SQL_CONN_COLUMNS " FROM connections WHERE 1"
+/* A time-only query (from, to, cursor) picks its page's ids from
+ * conn_last_first alone, then reads those rows: the rows it only looks at
+ * are never fetched.  Followed by the fragments, SQL_Q_CONN_TAIL and
+ * SQL_Q_CONN_LATE_TAIL. */
+#define SQL_Q_CONN_LATE_HEAD                                                  \
+    "SELECT " SQL_CONN_COLUMNS " FROM connections WHERE id IN"                \
+    " (SELECT id FROM connections WHERE 1"
+#define SQL_Q_CONN_LATE_TAIL ") ORDER BY first_seen, id"
 /* ?16/?17: the partition's first_seen bounds as the catalog said when the
  * query began.  The k-way merge groups partitions by those bounds; a row a
  * writer commits later outside them would come out of order (and a cursor
@@ -342,7 +387,9 @@
 #define SQL_Q_WHO_HEAD                                                        \
     "SELECT host, pid, count(*), sum(bytes_sent), sum(bytes_received),"       \
     " min(first_seen), max(last_seen) FROM connections WHERE 1"
-#define SQL_Q_WHO_TAIL " GROUP BY host, pid"
+/* Groups in key order: nw_query_who_page reads a page as the first ?15
+ * groups after its cursor (-1: all; nw_query_who ranks every group). */
+#define SQL_Q_WHO_TAIL " GROUP BY host, pid ORDER BY host, pid LIMIT ?15"
 /* The same columns from the roll-up (followed by the ip, pid and host
  * fragments, whose column names it shares, and SQL_Q_WHO_TAIL). */
 #define SQL_Q_WHO_ROLLUP_HEAD                                                 \
@@ -355,6 +402,13 @@
     "SELECT host, pid, connections, bytes_sent, bytes_received, first_seen,"  \
     " last_seen FROM who_rollup WHERE 1"
 #define SQL_F_IP_REMOTE_ONE " AND remote_ip = ?1"
+/* With remote_ip = ?1 and this order, a page is one range of the
+ * roll-up's primary key (remote_ip, host, pid). */
+#define SQL_Q_WHO_ONE_TAIL " ORDER BY host, pid LIMIT ?15"
+/* The who cursor: groups after (host, pid) ?18, ?19.  A row value, so that
+ * SQLite bounds the roll-up's key range with it (an OR of the two parts
+ * would be a filter, not a range). */
+#define SQL_F_WHO_CURSOR " AND (host, pid) > (?18, ?19)"
 
 /* Either end in [lo, hi]: two range scans (MULTI-INDEX OR). */
 #define SQL_F_IP_EITHER                                                       \

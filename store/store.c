@@ -224,14 +224,20 @@ static nw_status init_schema(sqlite3 *db, const char *schema, const char *path,
 }
 
 /*
- * Upgrades a version-1 partition to 2 in one transaction: the who_rollup
- * and processes tables, the roll-up back-filled from the connections, then
- * the version.  A crash leaves version 1 and no trace, and the next open
- * does it again.
+ * Upgrades a partition to NW_SCHEMA_VERSION in one transaction: from 1, the
+ * who_rollup and processes tables, the roll-up back-filled from the
+ * connections; from 1 or 2, the time-window index with first_seen in place
+ * of the last_seen one; then the version.  A crash leaves the old version
+ * and no trace, and the next open does it again.
  */
-static nw_status migrate_partition(sqlite3 *db, const char *path, nw_err *err)
+static nw_status migrate_partition(sqlite3 *db, int from_version, const char *path,
+                                   nw_err *err)
 {
-    return apply_versioned(db, SQL_PARTITION_MIGRATE_V2, path, err);
+    return apply_versioned(db,
+                           from_version < NW_SCHEMA_ROLLUP_VERSION
+                               ? SQL_PARTITION_MIGRATE_V2 ";" SQL_PARTITION_MIGRATE_V3
+                               : SQL_PARTITION_MIGRATE_V3,
+                           path, err);
 }
 
 /* Opens path with flags; on failure closes the handle SQLite still made. */
@@ -273,7 +279,7 @@ nw_status nw__open_partition(const char *dir, const char *name, int writable,
     if (st == NW_OK && empty)
         st = init_schema(db, SQL_PARTITION_SCHEMA, path, err);
     if (st == NW_OK && writable && !empty && v < NW_SCHEMA_VERSION)
-        st = migrate_partition(db, path, err);
+        st = migrate_partition(db, v, path, err);
     if (st == NW_OK && (empty || writable))
         v = NW_SCHEMA_VERSION;
     if (st == NW_OK && writable) {

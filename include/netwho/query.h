@@ -39,6 +39,12 @@ typedef struct nw_query {
     int has_process_create;     /* only connections attributed to the one
                                    process of pid created at process_create */
     nw_time process_create;
+    /* nw_query_who_page only: resume after the row (who_cursor_host,
+     * who_cursor_pid) in (host, pid) order; the host is compared byte-wise
+     * (strcmp), as it is stored. */
+    int has_who_cursor;
+    const char *who_cursor_host;
+    uint32_t who_cursor_pid;
 } nw_query;
 
 /* A query that matches everything. */
@@ -73,10 +79,30 @@ typedef struct nw_who_row {
     nw_time first_seen, last_seen;
 } nw_who_row;
 
-/* Rows ordered by bytes_sent + bytes_received descending, then host, pid.
- * Caller frees *rows with free(). */
+/* Rows ordered by bytes_sent + bytes_received descending, then host, pid,
+ * at most q->limit of them (the biggest).  Every group is computed to rank
+ * them, and this order cannot be paged: a row's bytes grow while ingest goes
+ * on, so it would move between pages.  Caller frees *rows with free(). */
 nw_status nw_query_who(nw_store *s, const nw_query *q, nw_who_row **rows,
                        size_t *n, nw_err *err);
+
+/*
+ * The same rows, one page at a time, ordered by (host, pid): at most
+ * q->limit rows (0: all) after q's who cursor, if it has one.  *more (if
+ * not NULL) is set to 1 when further rows follow; pass the last row's host
+ * and pid back as the who cursor for the next page.
+ *
+ * Why (host, pid): it is the group's key, so it never changes while ingest
+ * goes on -- new traffic changes a row's numbers, not its place, and a new
+ * (host, pid) appears on the page its key belongs to.  A page is then a
+ * range of the roll-up's primary key (remote_ip, host, pid): for one
+ * address in a partition the window covers, SQLite reads just the page's
+ * rows instead of every group (the popular DNS server has hundreds).
+ * Consistency: each page is read at its own moment, so a row's numbers on
+ * an earlier page may be older than those on a later one.
+ */
+nw_status nw_query_who_page(nw_store *s, const nw_query *q, nw_who_row **rows,
+                            size_t *n, int *more, nw_err *err);
 
 /* A connection's transfers in time order. */
 typedef int (*nw_transfer_cb)(void *ctx, const nw_transfer *t);

@@ -32,8 +32,12 @@
 
 /* PRAGMA user_version of every file netwho writes.  2 added the who_rollup
  * table to partitions: version-1 files are still read (who then scans), and
- * the writer upgrades each one (and the catalog) when it opens it. */
-#define NW_SCHEMA_VERSION 2
+ * the writer upgrades each one (and the catalog) when it opens it.  3 put
+ * first_seen into the time-window index (older files are read as they
+ * are, only slower). */
+#define NW_SCHEMA_VERSION 3
+/* The first version with the who roll-up. */
+#define NW_SCHEMA_ROLLUP_VERSION 2
 
 typedef enum nw_partitioning {
     NW_PART_DEFAULT = 0,  /* open: whatever the store has; create: day */

@@ -124,6 +124,17 @@ nw_status nw_tracker_tick(nw_tracker *t, nw_time now);
  */
 nw_status nw_tracker_flush(nw_tracker *t);
 
+/*
+ * Like flush, but nothing is forgotten: folds every held event, ends what
+ * expire would end at the newest event time, and writes every connection
+ * that changed since it was last written (open ones as open) with its open
+ * transfer bucket -- then keeps them.  Everything fed so far is in the
+ * sink, and later events continue the same connections in memory, with no
+ * resume lookups.  netwhod calls it after each POSTed batch, so that the
+ * batch is queryable when its answer is sent.
+ */
+nw_status nw_tracker_checkpoint(nw_tracker *t);
+
 void nw_tracker_stats_get(const nw_tracker *t, nw_tracker_stats *out);
 
 #endif

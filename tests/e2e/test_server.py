@@ -327,11 +327,31 @@ def who_processes(ctx):
                         ("0.0.0.0/0", "0.0.0.0%2F0")):
         want = E.who(conns, {"remote_ip": E.cidr_range(ip),
                              "to": E.ticks_of(POST_START)})
-        want.sort(key=E.who_order_key)
-        got = get_json(ctx, "/api/v1/ips/%s/processes?limit=10000&to=%s" % (
-            path_ip, urllib.parse.quote(POST_START)), unix=True)["data"]
+        # Pages come in (host, pid) order, the keyset of the cursor.
+        want.sort(key=lambda r: (r["host"].encode(), r["pid"]))
+        base = "/api/v1/ips/%s/processes?to=%s" % (
+            path_ip, urllib.parse.quote(POST_START))
+        got = get_json(ctx, base + "&limit=10000", unix=True)
+        check("next_cursor" not in got, "who %s: a cursor on the only page" % ip)
+        got = got["data"]
         check(got == want, "who %s: got %d rows, want %d; first %r vs %r" % (
             ip, len(got), len(want), got[:1], want[:1]))
+        # The same rows across pages of 7, over both transports.
+        paged, cursor, pages = [], None, 0
+        for pages in range(1, MAX_PAGES + 1):
+            page = get_json(ctx, base + "&limit=7" +
+                            ("&cursor=" + cursor if cursor else ""),
+                            unix=pages % 2 == 0)
+            paged.extend(page["data"])
+            cursor = page.get("next_cursor")
+            check(len(page["data"]) == 7 or not cursor,
+                  "who %s: short page %d with a cursor" % (ip, pages))
+            if not cursor:
+                break
+        check(paged == want, "who %s paged: got %d rows in %d pages, want %d" % (
+            ip, len(paged), pages, len(want)))
+        check(pages == max(1, (len(want) + 6) // 7),
+              "who %s: %d pages for %d rows" % (ip, pages, len(want)))
 
 
 @test

@@ -1,6 +1,8 @@
 /* test_api.c -- encoders and parameter parsing against known answers. */
 #include <check.h>
 #include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +89,59 @@ START_TEST(json_connection_has_every_field)
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "tcp_options")));
     ck_assert_str_eq(cJSON_GetObjectItem(j, "local_ip")->valuestring, "10.2.10.21");
     cJSON_Delete(j);
+    nw_buf_free(&b);
+}
+END_TEST
+
+/* The encoder writes times and numbers without printf: its text must be
+ * nw_time_format's for any time (either side of the epoch, day and year
+ * edges, out of range -> null) and exact for the largest counters. */
+START_TEST(json_times_and_numbers_match_printf)
+{
+    static const nw_time day = 86400LL * NW_TICKS_PER_SEC;
+    const nw_time fixed[] = {0, -1, 1, T0, day - 1, day, -day, -day - 1,
+                             (253402300800LL - 1) * NW_TICKS_PER_SEC + 9999999, /* 9999-12-31 */
+                             253402300800LL * NW_TICKS_PER_SEC,                 /* 10000-01-01 */
+                             -62167219200LL * NW_TICKS_PER_SEC,                 /* 0000-01-01 */
+                             -62167219200LL * NW_TICKS_PER_SEC - 1,
+                             NW_TIME_MIN / 2, NW_TIME_MAX / 2};
+    nw_buf b;
+    nw_buf_init(&b, 1 << 16);
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 20000; i++) {
+        nw_time t;
+        if (i < (int)(sizeof fixed / sizeof fixed[0])) {
+            t = fixed[i];
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            /* mostly nearby days (the cache), sometimes anywhere */
+            t = i % 7 ? T0 + (nw_time)(x % (400 * (uint64_t)day)) - 200 * day : (nw_time)x;
+        }
+        nw_who_row w;
+        memset(&w, 0, sizeof w);
+        snprintf(w.host, sizeof w.host, "h");
+        w.pid = UINT32_MAX;
+        w.connections = UINT64_MAX;
+        w.bytes_sent = x;
+        w.first_seen = t;
+        w.last_seen = t + 1;
+        nw_buf_reset(&b);
+        nw_enc e;
+        nw_enc_begin(&e, NW_FMT_NDJSON, NW_REC_WHO, &b);
+        ck_assert_int_eq(nw_enc_who(&e, &w), 0);
+        char f1[NW_TIME_STRLEN], f2[NW_TIME_STRLEN], want[512];
+        char q1[NW_TIME_STRLEN + 2] = "null", q2[NW_TIME_STRLEN + 2] = "null";
+        if (nw_time_format(t, f1, sizeof f1))
+            snprintf(q1, sizeof q1, "\"%s\"", f1);
+        if (nw_time_format(t + 1, f2, sizeof f2))
+            snprintf(q2, sizeof q2, "\"%s\"", f2);
+        snprintf(want, sizeof want,
+                 "{\"host\":\"h\",\"pid\":4294967295,\"connections\":18446744073709551615,"
+                 "\"bytes_sent\":%llu,\"bytes_received\":0,\"first_seen\":%s,"
+                 "\"last_seen\":%s}\n",
+                 (unsigned long long)x, q1, q2);
+        ck_assert_str_eq(b.data, want);
+    }
     nw_buf_free(&b);
 }
 END_TEST
@@ -225,6 +280,7 @@ int main(void)
     TCase *tc = tcase_create("encode");
     tcase_add_test(tc, json_connection_has_every_field);
     tcase_add_test(tc, list_formats_frame_rows);
+    tcase_add_test(tc, json_times_and_numbers_match_printf);
     tcase_add_test(tc, json_strings_are_always_valid);
     tcase_add_test(tc, params_accept_and_refuse);
     suite_add_tcase(s, tc);

@@ -467,6 +467,88 @@ START_TEST(ids_are_unique_and_come_from_the_sink)
 }
 END_TEST
 
+/* A time-sorted mix of TCP and UDP traffic over a few tuples. */
+static int mixed_events(nw_event *out, int max)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    int n = 0;
+    nw_time t = T0;
+    while (n < max) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        t += (nw_time)(x % (3 * SEC));
+        int tuple = (int)(x >> 20) % 12, k = (int)(x >> 40) % 10;
+        int lport = 40000 + tuple, rport = tuple < 6 ? 443 : 53;
+        int id = rport == 53 ? (k < 5 ? 42 : 43)
+                 : k == 0 ? 12 : k == 9 ? 13 : k < 5 ? 10 : 11;
+        out[n++] = ev(id, t, 100 + (uint32_t)(tuple % 3), lport, rport, 1 + (uint32_t)(x % 900));
+    }
+    return n;
+}
+
+/* A checkpoint writes what was fed, keeps it, and changes nothing of the
+ * final answer: checkpointing every 37 events gives the rows, bytes and
+ * transfers of one uninterrupted run, with no resume asked. */
+START_TEST(checkpoint_writes_now_and_changes_nothing)
+{
+    enum { N = 3000 };
+    static nw_event evs[N];
+    int n = mixed_events(evs, N);
+    start(NULL);
+    for (int i = 0; i < n; i++)
+        feed(evs[i]);
+    flush();
+    cap *plain = K;
+    nw_tracker_free(T);
+
+    start(NULL);
+    uint64_t fed_bytes = 0;
+    for (int i = 0; i < n; i++) {
+        feed(evs[i]);
+        int id = evs[i].event_id;
+        if (id == 10 || id == 11 || id == 42 || id == 43)
+            fed_bytes += evs[i].size;
+        if (i % 37 == 36) {
+            ck_assert_int_eq(nw_tracker_checkpoint(T), NW_OK);
+            /* Everything fed so far is written. */
+            uint64_t got = 0;
+            for (int j = 0; j < K->nconns; j++)
+                got += K->conns[j].bytes_sent + K->conns[j].bytes_received;
+            ck_assert_uint_eq(got, fed_bytes);
+        }
+    }
+    flush();
+    ck_assert_int_eq(K->resumes_asked, plain->resumes_asked);
+    ck_assert_int_eq(K->nconns, plain->nconns);
+    for (int i = 0; i < K->nconns; i++) {
+        const nw_conn *a = &K->conns[i], *b = NULL;
+        for (int j = 0; j < plain->nconns && !b; j++)
+            if (plain->conns[j].id == a->id)
+                b = &plain->conns[j];
+        ck_assert_ptr_nonnull(b);
+        ck_assert_int_eq(a->state, b->state);
+        ck_assert_int_eq(a->first_seen, b->first_seen);
+        ck_assert_int_eq(a->last_seen, b->last_seen);
+        ck_assert_int_eq(a->anchor, b->anchor);
+        ck_assert_uint_eq(a->bytes_sent, b->bytes_sent);
+        ck_assert_uint_eq(a->bytes_received, b->bytes_received);
+        ck_assert_uint_eq(a->send_events + a->receive_events,
+                          b->send_events + b->receive_events);
+    }
+    ck_assert_int_eq(K->nxfers, plain->nxfers);
+    for (int i = 0; i < K->nxfers; i++) {
+        int found = 0;
+        for (int j = 0; j < plain->nxfers && !found; j++)
+            found = plain->xfers[j].conn_id == K->xfers[i].conn_id &&
+                    plain->xfers[j].time == K->xfers[i].time &&
+                    plain->xfers[j].bytes_sent == K->xfers[i].bytes_sent &&
+                    plain->xfers[j].bytes_received == K->xfers[i].bytes_received;
+        ck_assert_msg(found, "transfer %d differs", i);
+    }
+    free(plain);
+    finish();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tracker");
@@ -483,6 +565,7 @@ int main(void)
     tcase_add_test(tc, port_reuse_and_pid_split_connections);
     tcase_add_test(tc, failures_and_many_hosts);
     tcase_add_test(tc, ids_are_unique_and_come_from_the_sink);
+    tcase_add_test(tc, checkpoint_writes_now_and_changes_nothing);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -312,6 +312,67 @@ static void assert_rows_eq(const nw_who_row *a, size_t na, const nw_who_row *b, 
     }
 }
 
+static int by_host_pid_key(const void *a, const void *b)
+{
+    const nw_who_row *x = a, *y = b;
+    int c = strcmp(x->host, y->host);
+    if (c)
+        return c;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/*
+ * nw_query_who_page, page after page with a random page size, from the
+ * roll-up and by scanning: the pages together are every group of q, in
+ * (host, pid) order, each page full but the last, more set on all but it.
+ */
+static void check_pages(nw_store *s, const nw_query *q0, const char *desc)
+{
+    nw_err err = {{0}};
+    nw_query all = *q0;
+    all.limit = 0;
+    nw_who_row *full = NULL;
+    size_t nf = 0;
+    ck_assert_msg(nw_query_who(s, &all, &full, &nf, &err) == NW_OK, "%s", err.msg);
+    if (nf > 1)
+        qsort(full, nf, sizeof *full, by_host_pid_key);
+    for (int no_roll = 0; no_roll < 2; no_roll++) {
+        s->who_no_rollup = no_roll;
+        nw_query q = *q0;
+        q.limit = 1 + rnd_in(5);
+        nw_who_row *got = malloc((nf + 1) * sizeof *got);
+        ck_assert_ptr_nonnull(got);
+        size_t ng = 0;
+        char host[NW_HOST_MAX];
+        for (size_t pages = 0;; pages++) {
+            ck_assert_msg(pages <= nf + 1, "paging does not end [%s]", desc);
+            nw_who_row *r = NULL;
+            size_t n = 0;
+            int more = -1;
+            ck_assert_msg(nw_query_who_page(s, &q, &r, &n, &more, &err) == NW_OK, "%s",
+                          err.msg);
+            ck_assert_msg(ng + n <= nf, "pages hold more rows than the query [%s]", desc);
+            memcpy(got + ng, r, n * sizeof *r);
+            ng += n;
+            if (more) {
+                ck_assert_int_eq(n, q.limit);
+                snprintf(host, sizeof host, "%s", r[n - 1].host);
+                q.has_who_cursor = 1;
+                q.who_cursor_host = host;
+                q.who_cursor_pid = r[n - 1].pid;
+            }
+            free(r);
+            if (!more)
+                break;
+        }
+        assert_rows_eq(got, ng, full, nf, no_roll ? "pages (scan) vs all" : "pages vs all",
+                       desc);
+        free(got);
+    }
+    s->who_no_rollup = 0;
+    free(full);
+}
+
 /* Partitions answered each way, summed over the checks so far. */
 typedef struct tally {
     uint64_t rollup, scan, mixed, queries;
@@ -338,6 +399,7 @@ static uint64_t check_who(nw_store *s, const nw_query *q, tally *t)
     nw_who_row *rm = model_who(q, &nm);
     assert_rows_eq(r1, n1, r2, n2, "roll-up vs scan", desc);
     assert_rows_eq(r2, n2, rm, nm, "scan vs model", desc);
+    check_pages(s, q, desc);
     free(r1);
     free(r2);
     free(rm);
@@ -784,15 +846,28 @@ START_TEST(test_rollup_query_plan)
     assert_rollup_search(db, &q);
     ck_assert_int_eq(nw_cidr_parse("10.0.0.1", &q.ip_lo, &q.ip_hi, NULL), 0);
     assert_rollup_search(db, &q);
+    char sql[4096], plan[2048];
     q.host = "ws01";
     assert_rollup_search(db, &q);
     q.pid = -1;
     assert_rollup_search(db, &q);
+    /* A page after a who cursor is a range of the key, in key order: no
+     * sort, and SQLite stops after the page. */
+    q.host = NULL;
+    q.has_who_cursor = 1;
+    q.who_cursor_host = "WS01";
+    q.who_cursor_pid = 100;
+    ck_assert_int_eq(nw__query_sql(NW_QK_WHO_ROLLUP, &q, sql, sizeof sql), 0);
+    query_plan(db, sql, plan, sizeof plan);
+    ck_assert_msg(strstr(plan, "SEARCH who_rollup USING PRIMARY KEY "
+                               "(remote_ip=? AND (host,pid)>(?,?))") &&
+                      !strstr(plan, "TEMP B-TREE"),
+                  "%s\n%s", sql, plan);
+    q.has_who_cursor = 0;
     ck_assert_int_eq(nw_cidr_parse("10.0.0.0/8", &q.ip_lo, &q.ip_hi, NULL), 0);
     /* A window is not in the text (the partition is covered or scanned). */
     q.from = g_day0;
     q.to = g_day0 + 24 * HOUR;
-    char sql[4096];
     ck_assert_int_eq(nw__query_sql(NW_QK_WHO_ROLLUP, &q, sql, sizeof sql), 0);
     ck_assert_ptr_null(strstr(sql, "first_seen <"));
     assert_rollup_search(db, &q);
@@ -805,10 +880,17 @@ START_TEST(test_rollup_query_plan)
     ck_assert_int_eq(nw__query_sql(NW_QK_WHO_ROLLUP, &q, sql, sizeof sql), -1);
 
     /* The writer's lookup of a rewrite's old bytes is a rowid probe. */
-    char plan[2048];
     query_plan(db, SQL_CONN_OLD_BYTES, plan, sizeof plan);
     ck_assert_msg(strstr(plan, "SEARCH connections USING INTEGER PRIMARY KEY (rowid=?)"),
                   "%s", plan);
+    /* Resume looks a tuple up by its remote end, or by the local port when
+     * that is the ephemeral end (a server's address and port has a row per
+     * client flow). */
+    query_plan(db, SQL_CONN_RESUME, plan, sizeof plan);
+    ck_assert_msg(strstr(plan, "USING INDEX conn_remote (remote_ip=? AND remote_port=?)"), "%s",
+                  plan);
+    query_plan(db, SQL_CONN_RESUME_LPORT, plan, sizeof plan);
+    ck_assert_msg(strstr(plan, "USING INDEX conn_lport (local_port=?)"), "%s", plan);
     sqlite3_close(db);
 }
 END_TEST
