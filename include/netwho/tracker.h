@@ -126,4 +126,23 @@ nw_status nw_tracker_flush(nw_tracker *t);
 
 void nw_tracker_stats_get(const nw_tracker *t, nw_tracker_stats *out);
 
+/*
+ * Snapshot of everything the tracker holds: the reorder buffer, the open
+ * and lingering connections with their open transfer buckets, the clocks,
+ * the id block and the counters.  A tracker loaded from it goes on exactly
+ * as the saved one would have (netwhod keeps it in the store next to the
+ * read offsets, so a restart neither loses nor repeats a held event).
+ *
+ * nw_tracker_save: *out is malloc'ed (caller frees), *len its size;
+ * NW_ERR_NOMEM.  The format is the build's own (native layout; sizes are
+ * checked): only the same build reads it back.
+ *
+ * nw_tracker_load: into a tracker that holds nothing yet (just made, with
+ * the same opts as the saved one).  NW_ERR_INVALID if buf is not a
+ * snapshot of this build (the tracker then holds part of it: free it);
+ * NW_ERR_NOMEM.
+ */
+nw_status nw_tracker_save(const nw_tracker *t, unsigned char **out, size_t *len);
+nw_status nw_tracker_load(nw_tracker *t, const unsigned char *buf, size_t len);
+
 #endif
