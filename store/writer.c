@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckpt_int.h"
 #include "sql.h"
 #include "store_int.h"
 
@@ -81,6 +82,11 @@ struct nw_writer {
     nw_time prior_max_last_seen;   /* over the catalog when opened        */
     nw_writer_stats stats;
     nw_err err;                    /* last sink error                     */
+    /* A checkpointed step (nw_writer_hold, nw_writer_commit_checkpoint):
+     * no commit before the step's own, so that its rows and its checkpoint
+     * are one commit; ck is set during that commit only. */
+    int hold;
+    const nw_ckpt *ck;
 };
 
 static nw_status commit_all(nw_writer *w, nw_err *err);
@@ -392,7 +398,7 @@ static nw_status step_write(part_handle *h, int which, nw_err *err)
 
 static nw_status row_written(nw_writer *w, nw_err *err)
 {
-    if (++w->pending >= NW_WRITER_BATCH_ROWS)
+    if (++w->pending >= NW_WRITER_BATCH_ROWS && !w->hold)
         return commit_all(w, err);
     return NW_OK;
 }
@@ -425,7 +431,7 @@ static nw_status merge_entry(nw_writer *w, const part_entry *e, nw_err *err)
 
 static nw_status commit_catalog(nw_writer *w, nw_err *err)
 {
-    int any = 0;
+    int any = w->ck != NULL;
     for (size_t i = 0; i < w->nparts && !any; i++)
         any = w->parts[i]->dirty;
     if (!any)
@@ -436,6 +442,17 @@ static nw_status commit_catalog(nw_writer *w, nw_err *err)
     for (size_t i = 0; i < w->nparts && st == NW_OK; i++)
         if (w->parts[i]->dirty)
             st = merge_entry(w, w->parts[i], err);
+    if (st == NW_OK && w->ck) {
+        /* The partitions this commit writes: checkpoint.h. */
+        char parts[NW_WRITER_MAX_OPEN_PARTITIONS * (NW_PART_NAME_MAX + 1) + 1] = "";
+        for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS; i++)
+            if (w->open[i].e && w->open[i].in_txn) {
+                size_t l = strlen(parts);
+                snprintf(parts + l, sizeof parts - l, "%s%s", l ? "," : "",
+                         w->open[i].e->row.info.name);
+            }
+        st = nw__ckpt_write_catalog(w->s->cat, w->ck, parts, err);
+    }
     if (st == NW_OK)
         st = nw__exec(w->s->cat, SQL_COMMIT, "commit catalog", err);
     if (st != NW_OK) {
@@ -479,6 +496,8 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
         if (!h->e || !h->in_txn)
             continue;
         st = rollup_repair(h, err);
+        if (st == NW_OK && w->ck && h->in_txn)
+            st = nw__ckpt_mark(h->db, w->ck->seq, h->e->row.info.name, err);
         if (st == NW_OK)
             st = nw__exec(h->db, SQL_COMMIT, h->e->row.info.name, err);
         h->in_txn = !sqlite3_get_autocommit(h->db);
@@ -508,6 +527,19 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
 nw_status nw_writer_commit(nw_writer *w, nw_err *err)
 {
     return commit_all(w, err);
+}
+
+void nw_writer_hold(nw_writer *w, int on)
+{
+    w->hold = on;
+}
+
+nw_status nw_writer_commit_checkpoint(nw_writer *w, const nw_ckpt *ck, nw_err *err)
+{
+    w->ck = ck;
+    nw_status st = commit_all(w, err);
+    w->ck = NULL;
+    return st;
 }
 
 /* ---------------------------------------------------------------- sink */
