@@ -982,8 +982,9 @@ static void health_hosts(nw_store *store, const char *dir, uint64_t gen, int hav
 
 static const char *source_state_name(nw_api_source_state st)
 {
-    static const char *const names[] = {"starting", "running", "ended", "failed"};
-    return (unsigned)st < 4 ? names[st] : "failed";
+    static const char *const names[] = {"starting", "running", "ended", "failed",
+                                        "waiting"};
+    return (unsigned)st < 5 ? names[st] : "failed";
 }
 
 /* Appends "sources":[...]; sets *failed if one has stopped on an error. */

@@ -1044,3 +1044,21 @@ nw_status nw_tracker_load(nw_tracker *t, const unsigned char *buf, size_t len)
     t->stats.watermark = t->watermark;
     return st;
 }
+
+nw_status nw_tracker_sync(nw_tracker *t)
+{
+    nw_status st = NW_OK;
+    for (int l = 0; l < LIST__COUNT && st == NW_OK; l++)
+        for (tconn *c = t->lists[l].head; c && st == NW_OK; c = c->next) {
+            if (!c->dirty)
+                continue;
+            if (!c->written) {
+                c->c.anchor = c->c.first_seen;
+                c->written = 1;
+            }
+            c->c.host = c->host->name;
+            c->dirty = 0;
+            st = t->sink.conn ? t->sink.conn(t->sink.ctx, &c->c) : NW_OK;
+        }
+    return st;
+}

@@ -43,6 +43,7 @@ typedef struct src {
     int pipe_rd, pipe_wr;
     pthread_t pump, dec;
     int started;
+    nwd_follow *follow;     /* --follow: its own reader (netwhod_follow.c) */
     nwd_batch batch;
     /* Under set->mu: */
     nw_api_source_state state;
@@ -125,9 +126,14 @@ int nwd_sources_add(nwd_sources *s, nwd_src_kind kind, const char *path)
     if (kind == NWD_SRC_STDIN) {
         x->fd = STDIN_FILENO;
     } else if (kind == NWD_SRC_FOLLOW) {
-        x->fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (x->fd < 0)
-            nwd_log("--follow %s: %s", path, strerror(errno));
+        /* A file that does not exist yet is waited for (netwhod_follow.c). */
+        x->follow = nwd_follow_new(path, s->ingest, s->default_host, s->stop_rd);
+        if (!x->follow)
+            goto fail;
+        nwd_ingest_checkpoints(s->ingest);
+        s->v[s->n++] = x;
+        nwd_log("reading %s %s", kind_name(kind), path);
+        return 0;
     } else {
         struct stat sb;
         if (lstat(path, &sb) == 0) {
@@ -354,6 +360,10 @@ size_t nwd_sources_status(void *p, nw_api_source *out, size_t max)
     for (int i = 0; i < s->n && n < max; i++, n++) {
         const src *x = s->v[i];
         nw_api_source *o = &out[n];
+        if (x->follow) {
+            nwd_follow_status(x->follow, o);
+            continue;
+        }
         o->kind = kind_name(x->kind);
         snprintf(o->path, sizeof o->path, "%s", x->path);
         o->state = x->state;
@@ -371,6 +381,14 @@ int nwd_sources_start(nwd_sources *s)
 {
     for (int i = 0; i < s->n; i++) {
         src *x = s->v[i];
+        if (x->follow) {
+            if (pthread_create(&x->pump, NULL, nwd_follow_main, x->follow) != 0) {
+                nwd_log("%s: cannot start a thread", x->path);
+                return -1;
+            }
+            x->started = 1;
+            continue;
+        }
         int pp[2];
         if (pipe2(pp, O_CLOEXEC) != 0) {
             nwd_log("%s: pipe: %s", x->path, strerror(errno));
@@ -408,6 +426,14 @@ void nwd_sources_stop(nwd_sources *s)
         nwd_log("sources: cannot signal the readers: %s", strerror(errno));
     for (int i = 0; i < s->n; i++) {
         src *x = s->v[i];
+        if (x->follow) {
+            if (x->started)
+                pthread_join(x->pump, NULL);
+            nwd_follow_free(x->follow);
+            free(x->path);
+            free(x);
+            continue;
+        }
         if (x->started) {
             pthread_join(x->pump, NULL);
             pthread_join(x->dec, NULL);

@@ -99,7 +99,9 @@ typedef enum nw_api_source_state {
     NW_SRC_STARTING = 0,        /* not reading yet                          */
     NW_SRC_RUNNING,             /* reading (or waiting for data)            */
     NW_SRC_ENDED,               /* its input ended (stdin EOF) or stopped   */
-    NW_SRC_FAILED               /* stopped on an error: see last_error      */
+    NW_SRC_FAILED,              /* stopped on an error: see last_error      */
+    NW_SRC_WAITING              /* --follow: the file does not exist (yet,
+                                   or any more); tried again, see last_error */
 } nw_api_source_state;
 
 typedef struct nw_api_source {

@@ -127,6 +127,14 @@ nw_status nw_tracker_flush(nw_tracker *t);
 void nw_tracker_stats_get(const nw_tracker *t, nw_tracker_stats *out);
 
 /*
+ * Writes every connection that changed since it was last written, as it is
+ * now, and keeps it (and its open transfer bucket) -- so the store shows
+ * open connections up to date, where nw_tracker_flush would end the run.
+ * netwhod calls it before each checkpoint.  Returns the first sink error.
+ */
+nw_status nw_tracker_sync(nw_tracker *t);
+
+/*
  * Snapshot of everything the tracker holds: the reorder buffer, the open
  * and lingering connections with their open transfer buckets, the clocks,
  * the id block and the counters.  A tracker loaded from it goes on exactly
