@@ -1050,7 +1050,11 @@ nw_status nw_tracker_sync(nw_tracker *t)
     nw_status st = NW_OK;
     for (int l = 0; l < LIST__COUNT && st == NW_OK; l++)
         for (tconn *c = t->lists[l].head; c && st == NW_OK; c = c->next) {
-            if (!c->dirty)
+            /* The open bucket so far; the rest of it is added to the same
+             * row later (the store adds up a bucket written twice). */
+            if (c->has_bucket && c->written)
+                st = emit_bucket(t, c);
+            if (st != NW_OK || (!c->dirty && c->written))
                 continue;
             if (!c->written) {
                 c->c.anchor = c->c.first_seen;
@@ -1059,6 +1063,8 @@ nw_status nw_tracker_sync(nw_tracker *t)
             c->c.host = c->host->name;
             c->dirty = 0;
             st = t->sink.conn ? t->sink.conn(t->sink.ctx, &c->c) : NW_OK;
+            if (st == NW_OK && c->has_bucket)
+                st = emit_bucket(t, c);
         }
     return st;
 }

@@ -16,18 +16,21 @@
 
 #define SQL_CKPT_SCHEMA                                                              \
     "CREATE TABLE IF NOT EXISTS checkpoint(slot INTEGER PRIMARY KEY, "              \
-    "seq INTEGER NOT NULL, parts TEXT NOT NULL, tracker BLOB);"                     \
+    "seq INTEGER NOT NULL, parts TEXT NOT NULL, tracker BLOB, redo BLOB);"                     \
     "CREATE TABLE IF NOT EXISTS checkpoint_file(slot INTEGER NOT NULL, "            \
     "path TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL, "              \
     "offset INTEGER NOT NULL, head_len INTEGER NOT NULL, head_hash INTEGER NOT NULL, " \
     "PRIMARY KEY(slot, path))"
-#define SQL_CKPT_PUT "INSERT OR REPLACE INTO checkpoint(slot, seq, parts, tracker) VALUES(?1, ?2, ?3, ?4)"
+#define SQL_CKPT_PUT                                                                 \
+    "INSERT OR REPLACE INTO checkpoint(slot, seq, parts, tracker, redo) "           \
+    "VALUES(?1, ?2, ?3, ?4, ?5)"
 #define SQL_CKPT_FILES_DEL "DELETE FROM checkpoint_file WHERE slot = ?1"
 #define SQL_CKPT_FILE_PUT                                                            \
     "INSERT INTO checkpoint_file(slot, path, dev, ino, offset, head_len, head_hash) "\
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 #define SQL_CKPT_LIST "SELECT slot, seq, parts FROM checkpoint ORDER BY seq DESC"
 #define SQL_CKPT_TRACKER "SELECT tracker FROM checkpoint WHERE slot = ?1"
+#define SQL_CKPT_REDO "SELECT redo FROM checkpoint WHERE slot = ?1"
 #define SQL_CKPT_FILES                                                               \
     "SELECT path, dev, ino, offset, head_len, head_hash FROM checkpoint_file "      \
     "WHERE slot = ?1 ORDER BY path"
@@ -60,8 +63,135 @@ static nw_status step_done(sqlite3 *db, sqlite3_stmt *st, nw_err *err)
     return rc == SQLITE_DONE ? NW_OK : nw__sql_fail(db, "write checkpoint", err);
 }
 
+/* ----------------------------------------------------------------- redo */
+
+enum { REDO_CONN = 1, REDO_TRANSFER, REDO_FAILURE };
+
+static void redo_put(nw_redo *r, const void *src, size_t n)
+{
+    if (r->overflow)
+        return;
+    if (r->len + n > NW_REDO_MAX) {
+        r->overflow = 1;
+        return;
+    }
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 65536;
+        while (cap < r->len + n)
+            cap *= 2;
+        unsigned char *np = realloc(r->p, cap);
+        if (!np) {
+            r->overflow = 1;
+            return;
+        }
+        r->p = np;
+        r->cap = cap;
+    }
+    memcpy(r->p + r->len, src, n);
+    r->len += n;
+}
+
+static void redo_host(nw_redo *r, const char *host)
+{
+    uint16_t n = (uint16_t)strnlen(host, NW_HOST_MAX - 1);
+    redo_put(r, &n, sizeof n);
+    redo_put(r, host, n);
+}
+
+void nw__redo_conn(nw_redo *r, const nw_conn *c)
+{
+    uint8_t k = REDO_CONN;
+    nw_conn x = *c;
+    x.host = NULL;
+    redo_put(r, &k, 1);
+    redo_put(r, &x, sizeof x);
+    redo_host(r, c->host);
+}
+
+void nw__redo_transfer(nw_redo *r, const nw_transfer *t)
+{
+    uint8_t k = REDO_TRANSFER;
+    redo_put(r, &k, 1);
+    redo_put(r, t, sizeof *t);
+}
+
+void nw__redo_failure(nw_redo *r, const nw_failure *f)
+{
+    uint8_t k = REDO_FAILURE;
+    nw_failure x = *f;
+    x.host = NULL;
+    redo_put(r, &k, 1);
+    redo_put(r, &x, sizeof x);
+    redo_host(r, f->host);
+}
+
+void nw__redo_reset(nw_redo *r)
+{
+    r->len = 0;
+    r->overflow = 0;
+}
+
+void nw__redo_free(nw_redo *r)
+{
+    free(r->p);
+    memset(r, 0, sizeof *r);
+}
+
+/* Writes the rows of a redo record through sink (same build: the record's
+ * structs are native).  NW_ERR_CORRUPT if it does not parse. */
+static nw_status redo_apply(const unsigned char *p, size_t len, const nw_sink *sink,
+                            nw_err *err)
+{
+    size_t at = 0;
+    char host[NW_HOST_MAX];
+#define TAKE(dst, n)                                                             \
+    do {                                                                         \
+        if (len - at < (n))                                                      \
+            return nw_fail(err, NW_ERR_CORRUPT, "a checkpoint's redo record is cut"); \
+        memcpy((dst), p + at, (n));                                              \
+        at += (n);                                                               \
+    } while (0)
+    while (at < len) {
+        uint8_t k;
+        uint16_t hl;
+        nw_status st = NW_OK;
+        TAKE(&k, 1);
+        if (k == REDO_CONN) {
+            nw_conn c;
+            TAKE(&c, sizeof c);
+            TAKE(&hl, sizeof hl);
+            if (hl >= NW_HOST_MAX)
+                return nw_fail(err, NW_ERR_CORRUPT, "bad redo record");
+            TAKE(host, hl);
+            host[hl] = 0;
+            c.host = host;
+            st = sink->conn(sink->ctx, &c);
+        } else if (k == REDO_TRANSFER) {
+            nw_transfer t;
+            TAKE(&t, sizeof t);
+            st = sink->transfer(sink->ctx, &t);
+        } else if (k == REDO_FAILURE) {
+            nw_failure f;
+            TAKE(&f, sizeof f);
+            TAKE(&hl, sizeof hl);
+            if (hl >= NW_HOST_MAX)
+                return nw_fail(err, NW_ERR_CORRUPT, "bad redo record");
+            TAKE(host, hl);
+            host[hl] = 0;
+            f.host = host;
+            st = sink->failure(sink->ctx, &f);
+        } else {
+            return nw_fail(err, NW_ERR_CORRUPT, "bad redo record");
+        }
+        if (st != NW_OK)
+            return st;
+    }
+#undef TAKE
+    return NW_OK;
+}
+
 nw_status nw__ckpt_write_catalog(sqlite3 *cat, const nw_ckpt *ck, const char *parts,
-                                 nw_err *err)
+                                 const nw_redo *redo, nw_err *err)
 {
     nw_status st = nw__exec(cat, SQL_CKPT_SCHEMA, "checkpoint schema", err);
     if (st != NW_OK)
@@ -77,6 +207,10 @@ nw_status nw__ckpt_write_catalog(sqlite3 *cat, const nw_ckpt *ck, const char *pa
         sqlite3_bind_blob64(s, 4, ck->tracker, ck->tracker_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, 4);
+    if (redo && !redo->overflow && redo->len)
+        sqlite3_bind_blob64(s, 5, redo->p, redo->len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 5);
     if ((st = step_done(cat, s, err)) != NW_OK)
         return st;
     if (sqlite3_prepare_v2(cat, SQL_CKPT_FILES_DEL, -1, &s, NULL) != SQLITE_OK)
@@ -192,6 +326,59 @@ static nw_status load_slot(sqlite3 *cat, int slot, nw_ckpt *out, nw_err *err)
     return NW_OK;
 }
 
+/*
+ * Writes commit `seq`'s rows (its redo record, in slot) into the partitions
+ * named in missing, which a crash kept them from, and marks them: after
+ * this the commit is whole.  *done = 1 if repaired, 0 if the commit has no
+ * redo record (then nothing is written).
+ */
+static nw_status repair(nw_store *s, int slot, uint64_t seq, const char *missing, int *done,
+                        nw_err *err)
+{
+    *done = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->cat, SQL_CKPT_REDO, -1, &st, NULL) != SQLITE_OK)
+        return nw__sql_fail(s->cat, "read checkpoint", err);
+    sqlite3_bind_int(st, 1, slot);
+    unsigned char *redo = NULL;
+    size_t len = 0;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) > 0) {
+        len = (size_t)sqlite3_column_bytes(st, 0);
+        redo = malloc(len);
+        if (redo)
+            memcpy(redo, sqlite3_column_blob(st, 0), len);
+    }
+    sqlite3_finalize(st);
+    if (!redo)
+        return len ? nw_fail(err, NW_ERR_NOMEM, "out of memory") : NW_OK;
+    nw_ckpt ck;
+    memset(&ck, 0, sizeof ck);
+    nw_writer *w = NULL;
+    nw_status r = load_slot(s->cat, slot, &ck, err);
+    ck.seq = seq;
+    if (r == NW_OK)
+        r = nw_writer_open(s, &w, err);
+    if (r == NW_OK) {
+        nw_sink sink;
+        nw_writer_sink(w, &sink);
+        nw_writer_hold(w, 1);
+        nw__writer_only(w, missing);
+        r = redo_apply(redo, len, &sink, err);
+        if (r == NW_OK)
+            r = nw_writer_commit_checkpoint(w, &ck, err);
+        nw_err cerr;
+        nw_status c = nw_writer_close(w, &cerr);
+        if (r == NW_OK && c != NW_OK) {
+            r = c;
+            *err = cerr;
+        }
+    }
+    free(redo);
+    nw_ckpt_clear(&ck);
+    *done = r == NW_OK;
+    return r;
+}
+
 nw_status nw_store_checkpoint_load(nw_store *s, nw_ckpt *out, char *warn, size_t warn_cap,
                                    nw_err *err)
 {
@@ -219,6 +406,20 @@ nw_status nw_store_checkpoint_load(nw_store *s, nw_ckpt *out, char *warn, size_t
         int all, some;
         char missing[512];
         parts_applied(s->dir, c[i].parts, c[i].seq, &all, &some, missing, sizeof missing);
+        if (!all && some && i == 0) {
+            int done = 0;
+            nw_status r = repair(s, c[i].slot, c[i].seq, missing, &done, err);
+            if (r != NW_OK)
+                return r;
+            if (done) {
+                if (warn && warn_cap)
+                    snprintf(warn, warn_cap,
+                             "commit %llu had not reached %s when netwhod stopped: its rows "
+                             "for it were written from the commit's redo record",
+                             (unsigned long long)c[i].seq, missing);
+                all = 1;
+            }
+        }
         if (!all) {
             if (some && warn && warn_cap)
                 snprintf(warn, warn_cap,

@@ -87,6 +87,8 @@ struct nw_writer {
      * are one commit; ck is set during that commit only. */
     int hold;
     const nw_ckpt *ck;
+    nw_redo redo;                  /* the held step's rows (ckpt_int.h)   */
+    char only[NW_WRITER_MAX_OPEN_PARTITIONS * (NW_PART_NAME_MAX + 1) + 1];
 };
 
 static nw_status commit_all(nw_writer *w, nw_err *err);
@@ -451,7 +453,10 @@ static nw_status commit_catalog(nw_writer *w, nw_err *err)
                 snprintf(parts + l, sizeof parts - l, "%s%s", l ? "," : "",
                          w->open[i].e->row.info.name);
             }
-        st = nw__ckpt_write_catalog(w->s->cat, w->ck, parts, err);
+        /* Two or more partitions do not commit as one: keep the rows for
+         * a repair (checkpoint.h).  One commits all or nothing. */
+        st = nw__ckpt_write_catalog(w->s->cat, w->ck, parts,
+                                    strchr(parts, ',') ? &w->redo : NULL, err);
     }
     if (st == NW_OK)
         st = nw__exec(w->s->cat, SQL_COMMIT, "commit catalog", err);
@@ -521,6 +526,7 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
     if (committed)
         w->stats.commits++;
     w->pending = 0;
+    nw__redo_reset(&w->redo);      /* those rows are committed */
     return nw__dl_flush(&w->dl, err);
 }
 
@@ -539,7 +545,42 @@ nw_status nw_writer_commit_checkpoint(nw_writer *w, const nw_ckpt *ck, nw_err *e
     w->ck = ck;
     nw_status st = commit_all(w, err);
     w->ck = NULL;
+    nw__redo_reset(&w->redo);
     return st;
+}
+
+void nw__writer_only(nw_writer *w, const char *parts)
+{
+    snprintf(w->only, sizeof w->only, "%s", parts);
+}
+
+/* 0 if a row at time t is to be skipped (nw__writer_only); else records it
+ * in the redo record of a held step (what = 'c', 't', 'f'). */
+static int keep_row(nw_writer *w, nw_time t, int what, const void *row)
+{
+    if (w->only[0]) {
+        char name[NW_PART_NAME_MAX];
+        nw_time s, e;
+        if (nw__part_name(w->s->part, t, name, &s, &e, NULL) != NW_OK)
+            return 1;
+        size_t n = strlen(name);
+        const char *p = w->only;
+        int found = 0;
+        while (!found && (p = strstr(p, name)) != NULL) {
+            found = (p == w->only || p[-1] == ',') && (p[n] == 0 || p[n] == ',');
+            p += n;
+        }
+        return found;
+    }
+    if (w->hold) {
+        if (what == 'c')
+            nw__redo_conn(&w->redo, row);
+        else if (what == 't')
+            nw__redo_transfer(&w->redo, row);
+        else
+            nw__redo_failure(&w->redo, row);
+    }
+    return 1;
 }
 
 /* ---------------------------------------------------------------- sink */
@@ -596,6 +637,8 @@ static nw_status sink_conn(void *ctx, const nw_conn *c)
     nw_err *err = &w->err;
     if (!c || c->id <= 0 || !c->host || strlen(c->host) >= NW_HOST_MAX)
         return nw_fail(err, NW_ERR_INVALID, "connection without id or host");
+    if (!keep_row(w, c->anchor, 'c', c))
+        return NW_OK;
     part_handle *h = NULL;
     nw_status st = handle_for(w, c->anchor, &h, err);
     if (st == NW_OK)
@@ -658,6 +701,8 @@ static nw_status sink_transfer(void *ctx, const nw_transfer *t)
     nw_err *err = &w->err;
     if (!t || t->conn_id <= 0)
         return nw_fail(err, NW_ERR_INVALID, "transfer without connection id");
+    if (!keep_row(w, t->time, 't', t))
+        return NW_OK;
     part_handle *h = NULL;
     nw_status st = handle_for(w, t->time, &h, err);
     if (st == NW_OK)
@@ -700,6 +745,8 @@ static nw_status sink_failure(void *ctx, const nw_failure *f)
     nw_err *err = &w->err;
     if (!f || !f->host || strlen(f->host) >= NW_HOST_MAX)
         return nw_fail(err, NW_ERR_INVALID, "failure without host");
+    if (!keep_row(w, f->time, 'f', f))
+        return NW_OK;
     part_handle *h = NULL;
     nw_status st = handle_for(w, f->time, &h, err);
     if (st == NW_OK)
@@ -912,6 +959,7 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
     entries_free(w);
     free(w->parts);
     free(w->bloom);
+    nw__redo_free(&w->redo);
     sqlite3_finalize(w->cat_merge);
     sqlite3_finalize(w->meta_get);
     sqlite3_finalize(w->meta_set);

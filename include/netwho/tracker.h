@@ -128,8 +128,10 @@ void nw_tracker_stats_get(const nw_tracker *t, nw_tracker_stats *out);
 
 /*
  * Writes every connection that changed since it was last written, as it is
- * now, and keeps it (and its open transfer bucket) -- so the store shows
- * open connections up to date, where nw_tracker_flush would end the run.
+ * now, and what its open transfer bucket holds so far (the rest of that
+ * bucket is added to the same row later), and keeps them -- so the store
+ * shows open connections up to date, where nw_tracker_flush would end
+ * the run.
  * netwhod calls it before each checkpoint.  Returns the first sink error.
  */
 nw_status nw_tracker_sync(nw_tracker *t);
