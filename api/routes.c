@@ -1079,6 +1079,13 @@ static void route_health(const nw_api_env *env, nw_store *store, const nw_api_re
     nw_buf_adds(b, "}}");
     int failed = 0;
     health_sources(env, b, &failed);
+    nw_buf_adds(b, ",\"store_check\":");
+    if (env->store_problem) {
+        nw_buf_add_json_str(b, env->store_problem, strlen(env->store_problem));
+        failed = 1;
+    } else {
+        nw_buf_adds(b, "\"ok\"");
+    }
     int rc = nw_buf_adds(b, "}\n");
     nw_buf_addf(&resp->body, "{\"status\":\"%s\"", failed ? "degraded" : "ok");
     rc |= nw_buf_add(&resp->body, tail.data, tail.len);

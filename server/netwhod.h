@@ -122,6 +122,13 @@ size_t nwd_sources_status(void *s, nw_api_source *out, size_t max);
  * ingested, logs each source's counts, removes a FIFO we made, frees s. */
 void nwd_sources_stop(nwd_sources *s);
 
+/* -------------------------------------------------------------- check */
+
+/* The start-up check (netwhod_check.c): quick_check of the newest
+ * partition, schema versions.  Logs the verdict; returns NULL if all is
+ * well, else the problem (malloc'ed: for /health's store_check). */
+char *nwd_store_check(const char *dir);
+
 /* ------------------------------------------------------------- follow */
 
 /* --follow FILE (netwhod_follow.c): one reader thread, tail -F with

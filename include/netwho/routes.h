@@ -130,6 +130,10 @@ typedef struct nw_api_env {
      * count.  Called by request threads at any time. */
     size_t (*sources)(void *ctx, nw_api_source *out, size_t max);
     void *sources_ctx;
+    /* What the start-up store check found (netwhod: quick_check of the
+     * newest partition, schema versions), or NULL if nothing: /health is
+     * then "degraded" and says it in "store_check". */
+    const char *store_problem;
     /* Mixed into every ETag: a new server process (perhaps a new version,
      * or a store replaced under the same path) never matches an old tag. */
     uint64_t instance;

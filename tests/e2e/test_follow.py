@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -313,6 +314,48 @@ def missing_file_is_waited_for(ctx):
     src = wait_for("waiting again", lambda: (lambda s: s if s["state"] == "waiting"
                                              else None)(srv.source()), timeout=10)
     check("gone" in src["last_error"], "gone: %r" % src)
+    srv.stop()
+
+
+@test
+def corrupt_newest_partition_is_reported(ctx):
+    """The newest partition damaged (its pages overwritten, as a torn write
+    or a bad disk would): netwhod starts, logs the quick_check verdict,
+    /health is degraded and names the file; queries of the older partition
+    still answer; the server survives queries that touch the damaged one."""
+    data, exp = gen(ctx, "corrupt", 2000, 14, start="2026-03-16T23:59:20Z")
+    src = os.path.join(ctx.tmp, "corrupt.ndjson")
+    store = os.path.join(ctx.tmp, "store-corrupt")
+    res = E.run([ctx.netwho, "ingest", "--store", store, src])
+    check(res.rc == 0, res.describe())
+    newest = os.path.join(store, "p-2026-03-17.db")
+    check(os.path.exists(newest) and not os.path.exists(newest + "-wal"),
+          "expected a checkpointed %s" % newest)
+    size = os.path.getsize(newest)
+    check(size > 8 * 4096, "partition too small to damage: %d" % size)
+    with open(newest, "r+b") as f:
+        f.seek(4096)                  # keep the header page: it still opens
+        f.write(bytes(random.Random(1).getrandbits(8) for _ in range(size - 4096)))
+    srv = Server(ctx, store, name="corrupt").wait_port()
+    check("store check: ERROR: p-2026-03-17.db" in srv.text(),
+          "no store check error logged: %s" % srv.text()[-800:])
+    h = srv.get("/api/v1/health")
+    check(h["status"] == "degraded" and "p-2026-03-17.db" in h["store_check"],
+          "health: %r / %r" % (h["status"], h.get("store_check")))
+    older = srv.get("/api/v1/connections?to=2026-03-17T00:00:00Z&limit=10000")["data"]
+    want = [c for c in exp["connections"] if c["first_seen"] < "2026-03-17T00:00:00"]
+    check(len(older) > 0 and len(older) == len(want),
+          "older partition: %d rows, %d expected" % (len(older), len(want)))
+    for path in ("/api/v1/connections?limit=10000", "/api/v1/stats/top?by=host"):
+        try:
+            srv.get(path)
+        except urllib.error.HTTPError as e:
+            check(e.code >= 400, "odd status %d" % e.code)
+    check(srv.p.poll() is None, "netwhod died on a damaged partition")
+    srv.stop()
+    # A healthy store says ok.
+    srv = Server(ctx, os.path.join(ctx.tmp, "store-clean"), name="healthy").wait_port()
+    check(srv.get("/api/v1/health")["store_check"] == "ok", "healthy store not ok")
     srv.stop()
 
 
