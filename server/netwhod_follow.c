@@ -471,6 +471,7 @@ static int at_end(nwd_follow *f, char *buf)
         if (lseek(f->fd, 0, SEEK_SET) < 0 || restart_framer(f, 0) != 0)
             return -1;
         f->head_len = 0;
+        f->head_hash = nw_ckpt_hash("", 0);
         hand_over(f, 1);             /* the checkpoint moves to offset 0 */
         return 0;
     }

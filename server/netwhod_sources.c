@@ -1,7 +1,9 @@
 /*
  * netwhod_sources.c -- live sources: --fifo PATH, --follow FILE, --stdin.
  *
- * Each source has two threads joined by a pipe.  The pump polls the source
+ * A --follow FILE has its own reader with checkpoints (netwhod_follow.c);
+ * this file starts, lists and stops it with the others.  Each FIFO or
+ * stdin source has two threads joined by a pipe.  The pump polls the source
  * and a self-pipe (so a stop wakes it even when nothing is written), copies
  * what it reads into the pipe, and closes the pipe's write end when the
  * source ends or netwhod stops.  The decoder runs nw_pipeline_run_fd on the
@@ -31,7 +33,6 @@
 #include "netwhod.h"
 
 #define NWD_MAX_SOURCES 32
-#define NWD_FOLLOW_POLL_MS 200
 
 typedef struct src {
     struct nwd_sources *set;
@@ -204,8 +205,7 @@ static void *pump_main(void *p)
     set_state(x, NW_SRC_RUNNING);
     for (;;) {
         struct pollfd pf[2] = {{x->set->stop_rd, POLLIN, 0}, {x->fd, POLLIN, 0}};
-        int timeout = x->kind == NWD_SRC_FOLLOW ? 0 : -1;
-        int rc = poll(pf, 2, timeout);
+        int rc = poll(pf, 2, -1);
         if (rc < 0 && errno == EINTR)
             continue;
         if (rc < 0 || pf[0].revents)
@@ -218,15 +218,8 @@ static void *pump_main(void *p)
             nwd_log("%s %s: read: %s", kind_name(x->kind), x->path, strerror(errno));
             break;
         }
-        if (n == 0) {
-            if (x->kind == NWD_SRC_STDIN)
-                break;                               /* the end of stdin */
-            /* --follow at EOF: wait for appended data (or the stop). */
-            struct pollfd sp = {x->set->stop_rd, POLLIN, 0};
-            if (poll(&sp, 1, NWD_FOLLOW_POLL_MS) > 0)
-                break;
-            continue;
-        }
+        if (n == 0)
+            break;                                   /* the end of stdin */
         pthread_mutex_lock(&x->set->mu);
         x->read_bytes += (uint64_t)n;
         pthread_mutex_unlock(&x->set->mu);

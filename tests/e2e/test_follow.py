@@ -293,6 +293,37 @@ def rotation_and_truncation(ctx):
 
 
 @test
+def rotated_while_down(ctx):
+    """Stopped mid-file; while netwhod is down the file is rotated (renamed,
+    more appended to the old one, a new file at the path).  The restart
+    finds the checkpointed file under its new name by inode, reads it from
+    the offset to its end, then the new file from its start."""
+    data, exp = gen(ctx, "down", 3000, 15)
+    lines = data.splitlines(keepends=True)
+    t = len(lines) // 3
+    p1, p2, p3 = (b"".join(lines[:t]), b"".join(lines[t:2 * t]), b"".join(lines[2 * t:]))
+    path = os.path.join(ctx.tmp, "down.ndjson")
+    store = os.path.join(ctx.tmp, "store-down")
+    with open(path, "wb") as f:
+        f.write(p1)
+    srv = Server(ctx, store, "--follow", path).wait_port()
+    wait_for("part 1", lambda: srv.source()["bytes_read"] >= len(p1))
+    time.sleep(0.5)
+    srv.stop()
+    os.rename(path, path + ".1")
+    with open(path + ".1", "ab") as f:
+        f.write(p2)
+    with open(path, "wb") as f:
+        f.write(p3)
+    srv = Server(ctx, store, "--follow", path).wait_port()
+    drained(srv, len(p2) + len(p3))
+    check("is now %s.1" % path in srv.text(), "rotated file not found: %s" % srv.text()[-800:])
+    rows = compare(ctx, exp, store, "rotated while down")
+    compare_failures_and_transfers(ctx, exp, srv, rows, "rotated while down")
+    srv.stop()
+
+
+@test
 def missing_file_is_waited_for(ctx):
     """A file that does not exist yet: state 'waiting' with the reason in
     /health, then read once it appears; removed, it is waited for again."""
