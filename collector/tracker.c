@@ -1040,8 +1040,7 @@ nw_status nw_tracker_load(nw_tracker *t, const unsigned char *buf, size_t len)
     }
     if (st == NW_OK && r.at != r.len)
         st = NW_ERR_INVALID;
-    t->stats.open = t->nconns;
-    t->stats.watermark = t->watermark;
+    t->stats.open = t->nconns;       /* stats.watermark: as saved */
     return st;
 }
 

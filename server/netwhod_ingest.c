@@ -63,6 +63,7 @@ struct nwd_ingest {
     nw_ckpt ck;
     int ck_on;                      /* every stream commit checkpoints   */
     int has_follow;                 /* a --follow source exists          */
+    int ck_skip;                    /* this step changed nothing         */
     int ck_loaded;                  /* a checkpoint was loaded at start  */
 };
 
@@ -257,7 +258,7 @@ static nw_status ck_commit(nwd_ingest *g, nw_err *err)
 /* Commits and closes the step's writer; st is the step's status so far. */
 static nw_status st_end(nwd_ingest *g, nw_status st, nw_err *err)
 {
-    if (st == NW_OK && g->ck_on)
+    if (st == NW_OK && g->ck_on && !g->ck_skip)
         st = ck_commit(g, err);
     if (st == NW_OK)
         st = nw_writer_commit(g->st_writer, err);
@@ -343,7 +344,14 @@ static void stream_tick(nwd_ingest *g)
     st = nw_tracker_tick(g->st_tracker, now);
     if (st != NW_OK)
         snprintf(err.msg, sizeof err.msg, "%s", nw_writer_last_error(g->st_writer));
+    /* A tick that folded nothing and ended nothing wrote nothing: no new
+     * checkpoint (an idle netwhod with open connections would otherwise
+     * write its snapshot every second). */
+    nw_tracker_stats after;
+    nw_tracker_stats_get(g->st_tracker, &after);
+    g->ck_skip = after.events == ts.events && after.open == ts.open;
     st = st_end(g, st, &err);
+    g->ck_skip = 0;
     if (st != NW_OK) {
         nwd_log("ingest: tick: %s", err.msg);
         return;

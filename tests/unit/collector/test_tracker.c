@@ -563,6 +563,36 @@ START_TEST(snapshot_restore_goes_on_as_if_never_stopped)
 }
 END_TEST
 
+START_TEST(sync_writes_open_connections_and_bucket_bytes_once)
+{
+    start(NULL);
+    feed(ev(12, T0, 7, 50001, 443, 0));
+    feed(ev(10, T0 + SEC / 10, 7, 50001, 443, 100));
+    feed(ev(10, T0 + 5 * SEC, 7, 50001, 443, 50));     /* folds the first two */
+    ck_assert_int_eq(nw_tracker_sync(T), NW_OK);
+    ck_assert_int_eq(K->nconns, 1);
+    ck_assert_int_eq(K->conns[0].bytes_sent, 100);
+    ck_assert_int_eq(K->conns[0].state, NW_STATE_ESTABLISHED);
+    ck_assert_int_eq(K->nxfers, 1);
+    ck_assert_int_eq(K->xfers[0].bytes_sent, 100);
+    int writes = K->writes;
+    ck_assert_int_eq(nw_tracker_sync(T), NW_OK);         /* nothing changed */
+    ck_assert_int_eq(K->writes, writes);
+    ck_assert_int_eq(K->xfers[0].bytes_sent, 100);
+    feed(ev(10, T0 + 5 * SEC + SEC / 2, 7, 50001, 443, 7));
+    feed(ev(13, T0 + 9 * SEC, 7, 50001, 443, 0));
+    flush();
+    ck_assert_int_eq(K->nconns, 1);
+    ck_assert_int_eq(K->conns[0].bytes_sent, 157);
+    ck_assert_int_eq(K->conns[0].state, NW_STATE_CLOSED);
+    uint64_t sum = 0;
+    for (int i = 0; i < K->nxfers; i++)
+        sum += K->xfers[i].bytes_sent;
+    ck_assert_int_eq(sum, 157);        /* every byte in exactly one bucket */
+    finish();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tracker");
@@ -580,6 +610,7 @@ int main(void)
     tcase_add_test(tc, failures_and_many_hosts);
     tcase_add_test(tc, ids_are_unique_and_come_from_the_sink);
     tcase_add_test(tc, snapshot_restore_goes_on_as_if_never_stopped);
+    tcase_add_test(tc, sync_writes_open_connections_and_bucket_bytes_once);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
