@@ -64,7 +64,7 @@ struct nwd_ingest {
     int ck_on;                      /* every stream commit checkpoints   */
     int has_follow;                 /* a --follow source exists          */
     int ck_skip;                    /* this step changed nothing         */
-    int ck_loaded;                  /* a checkpoint was loaded at start  */
+    int st_ck, st_follow;           /* ck_on, has_follow for this step   */
 };
 
 typedef struct run_ctx {
@@ -204,7 +204,11 @@ static nw_status st_begin(nwd_ingest *g, nw_err *err)
     if (st != NW_OK)
         return st;
     nw_writer_sink(g->st_writer, &g->cur_sink);
-    if (g->ck_on)
+    pthread_mutex_lock(&g->mu);     /* set by the sources' thread at start */
+    g->st_ck = g->ck_on;
+    g->st_follow = g->has_follow;
+    pthread_mutex_unlock(&g->mu);
+    if (g->st_ck)
         nw_writer_hold(g->st_writer, 1);   /* rows wait for the checkpoint */
     if (!g->st_tracker) {
         g->st_tracker = stream_tracker_new(g);
@@ -258,7 +262,7 @@ static nw_status ck_commit(nwd_ingest *g, nw_err *err)
 /* Commits and closes the step's writer; st is the step's status so far. */
 static nw_status st_end(nwd_ingest *g, nw_status st, nw_err *err)
 {
-    if (st == NW_OK && g->ck_on && !g->ck_skip)
+    if (st == NW_OK && g->st_ck && !g->ck_skip)
         st = ck_commit(g, err);
     if (st == NW_OK)
         st = nw_writer_commit(g->st_writer, err);
@@ -369,7 +373,7 @@ static void stream_flush(nwd_ingest *g)
         return;
     nw_err err = {{0}};
     nw_status st = st_begin(g, &err);
-    if (st == NW_OK && g->has_follow) {
+    if (st == NW_OK && g->st_follow) {
         /* Followed files: the tracker is saved as it is (st_end), and the
          * next run goes on from it exactly. */
         st = st_end(g, st, &err);
@@ -459,7 +463,7 @@ static nw_status ck_load(nwd_ingest *g, nw_err *err)
         nwd_log("ingest: checkpoint: %s", warn);
     if (g->ck.seq == 0)
         return NW_OK;
-    g->ck_loaded = g->ck_on = 1;
+    g->ck_on = 1;
     if (g->ck.tracker_len) {
         g->st_tracker = stream_tracker_new(g);
         if (!g->st_tracker)

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -211,7 +212,9 @@ def sigkill_at_random_points_loses_and_doubles_nothing(ctx):
     srv.clean()
     srv = Server(ctx, store, "--follow", path, name="crash").wait_port()
     wait_for("the follow to start", lambda: srv.source()["state"] == "running")
-    time.sleep(4.0)     # the rest is read; the reorder window passes
+    m = re.search(r"resuming at offset (\d+)", srv.text())
+    check(m, "no resume logged: %s" % srv.text()[-800:])
+    drained(srv, len(data) - int(m.group(1)))   # the rest, then the reorder window
     rows = compare(ctx, exp, store, "after %d kills" % kills)
     compare_failures_and_transfers(ctx, exp, srv, rows, "after %d kills" % kills)
     srv.stop()
