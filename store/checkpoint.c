@@ -7,8 +7,10 @@
  */
 #include "netwho/checkpoint.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ckpt_int.h"
 #include "sql.h"
@@ -242,12 +244,20 @@ nw_status nw__ckpt_mark(sqlite3 *part, uint64_t seq, const char *name, nw_err *e
     return nw__exec(part, sql, name, err);
 }
 
-/* The checkpoint_mark of partition `name` (0 if none or no file). */
+/* The checkpoint_mark of partition `name` (0 if none).  A file that no
+ * longer exists was dropped (retention, or by hand) after it committed --
+ * a partition's file is created, with its schema, before any commit's rows
+ * go into it -- so it counts as having every mark: UINT64_MAX. */
 static uint64_t part_mark(const char *dir, const char *name)
 {
     char *path = nw__path(dir, name);
     if (!path)
         return 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0 && errno == ENOENT) {
+        free(path);
+        return UINT64_MAX;
+    }
     sqlite3 *db = NULL;
     uint64_t seq = 0;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {

@@ -209,6 +209,23 @@ START_TEST(a_step_without_rows_still_commits_its_checkpoint)
 }
 END_TEST
 
+START_TEST(a_dropped_partition_does_not_void_the_checkpoint)
+{
+    nw_ckpt ck;
+    char warn[512];
+    commit_with(1, DAY1 + SEC, 0, 100);
+    commit_with(2, DAY1 + 2 * SEC, DAY1 + 86400LL * SEC, 250);
+    /* Retention unlinked the older day after commit 2. */
+    char path[128];
+    snprintf(path, sizeof path, "%s/p-2026-03-16.db", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    load(&ck, warn);
+    ck_assert_int_eq(ck.seq, 2);
+    ck_assert_str_eq(warn, "");
+    nw_ckpt_clear(&ck);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -219,6 +236,7 @@ int main(void)
     tcase_add_test(tc, a_commit_cut_between_partitions_is_repaired);
     tcase_add_test(tc, a_cut_commit_without_redo_falls_back_and_says_so);
     tcase_add_test(tc, a_step_without_rows_still_commits_its_checkpoint);
+    tcase_add_test(tc, a_dropped_partition_does_not_void_the_checkpoint);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
