@@ -1141,8 +1141,9 @@ static void health_hosts(nw_store *store, const char *dir, uint64_t gen, int hav
 
 static const char *source_state_name(nw_api_source_state st)
 {
-    static const char *const names[] = {"starting", "running", "ended", "failed"};
-    return (unsigned)st < 4 ? names[st] : "failed";
+    static const char *const names[] = {"starting", "running", "ended", "failed",
+                                        "waiting"};
+    return (unsigned)st < 5 ? names[st] : "failed";
 }
 
 /* Appends "sources":[...]; sets *failed if one has stopped on an error. */
@@ -1237,6 +1238,13 @@ static void route_health(const nw_api_env *env, nw_store *store, const nw_api_re
     nw_buf_adds(b, "}}");
     int failed = 0;
     health_sources(env, b, &failed);
+    nw_buf_adds(b, ",\"store_check\":");
+    if (env->store_problem) {
+        nw_buf_add_json_str(b, env->store_problem, strlen(env->store_problem));
+        failed = 1;
+    } else {
+        nw_buf_adds(b, "\"ok\"");
+    }
     int rc = nw_buf_adds(b, "}\n");
     nw_buf_addf(&resp->body, "{\"status\":\"%s\"", failed ? "degraded" : "ok");
     rc |= nw_buf_add(&resp->body, tail.data, tail.len);

@@ -799,13 +799,8 @@ nw_status nw_tracker_checkpoint(nw_tracker *t)
         t->frontier = t->watermark;
     st = expire(t, t->frontier);
     /* Written as they stand, and kept: the next event continues them in
-     * memory.  An emitted bucket is closed; more traffic in the same second
-     * opens a new one, which the store adds to the row. */
-    for (int l = 0; l < LIST__COUNT && st == NW_OK; l++)
-        for (tconn *c = t->lists[l].head; c && st == NW_OK; c = c->next)
-            if (c->dirty || c->has_bucket)
-                st = emit_conn(t, c);
-    return st;
+     * memory (nw_tracker_sync). */
+    return st == NW_OK ? nw_tracker_sync(t) : st;
 }
 
 void nw_tracker_stats_get(const nw_tracker *t, nw_tracker_stats *out)
@@ -830,4 +825,264 @@ void nw_tracker_free(nw_tracker *t)
     free(t->heap);
     host_table_free(&t->hosts);
     free(t);
+}
+
+/* ---------------------------------------------------- snapshot (state) */
+
+/*
+ * Layout of a snapshot (native byte order and struct layout: it is read back
+ * by the same build, and the header's sizes refuse any other):
+ *   header   "NWTK" u32 version, u32 EVENT_CORE, u32 sizeof(nw_conn),
+ *            u32 sizeof(nw_transfer), then watermark, frontier, seq,
+ *            next_id, id_end, first_id, stats
+ *   u64 npending, then each: time, seq, u16 host length, host, core bytes
+ *   u64 nconns, then each in list order (TCP, UDP, closed):
+ *            u8 list, written, dirty, has_bucket; closed_at; bucket;
+ *            nw_conn (host NULL); u16 host length, host
+ */
+#define SNAP_MAGIC "NWTK"
+#define SNAP_VERSION 1u
+
+typedef struct snapw {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} snapw;
+
+static void sw_put(snapw *w, const void *src, size_t n)
+{
+    if (w->oom)
+        return;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 4096;
+        while (cap < w->len + n)
+            cap *= 2;
+        unsigned char *np = realloc(w->p, cap);
+        if (!np) {
+            w->oom = 1;
+            return;
+        }
+        w->p = np;
+        w->cap = cap;
+    }
+    memcpy(w->p + w->len, src, n);
+    w->len += n;
+}
+
+static void sw_host(snapw *w, const char *name)
+{
+    size_t n = strlen(name);
+    uint16_t l = (uint16_t)(n < NW_HOST_MAX ? n : NW_HOST_MAX - 1);
+    sw_put(w, &l, sizeof l);
+    sw_put(w, name, l);
+}
+
+nw_status nw_tracker_save(const nw_tracker *t, unsigned char **out, size_t *len)
+{
+    snapw w = {0};
+    uint32_t hdr[4] = {SNAP_VERSION, (uint32_t)EVENT_CORE, (uint32_t)sizeof(nw_conn),
+                       (uint32_t)sizeof(nw_transfer)};
+    sw_put(&w, SNAP_MAGIC, 4);
+    sw_put(&w, hdr, sizeof hdr);
+    sw_put(&w, &t->watermark, sizeof t->watermark);
+    sw_put(&w, &t->frontier, sizeof t->frontier);
+    sw_put(&w, &t->seq, sizeof t->seq);
+    sw_put(&w, &t->next_id, sizeof t->next_id);
+    sw_put(&w, &t->id_end, sizeof t->id_end);
+    sw_put(&w, &t->first_id, sizeof t->first_id);
+    sw_put(&w, &t->stats, sizeof t->stats);
+    uint64_t n = t->heap_len;
+    sw_put(&w, &n, sizeof n);
+    for (size_t i = 0; i < t->heap_len; i++) {
+        const pending *p = &t->heap[i];
+        sw_put(&w, &p->time, sizeof p->time);
+        sw_put(&w, &p->seq, sizeof p->seq);
+        sw_host(&w, p->host->name);
+        sw_put(&w, p->core, EVENT_CORE);
+    }
+    n = t->nconns;
+    sw_put(&w, &n, sizeof n);
+    for (int l = 0; l < LIST__COUNT; l++)
+        for (const tconn *c = t->lists[l].head; c; c = c->next) {
+            uint8_t f[4] = {c->list, c->written, c->dirty, c->has_bucket};
+            sw_put(&w, f, sizeof f);
+            sw_put(&w, &c->closed_at, sizeof c->closed_at);
+            sw_put(&w, &c->bucket, sizeof c->bucket);
+            nw_conn k = c->c;
+            k.host = NULL;
+            sw_put(&w, &k, sizeof k);
+            sw_host(&w, c->host->name);
+        }
+    if (w.oom) {
+        free(w.p);
+        return NW_ERR_NOMEM;
+    }
+    *out = w.p;
+    *len = w.len;
+    return NW_OK;
+}
+
+typedef struct snapr {
+    const unsigned char *p;
+    size_t len, at;
+    int bad;
+} snapr;
+
+static void sr_get(snapr *r, void *dst, size_t n)
+{
+    if (r->bad || r->len - r->at < n) {
+        r->bad = 1;
+        memset(dst, 0, n);
+        return;
+    }
+    memcpy(dst, r->p + r->at, n);
+    r->at += n;
+}
+
+static void sr_host(snapr *r, char name[NW_HOST_MAX])
+{
+    uint16_t l = 0;
+    sr_get(r, &l, sizeof l);
+    if (l >= NW_HOST_MAX)
+        r->bad = 1;
+    if (r->bad) {
+        name[0] = 0;
+        return;
+    }
+    sr_get(r, name, l);
+    name[l] = 0;
+}
+
+static uint64_t conn_key_hash(const host_ent *h, const nw_conn *c)
+{
+    nw_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.local_ip = c->local_ip;
+    ev.remote_ip = c->remote_ip;
+    ev.pid = c->pid;
+    ev.local_port = c->local_port;
+    ev.remote_port = c->remote_port;
+    ev.proto = c->proto;
+    ev.ip_version = c->ip_version;
+    return key_hash(h, &ev);
+}
+
+nw_status nw_tracker_load(nw_tracker *t, const unsigned char *buf, size_t len)
+{
+    if (t->heap_len || t->nconns)
+        return NW_ERR_INVALID;               /* only into a fresh tracker */
+    snapr r = {buf, len, 0, 0};
+    char magic[4];
+    uint32_t hdr[4];
+    sr_get(&r, magic, 4);
+    sr_get(&r, hdr, sizeof hdr);
+    if (r.bad || memcmp(magic, SNAP_MAGIC, 4) != 0 || hdr[0] != SNAP_VERSION ||
+        hdr[1] != EVENT_CORE || hdr[2] != sizeof(nw_conn) || hdr[3] != sizeof(nw_transfer))
+        return NW_ERR_INVALID;
+    sr_get(&r, &t->watermark, sizeof t->watermark);
+    sr_get(&r, &t->frontier, sizeof t->frontier);
+    sr_get(&r, &t->seq, sizeof t->seq);
+    sr_get(&r, &t->next_id, sizeof t->next_id);
+    sr_get(&r, &t->id_end, sizeof t->id_end);
+    sr_get(&r, &t->first_id, sizeof t->first_id);
+    sr_get(&r, &t->stats, sizeof t->stats);
+    uint64_t n = 0;
+    sr_get(&r, &n, sizeof n);
+    if (r.bad || n > t->opts.max_reorder || n > (len - r.at) / (EVENT_CORE + 18))
+        return NW_ERR_INVALID;
+    if (n) {
+        t->heap = malloc((size_t)n * sizeof *t->heap);
+        if (!t->heap)
+            return NW_ERR_NOMEM;
+        t->heap_cap = (size_t)n;
+    }
+    char name[NW_HOST_MAX];
+    nw_status st = NW_OK;
+    for (uint64_t i = 0; i < n && st == NW_OK; i++) {
+        pending p;
+        sr_get(&r, &p.time, sizeof p.time);
+        sr_get(&r, &p.seq, sizeof p.seq);
+        sr_host(&r, name);
+        sr_get(&r, p.core, EVENT_CORE);
+        if (r.bad) {
+            st = NW_ERR_INVALID;
+            break;
+        }
+        if (!(p.host = host_ref(&t->hosts, name))) {
+            st = NW_ERR_NOMEM;
+            break;
+        }
+        t->heap[t->heap_len] = p;
+        heap_sift_up(t->heap, t->heap_len++);
+    }
+    uint64_t nc = 0;
+    if (st == NW_OK)
+        sr_get(&r, &nc, sizeof nc);
+    if (st == NW_OK && r.bad)
+        st = NW_ERR_INVALID;
+    for (uint64_t i = 0; i < nc && st == NW_OK; i++) {
+        uint8_t f[4];
+        tconn tmp;
+        memset(&tmp, 0, sizeof tmp);
+        sr_get(&r, f, sizeof f);
+        sr_get(&r, &tmp.closed_at, sizeof tmp.closed_at);
+        sr_get(&r, &tmp.bucket, sizeof tmp.bucket);
+        sr_get(&r, &tmp.c, sizeof tmp.c);
+        sr_host(&r, name);
+        if (r.bad || f[0] >= LIST__COUNT) {
+            st = NW_ERR_INVALID;
+            break;
+        }
+        if (t->nconns + 1 > t->nslots && table_grow(t)) {
+            st = NW_ERR_NOMEM;
+            break;
+        }
+        tconn *c = calloc(1, sizeof *c);
+        host_ent *h = c ? host_ref(&t->hosts, name) : NULL;
+        if (!h) {
+            free(c);
+            st = NW_ERR_NOMEM;
+            break;
+        }
+        *c = tmp;
+        c->c.host = NULL;
+        c->host = h;
+        c->list = f[0];
+        c->written = f[1];
+        c->dirty = f[2];
+        c->has_bucket = f[3];
+        c->hash = conn_key_hash(h, &c->c);
+        list_append(&t->lists[c->list], c);
+        c->hnext = t->slots[c->hash & (t->nslots - 1)];
+        t->slots[c->hash & (t->nslots - 1)] = c;
+        t->nconns++;
+    }
+    if (st == NW_OK && r.at != r.len)
+        st = NW_ERR_INVALID;
+    t->stats.open = t->nconns;       /* stats.watermark: as saved */
+    return st;
+}
+
+nw_status nw_tracker_sync(nw_tracker *t)
+{
+    nw_status st = NW_OK;
+    for (int l = 0; l < LIST__COUNT && st == NW_OK; l++)
+        for (tconn *c = t->lists[l].head; c && st == NW_OK; c = c->next) {
+            /* The open bucket so far; the rest of it is added to the same
+             * row later (the store adds up a bucket written twice). */
+            if (c->has_bucket && c->written)
+                st = emit_bucket(t, c);
+            if (st != NW_OK || (!c->dirty && c->written))
+                continue;
+            if (!c->written) {
+                c->c.anchor = c->c.first_seen;
+                c->written = 1;
+            }
+            c->c.host = c->host->name;
+            c->dirty = 0;
+            st = t->sink.conn ? t->sink.conn(t->sink.ctx, &c->c) : NW_OK;
+            if (st == NW_OK && c->has_bucket)
+                st = emit_bucket(t, c);
+        }
+    return st;
 }

@@ -62,7 +62,17 @@ static const char usage[] =
     "  --host NAME          host for POSTed events whose system.computer is empty\n"
     "  --no-ingest          refuse POST /api/v1/events (read-only server)\n"
     "  --openapi PATH       the openapi.yaml served at /openapi.yaml\n"
+    "  --fifo PATH          create a named pipe and ingest what is written to it\n"
+    "  --follow FILE        ingest FILE and what is appended to it, like tail -F:\n"
+    "                       rotation and truncation are followed, a missing file\n"
+    "                       is waited for; the read offset is committed with the\n"
+    "                       data, so a restart (even after kill -9) goes on where\n"
+    "                       the last commit ended.  Repeatable.\n"
+    "  --stdin              ingest standard input to its end\n"
     "  -h, --help           this text\n"
+    "\n"
+    "At start the newest partition is checked (PRAGMA quick_check, schema\n"
+    "version); a problem is logged and shown in /api/v1/health.\n"
     "\n"
     "SIGINT/SIGTERM stop it cleanly: in-flight requests finish, the store is\n"
     "closed.  Exit 0 after a clean stop, 1 on a runtime error, 2 on a usage error.\n";
@@ -377,6 +387,8 @@ int main(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     nw_store_close(store);
+    /* Before ingest writes anything: the newest partition and the schema. */
+    char *store_problem = nwd_store_check(store_dir);
 
     int rc = EXIT_RUNTIME;
     int tcp_fd = -1, unix_fd = -1, loopback = 1, socket_made = 0;
@@ -442,6 +454,7 @@ int main(int argc, char **argv)
         .metrics = metrics,
         .sources = sources ? nwd_sources_status : NULL,
         .sources_ctx = sources,
+        .store_problem = store_problem,
         .instance = instance_id(),
     };
     nwd_http_conf conf = {.env = &env, .store_dir = store_dir, .token = token,
@@ -489,6 +502,7 @@ done:
         unlink(socket_path);         /* MHD closes the fd, never the file */
     nw_metrics_free(metrics);
     free(token);
+    free(store_problem);
     if (rc == EXIT_OK)
         nwd_log("stopped");
     return rc;

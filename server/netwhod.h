@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include "netwho/checkpoint.h"
 #include "netwho/event.h"
 #include "netwho/pipeline.h"
 #include "netwho/routes.h"
@@ -75,6 +76,9 @@ typedef struct nwd_rej {
 /* Decoded events of a live source (--fifo, --follow, --stdin), in order. */
 typedef struct nwd_batch {
     const char *source;
+    /* --follow: where the file stands after this batch; committed with it
+     * as the file's checkpoint (NULL for other sources). */
+    const nw_ckpt_file *pos;
     nw_event *ev;
     size_t nev, cap;
     nwd_rej *rej;
@@ -90,6 +94,20 @@ typedef struct nwd_batch {
  * commits; waits until done.  Unlike a POST batch the tracker is not flushed:
  * the ingest thread ticks it with the wall clock every second instead. */
 void nwd_ingest_stream(nwd_ingest *g, const nwd_batch *b, nw_api_ingest_result *out);
+
+/*
+ * Checkpoints (checkpoint.h).  At start the ingest thread loads the store's
+ * newest complete checkpoint: the stream tracker is restored from its
+ * snapshot, and each followed file's position is kept for
+ * nwd_ingest_follow_position.  Once nwd_ingest_checkpoints(g) was called
+ * (a --follow source exists), every stream commit -- batch or tick --
+ * carries a checkpoint, and the stop saves the tracker instead of flushing
+ * it.  Without it, the stop flushes as before and then commits an empty
+ * snapshot, so a restored one is never restored twice.
+ */
+void nwd_ingest_checkpoints(nwd_ingest *g);
+/* The checkpointed position of path: 1 and *out, or 0 if none. */
+int nwd_ingest_follow_position(nwd_ingest *g, const char *path, nw_ckpt_file *out);
 
 /* ------------------------------------------------------------ sources */
 
@@ -107,6 +125,27 @@ size_t nwd_sources_status(void *s, nw_api_source *out, size_t max);
 /* Stops the readers (even blocked ones), waits for what they read to be
  * ingested, logs each source's counts, removes a FIFO we made, frees s. */
 void nwd_sources_stop(nwd_sources *s);
+
+/* -------------------------------------------------------------- check */
+
+/* The start-up check (netwhod_check.c): quick_check of the newest
+ * partition, schema versions.  Logs the verdict; returns NULL if all is
+ * well, else the problem (malloc'ed: for /health's store_check). */
+char *nwd_store_check(const char *dir);
+
+/* ------------------------------------------------------------- follow */
+
+/* --follow FILE (netwhod_follow.c): one reader thread, tail -F with
+ * checkpoints.  stop_fd becomes readable when netwhod stops. */
+typedef struct nwd_follow nwd_follow;
+nwd_follow *nwd_follow_new(const char *path, nwd_ingest *g, const char *default_host,
+                           int stop_fd);
+/* The thread's body (pthread_create(..., nwd_follow_main, f)). */
+void *nwd_follow_main(void *f);
+/* Its status for /health; callable from any thread. */
+void nwd_follow_status(nwd_follow *f, nw_api_source *out);
+/* Logs its counts and frees it (after its thread was joined). */
+void nwd_follow_free(nwd_follow *f);
 
 /* --------------------------------------------------------------- http */
 

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "netwhod.h"
+#include "netwho/checkpoint.h"
 #include "netwho/pipeline.h"
 #include "netwho/query.h"
 #include "netwho/store.h"
@@ -71,6 +72,15 @@ struct nwd_ingest {
                                        last commit (another writer's rows
                                        change it: then rebuild)          */
     int rs_ready;
+    /* Checkpoints (netwhod.h, checkpoint.h): ck.files are the followed
+     * files' positions (under mu: the readers ask for theirs), ck.seq the
+     * last committed checkpoint's number; ck.tracker is unused (each
+     * commit saves a fresh snapshot). */
+    nw_ckpt ck;
+    int ck_on;                      /* every stream commit checkpoints   */
+    int has_follow;                 /* a --follow source exists          */
+    int ck_skip;                    /* this step changed nothing         */
+    int st_ck, st_follow;           /* ck_on, has_follow for this step   */
 };
 
 /* 8 Mbit = 1 MiB; rebuilt from the store after NWD_RESUME_BLOOM_KEYS keys,
@@ -335,6 +345,13 @@ static int64_t fw_reserve(void *p, int64_t n)
     return g->cur_sink.reserve_ids(g->cur_sink.ctx, n);
 }
 
+static nw_tracker *stream_tracker_new(nwd_ingest *g)
+{
+    nw_sink fw = {.ctx = g, .conn = fw_conn, .transfer = fw_transfer,
+                  .failure = fw_failure, .resume = fw_resume, .reserve_ids = fw_reserve};
+    return nw_tracker_new(NULL, &fw);
+}
+
 /* Opens the writer for one step of the stream (and the tracker, once). */
 static nw_status st_begin(nwd_ingest *g, nw_err *err)
 {
@@ -348,11 +365,14 @@ static nw_status st_begin(nwd_ingest *g, nw_err *err)
     if (!g->rs_ready || conns != g->rs_conns || g->rs_keys > NWD_RESUME_BLOOM_KEYS)
         rs_rebuild(g, newest);
     nw_writer_sink(g->st_writer, &g->cur_sink);
+    pthread_mutex_lock(&g->mu);     /* set by the sources' thread at start */
+    g->st_ck = g->ck_on;
+    g->st_follow = g->has_follow;
+    pthread_mutex_unlock(&g->mu);
+    if (g->st_ck)
+        nw_writer_hold(g->st_writer, 1);   /* rows wait for the checkpoint */
     if (!g->st_tracker) {
-        nw_sink fw = {.ctx = g, .conn = fw_conn, .transfer = fw_transfer,
-                      .failure = fw_failure, .resume = fw_resume,
-                      .reserve_ids = fw_reserve};
-        g->st_tracker = nw_tracker_new(NULL, &fw);
+        g->st_tracker = stream_tracker_new(g);
         if (!g->st_tracker) {
             nw_writer_close(g->st_writer, err);
             g->st_writer = NULL;
@@ -362,9 +382,49 @@ static nw_status st_begin(nwd_ingest *g, nw_err *err)
     return NW_OK;
 }
 
+/* Records a followed file's new position (committed with the next step). */
+static void ck_set_file(nwd_ingest *g, const nw_ckpt_file *pos)
+{
+    pthread_mutex_lock(&g->mu);
+    size_t i = 0;
+    while (i < g->ck.nfiles && strcmp(g->ck.files[i].path, pos->path) != 0)
+        i++;
+    if (i < NW_CKPT_MAX_FILES) {
+        g->ck.files[i] = *pos;
+        if (i == g->ck.nfiles)
+            g->ck.nfiles++;
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Commits the step with a checkpoint: the positions and a snapshot of the
+ * stream tracker, both as of the rows this commit makes durable. */
+static nw_status ck_commit(nwd_ingest *g, nw_err *err)
+{
+    nw_ckpt ck = g->ck;             /* files copied; tracker our own */
+    ck.tracker = NULL;
+    ck.tracker_len = 0;
+    ck.seq = g->ck.seq + 1;
+    if (g->st_tracker && nw_tracker_sync(g->st_tracker) != NW_OK) {
+        snprintf(err->msg, sizeof err->msg, "%s", nw_writer_last_error(g->st_writer));
+        return NW_ERR_SQL;
+    }
+    if (g->st_tracker &&
+        nw_tracker_save(g->st_tracker, &ck.tracker, &ck.tracker_len) != NW_OK)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory for the checkpoint");
+    nw_status st = nw_writer_commit_checkpoint(g->st_writer, &ck, err);
+    free(ck.tracker);
+    /* Even a failed commit may have reached the catalog: never reuse the
+     * number. */
+    g->ck.seq = ck.seq;
+    return st;
+}
+
 /* Commits and closes the step's writer; st is the step's status so far. */
 static nw_status st_end(nwd_ingest *g, nw_status st, nw_err *err)
 {
+    if (st == NW_OK && g->st_ck && !g->ck_skip)
+        st = ck_commit(g, err);
     if (st == NW_OK)
         st = nw_writer_commit(g->st_writer, err);
     if (st == NW_OK) {
@@ -401,6 +461,8 @@ static void run_stream(nwd_ingest *g, job *j, uint64_t by_id[64])
         fail(out, st, err.msg);
         return;
     }
+    if (b->pos)
+        ck_set_file(g, b->pos);
     for (size_t i = 0; i < b->nev && st == NW_OK; i++) {
         st = nw_tracker_feed(g->st_tracker, &b->ev[i]);
         if (st != NW_OK)
@@ -455,7 +517,14 @@ static void stream_tick(nwd_ingest *g)
     st = nw_tracker_tick(g->st_tracker, now);
     if (st != NW_OK)
         snprintf(err.msg, sizeof err.msg, "%s", nw_writer_last_error(g->st_writer));
+    /* A tick that folded nothing and ended nothing wrote nothing: no new
+     * checkpoint (an idle netwhod with open connections would otherwise
+     * write its snapshot every second). */
+    nw_tracker_stats after;
+    nw_tracker_stats_get(g->st_tracker, &after);
+    g->ck_skip = after.events == ts.events && after.open == ts.open;
     st = st_end(g, st, &err);
+    g->ck_skip = 0;
     if (st != NW_OK) {
         nwd_log("ingest: tick: %s", err.msg);
         return;
@@ -473,6 +542,16 @@ static void stream_flush(nwd_ingest *g)
         return;
     nw_err err = {{0}};
     nw_status st = st_begin(g, &err);
+    if (st == NW_OK && g->st_follow) {
+        /* Followed files: the tracker is saved as it is (st_end), and the
+         * next run goes on from it exactly. */
+        st = st_end(g, st, &err);
+        if (st != NW_OK)
+            nwd_log("ingest: final checkpoint failed: %s", err.msg);
+        nw_tracker_free(g->st_tracker);
+        g->st_tracker = NULL;
+        return;
+    }
     if (st == NW_OK) {
         st = nw_tracker_flush(g->st_tracker);
         if (st != NW_OK)
@@ -541,6 +620,71 @@ static void *ingest_main(void *p)
     return NULL;
 }
 
+/* Loads the newest complete checkpoint: positions, and the stream tracker
+ * as it was at that commit. */
+static nw_status ck_load(nwd_ingest *g, nw_err *err)
+{
+    char warn[NW_ERR_MAX];
+    nw_status st = nw_store_checkpoint_load(g->store, &g->ck, warn, sizeof warn, err);
+    if (st != NW_OK)
+        return st;
+    if (warn[0])
+        nwd_log("ingest: checkpoint: %s", warn);
+    if (g->ck.seq == 0)
+        return NW_OK;
+    g->ck_on = 1;
+    if (g->ck.tracker_len) {
+        g->st_tracker = stream_tracker_new(g);
+        if (!g->st_tracker)
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+        st = nw_tracker_load(g->st_tracker, g->ck.tracker, g->ck.tracker_len);
+        if (st != NW_OK) {
+            /* Another build's layout (or damage): the offsets still hold,
+             * but what the tracker held at that commit cannot be had. */
+            nwd_log("ingest: ERROR: checkpoint %llu: its tracker snapshot (%zu bytes) was "
+                    "not written by this build of netwhod; following goes on from the "
+                    "checkpointed offsets, but the events it held (up to the reorder "
+                    "window) and the open connections' counts since they were last "
+                    "written are lost",
+                    (unsigned long long)g->ck.seq, g->ck.tracker_len);
+            nw_tracker_free(g->st_tracker);
+            g->st_tracker = NULL;
+        }
+    }
+    if (g->st_tracker) {
+        nw_tracker_stats ts;
+        nw_tracker_stats_get(g->st_tracker, &ts);
+        g->st_live = 1;
+        clock_gettime(CLOCK_MONOTONIC, &g->st_last);
+        nwd_log("ingest: checkpoint %llu: the stream goes on with %llu open connections",
+                (unsigned long long)g->ck.seq, (unsigned long long)ts.open);
+    }
+    free(g->ck.tracker);
+    g->ck.tracker = NULL;
+    g->ck.tracker_len = 0;
+    return NW_OK;
+}
+
+void nwd_ingest_checkpoints(nwd_ingest *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->ck_on = g->has_follow = 1;
+    pthread_mutex_unlock(&g->mu);
+}
+
+int nwd_ingest_follow_position(nwd_ingest *g, const char *path, nw_ckpt_file *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&g->mu);
+    for (size_t i = 0; i < g->ck.nfiles && !found; i++)
+        if (strcmp(g->ck.files[i].path, path) == 0) {
+            *out = g->ck.files[i];
+            found = 1;
+        }
+    pthread_mutex_unlock(&g->mu);
+    return found;
+}
+
 nw_status nwd_ingest_start(const char *dir, const char *default_host, nwd_ingest **out,
                            nw_err *err)
 {
@@ -554,6 +698,15 @@ nw_status nwd_ingest_start(const char *dir, const char *default_host, nwd_ingest
                        ? nw_fail(err, NW_ERR_NOMEM, "out of memory")
                        : nw_store_open(dir, &so, &g->store, err);
     if (st != NW_OK) {
+        free(g->dir);
+        free(g->default_host);
+        free(g);
+        return st;
+    }
+    st = ck_load(g, err);
+    if (st != NW_OK) {
+        nw_tracker_free(g->st_tracker);
+        nw_store_close(g->store);
         free(g->dir);
         free(g->default_host);
         free(g);

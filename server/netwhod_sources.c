@@ -1,7 +1,9 @@
 /*
  * netwhod_sources.c -- live sources: --fifo PATH, --follow FILE, --stdin.
  *
- * Each source has two threads joined by a pipe.  The pump polls the source
+ * A --follow FILE has its own reader with checkpoints (netwhod_follow.c);
+ * this file starts, lists and stops it with the others.  Each FIFO or
+ * stdin source has two threads joined by a pipe.  The pump polls the source
  * and a self-pipe (so a stop wakes it even when nothing is written), copies
  * what it reads into the pipe, and closes the pipe's write end when the
  * source ends or netwhod stops.  The decoder runs nw_pipeline_run_fd on the
@@ -32,7 +34,6 @@
 #include "netwhod.h"
 
 #define NWD_MAX_SOURCES 32
-#define NWD_FOLLOW_POLL_MS 200
 
 typedef struct src {
     struct nwd_sources *set;
@@ -44,6 +45,7 @@ typedef struct src {
     int pipe_rd, pipe_wr;
     pthread_t pump, dec;
     int started;
+    nwd_follow *follow;     /* --follow: its own reader (netwhod_follow.c) */
     nwd_batch batch;
     /* Under set->mu: */
     nw_api_source_state state;
@@ -126,9 +128,14 @@ int nwd_sources_add(nwd_sources *s, nwd_src_kind kind, const char *path)
     if (kind == NWD_SRC_STDIN) {
         x->fd = STDIN_FILENO;
     } else if (kind == NWD_SRC_FOLLOW) {
-        x->fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (x->fd < 0)
-            nwd_log("--follow %s: %s", path, strerror(errno));
+        /* A file that does not exist yet is waited for (netwhod_follow.c). */
+        x->follow = nwd_follow_new(path, s->ingest, s->default_host, s->stop_rd);
+        if (!x->follow)
+            goto fail;
+        nwd_ingest_checkpoints(s->ingest);
+        s->v[s->n++] = x;
+        nwd_log("reading %s %s", kind_name(kind), path);
+        return 0;
     } else {
         struct stat sb;
         if (lstat(path, &sb) == 0) {
@@ -199,8 +206,7 @@ static void *pump_main(void *p)
     set_state(x, NW_SRC_RUNNING);
     for (;;) {
         struct pollfd pf[2] = {{x->set->stop_rd, POLLIN, 0}, {x->fd, POLLIN, 0}};
-        int timeout = x->kind == NWD_SRC_FOLLOW ? 0 : -1;
-        int rc = poll(pf, 2, timeout);
+        int rc = poll(pf, 2, -1);
         if (rc < 0 && errno == EINTR)
             continue;
         if (rc < 0 || pf[0].revents)
@@ -213,15 +219,8 @@ static void *pump_main(void *p)
             nwd_log("%s %s: read: %s", kind_name(x->kind), x->path, strerror(errno));
             break;
         }
-        if (n == 0) {
-            if (x->kind == NWD_SRC_STDIN)
-                break;                               /* the end of stdin */
-            /* --follow at EOF: wait for appended data (or the stop). */
-            struct pollfd sp = {x->set->stop_rd, POLLIN, 0};
-            if (poll(&sp, 1, NWD_FOLLOW_POLL_MS) > 0)
-                break;
-            continue;
-        }
+        if (n == 0)
+            break;                                   /* the end of stdin */
         pthread_mutex_lock(&x->set->mu);
         x->read_bytes += (uint64_t)n;
         pthread_mutex_unlock(&x->set->mu);
@@ -379,6 +378,10 @@ size_t nwd_sources_status(void *p, nw_api_source *out, size_t max)
     for (int i = 0; i < s->n && n < max; i++, n++) {
         const src *x = s->v[i];
         nw_api_source *o = &out[n];
+        if (x->follow) {
+            nwd_follow_status(x->follow, o);
+            continue;
+        }
         o->kind = kind_name(x->kind);
         snprintf(o->path, sizeof o->path, "%s", x->path);
         o->state = x->state;
@@ -396,6 +399,14 @@ int nwd_sources_start(nwd_sources *s)
 {
     for (int i = 0; i < s->n; i++) {
         src *x = s->v[i];
+        if (x->follow) {
+            if (pthread_create(&x->pump, NULL, nwd_follow_main, x->follow) != 0) {
+                nwd_log("%s: cannot start a thread", x->path);
+                return -1;
+            }
+            x->started = 1;
+            continue;
+        }
         int pp[2];
         if (pipe2(pp, O_CLOEXEC) != 0) {
             nwd_log("%s: pipe: %s", x->path, strerror(errno));
@@ -433,6 +444,14 @@ void nwd_sources_stop(nwd_sources *s)
         nwd_log("sources: cannot signal the readers: %s", strerror(errno));
     for (int i = 0; i < s->n; i++) {
         src *x = s->v[i];
+        if (x->follow) {
+            if (x->started)
+                pthread_join(x->pump, NULL);
+            nwd_follow_free(x->follow);
+            free(x->path);
+            free(x);
+            continue;
+        }
         if (x->started) {
             pthread_join(x->pump, NULL);
             pthread_join(x->dec, NULL);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckpt_int.h"
 #include "sql.h"
 #include "store_int.h"
 
@@ -83,6 +84,13 @@ struct nw_writer {
     nw_writer_stats stats;
     nw_err err;                    /* last sink error                     */
     struct nw_proc_wr *pw;         /* processes.db, once a process came   */
+    /* A checkpointed step (nw_writer_hold, nw_writer_commit_checkpoint):
+     * no commit before the step's own, so that its rows and its checkpoint
+     * are one commit; ck is set during that commit only. */
+    int hold;
+    const nw_ckpt *ck;
+    nw_redo redo;                  /* the held step's rows (ckpt_int.h)   */
+    char only[NW_WRITER_MAX_OPEN_PARTITIONS * (NW_PART_NAME_MAX + 1) + 1];
 };
 
 static nw_status commit_all(nw_writer *w, nw_err *err);
@@ -394,7 +402,7 @@ static nw_status step_write(part_handle *h, int which, nw_err *err)
 
 static nw_status row_written(nw_writer *w, nw_err *err)
 {
-    if (++w->pending >= NW_WRITER_BATCH_ROWS)
+    if (++w->pending >= NW_WRITER_BATCH_ROWS && !w->hold)
         return commit_all(w, err);
     return NW_OK;
 }
@@ -427,7 +435,7 @@ static nw_status merge_entry(nw_writer *w, const part_entry *e, nw_err *err)
 
 static nw_status commit_catalog(nw_writer *w, nw_err *err)
 {
-    int any = 0;
+    int any = w->ck != NULL;
     for (size_t i = 0; i < w->nparts && !any; i++)
         any = w->parts[i]->dirty;
     if (!any)
@@ -438,6 +446,20 @@ static nw_status commit_catalog(nw_writer *w, nw_err *err)
     for (size_t i = 0; i < w->nparts && st == NW_OK; i++)
         if (w->parts[i]->dirty)
             st = merge_entry(w, w->parts[i], err);
+    if (st == NW_OK && w->ck) {
+        /* The partitions this commit writes: checkpoint.h. */
+        char parts[NW_WRITER_MAX_OPEN_PARTITIONS * (NW_PART_NAME_MAX + 1) + 1] = "";
+        for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS; i++)
+            if (w->open[i].e && w->open[i].in_txn) {
+                size_t l = strlen(parts);
+                snprintf(parts + l, sizeof parts - l, "%s%s", l ? "," : "",
+                         w->open[i].e->row.info.name);
+            }
+        /* Two or more partitions do not commit as one: keep the rows for
+         * a repair (checkpoint.h).  One commits all or nothing. */
+        st = nw__ckpt_write_catalog(w->s->cat, w->ck, parts,
+                                    strchr(parts, ',') ? &w->redo : NULL, err);
+    }
     if (st == NW_OK)
         st = nw__exec(w->s->cat, SQL_COMMIT, "commit catalog", err);
     if (st != NW_OK) {
@@ -481,6 +503,8 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
         if (!h->e || !h->in_txn)
             continue;
         st = rollup_repair(h, err);
+        if (st == NW_OK && w->ck && h->in_txn)
+            st = nw__ckpt_mark(h->db, w->ck->seq, h->e->row.info.name, err);
         if (st == NW_OK)
             st = nw__exec(h->db, SQL_COMMIT, h->e->row.info.name, err);
         h->in_txn = !sqlite3_get_autocommit(h->db);
@@ -506,12 +530,61 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
     if (committed)
         w->stats.commits++;
     w->pending = 0;
+    nw__redo_reset(&w->redo);      /* those rows are committed */
     return nw__dl_flush(&w->dl, err);
 }
 
 nw_status nw_writer_commit(nw_writer *w, nw_err *err)
 {
     return commit_all(w, err);
+}
+
+void nw_writer_hold(nw_writer *w, int on)
+{
+    w->hold = on;
+}
+
+nw_status nw_writer_commit_checkpoint(nw_writer *w, const nw_ckpt *ck, nw_err *err)
+{
+    w->ck = ck;
+    nw_status st = commit_all(w, err);
+    w->ck = NULL;
+    nw__redo_reset(&w->redo);
+    return st;
+}
+
+void nw__writer_only(nw_writer *w, const char *parts)
+{
+    snprintf(w->only, sizeof w->only, "%s", parts);
+}
+
+/* 0 if a row at time t is to be skipped (nw__writer_only); else records it
+ * in the redo record of a held step (what = 'c', 't', 'f'). */
+static int keep_row(nw_writer *w, nw_time t, int what, const void *row)
+{
+    if (w->only[0]) {
+        char name[NW_PART_NAME_MAX];
+        nw_time s, e;
+        if (nw__part_name(w->s->part, t, name, &s, &e, NULL) != NW_OK)
+            return 1;
+        size_t n = strlen(name);
+        const char *p = w->only;
+        int found = 0;
+        while (!found && (p = strstr(p, name)) != NULL) {
+            found = (p == w->only || p[-1] == ',') && (p[n] == 0 || p[n] == ',');
+            p += n;
+        }
+        return found;
+    }
+    if (w->hold) {
+        if (what == 'c')
+            nw__redo_conn(&w->redo, row);
+        else if (what == 't')
+            nw__redo_transfer(&w->redo, row);
+        else
+            nw__redo_failure(&w->redo, row);
+    }
+    return 1;
 }
 
 /* ---------------------------------------------------------------- sink */
@@ -568,6 +641,8 @@ static nw_status sink_conn(void *ctx, const nw_conn *c)
     nw_err *err = &w->err;
     if (!c || c->id <= 0 || !c->host || strlen(c->host) >= NW_HOST_MAX)
         return nw_fail(err, NW_ERR_INVALID, "connection without id or host");
+    if (!keep_row(w, c->anchor, 'c', c))
+        return NW_OK;
     part_handle *h = NULL;
     nw_status st = handle_for(w, c->anchor, &h, err);
     if (st == NW_OK)
@@ -630,6 +705,8 @@ static nw_status sink_transfer(void *ctx, const nw_transfer *t)
     nw_err *err = &w->err;
     if (!t || t->conn_id <= 0)
         return nw_fail(err, NW_ERR_INVALID, "transfer without connection id");
+    if (!keep_row(w, t->time, 't', t))
+        return NW_OK;
     part_handle *h = NULL;
     nw_status st = handle_for(w, t->time, &h, err);
     if (st == NW_OK)
@@ -672,6 +749,8 @@ static nw_status sink_failure(void *ctx, const nw_failure *f)
     nw_err *err = &w->err;
     if (!f || !f->host || strlen(f->host) >= NW_HOST_MAX)
         return nw_fail(err, NW_ERR_INVALID, "failure without host");
+    if (!keep_row(w, f->time, 'f', f))
+        return NW_OK;
     part_handle *h = NULL;
     nw_status st = handle_for(w, f->time, &h, err);
     if (st == NW_OK)
@@ -886,6 +965,7 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
     entries_free(w);
     free(w->parts);
     free(w->bloom);
+    nw__redo_free(&w->redo);
     sqlite3_finalize(w->cat_merge);
     sqlite3_finalize(w->meta_get);
     sqlite3_finalize(w->meta_set);

@@ -100,7 +100,9 @@ typedef enum nw_api_source_state {
     NW_SRC_STARTING = 0,        /* not reading yet                          */
     NW_SRC_RUNNING,             /* reading (or waiting for data)            */
     NW_SRC_ENDED,               /* its input ended (stdin EOF) or stopped   */
-    NW_SRC_FAILED               /* stopped on an error: see last_error      */
+    NW_SRC_FAILED,              /* stopped on an error: see last_error      */
+    NW_SRC_WAITING              /* --follow: the file does not exist (yet,
+                                   or any more); tried again, see last_error */
 } nw_api_source_state;
 
 typedef struct nw_api_source {
@@ -129,6 +131,10 @@ typedef struct nw_api_env {
      * count.  Called by request threads at any time. */
     size_t (*sources)(void *ctx, nw_api_source *out, size_t max);
     void *sources_ctx;
+    /* What the start-up store check found (netwhod: quick_check of the
+     * newest partition, schema versions), or NULL if nothing: /health is
+     * then "degraded" and says it in "store_check". */
+    const char *store_problem;
     /* Mixed into every ETag: a new server process (perhaps a new version,
      * or a store replaced under the same path) never matches an old tag. */
     uint64_t instance;

@@ -126,9 +126,9 @@ nw_status nw_tracker_flush(nw_tracker *t);
 
 /*
  * Like flush, but nothing is forgotten: folds every held event, ends what
- * expire would end at the newest event time, and writes every connection
- * that changed since it was last written (open ones as open) with its open
- * transfer bucket -- then keeps them.  Everything fed so far is in the
+ * expire would end at the newest event time, then nw_tracker_sync: every
+ * connection that changed since it was last written (open ones as open)
+ * and its open transfer bucket are written and kept.  Everything fed so far is in the
  * sink, and later events continue the same connections in memory, with no
  * resume lookups.  netwhod calls it after each POSTed batch, so that the
  * batch is queryable when its answer is sent.
@@ -136,5 +136,36 @@ nw_status nw_tracker_flush(nw_tracker *t);
 nw_status nw_tracker_checkpoint(nw_tracker *t);
 
 void nw_tracker_stats_get(const nw_tracker *t, nw_tracker_stats *out);
+
+/*
+ * Writes every connection that changed since it was last written, as it is
+ * now, and what its open transfer bucket holds so far (the rest of that
+ * bucket is added to the same row later), and keeps them -- so the store
+ * shows open connections up to date, where nw_tracker_flush would end
+ * the run.
+ * Held events stay held (unlike nw_tracker_checkpoint): netwhod calls it
+ * before each follow checkpoint, whose tracker snapshot keeps them.
+ * Returns the first sink error.
+ */
+nw_status nw_tracker_sync(nw_tracker *t);
+
+/*
+ * Snapshot of everything the tracker holds: the reorder buffer, the open
+ * and lingering connections with their open transfer buckets, the clocks,
+ * the id block and the counters.  A tracker loaded from it goes on exactly
+ * as the saved one would have (netwhod keeps it in the store next to the
+ * read offsets, so a restart neither loses nor repeats a held event).
+ *
+ * nw_tracker_save: *out is malloc'ed (caller frees), *len its size;
+ * NW_ERR_NOMEM.  The format is the build's own (native layout; sizes are
+ * checked): only the same build reads it back.
+ *
+ * nw_tracker_load: into a tracker that holds nothing yet (just made, with
+ * the same opts as the saved one).  NW_ERR_INVALID if buf is not a
+ * snapshot of this build (the tracker then holds part of it: free it);
+ * NW_ERR_NOMEM.
+ */
+nw_status nw_tracker_save(const nw_tracker *t, unsigned char **out, size_t *len);
+nw_status nw_tracker_load(nw_tracker *t, const unsigned char *buf, size_t len);
 
 #endif

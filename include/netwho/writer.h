@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "netwho/checkpoint.h"
 #include "netwho/conn.h"
 #include "netwho/decode.h"
 #include "netwho/pipeline.h"
@@ -41,6 +42,16 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err);
 
 /* Commits every open transaction and updates the catalog. */
 nw_status nw_writer_commit(nw_writer *w, nw_err *err);
+
+/* Holds (on = 1) or allows again (0) the commit every NW_WRITER_BATCH_ROWS
+ * rows, so that a step's rows wait for its nw_writer_commit_checkpoint.
+ * (A step that writes more than NW_WRITER_MAX_OPEN_PARTITIONS partitions
+ * still commits early, when a handle must be closed.) */
+void nw_writer_hold(nw_writer *w, int on);
+
+/* Commits as nw_writer_commit, with ck (checkpoint.h) in the catalog's
+ * transaction and ck->seq in each partition's.  ck is not kept. */
+nw_status nw_writer_commit_checkpoint(nw_writer *w, const nw_ckpt *ck, nw_err *err);
 
 /* Fills *sink with callbacks that write through w (valid while w lives). */
 void nw_writer_sink(nw_writer *w, nw_sink *sink);

@@ -31,6 +31,7 @@ static nw_status cap_conn(void *ctx, const nw_conn *c)
     for (int i = 0; i < k->nconns; i++)
         if (k->conns[i].id == c->id) {
             k->conns[i] = *c;
+            k->conns[i].host = k->hosts[i];   /* c->host dies with the call */
             return NW_OK;
         }
     ck_assert_int_lt(k->nconns, MAXC);
@@ -549,6 +550,130 @@ START_TEST(checkpoint_writes_now_and_changes_nothing)
 }
 END_TEST
 
+/* A pseudo-random, jittered stream over a few tuples: connects, data,
+ * closes (some before their accept), UDP flows, failures. */
+static nw_event snap_event(unsigned *rng, int i)
+{
+    *rng = *rng * 1103515245u + 12345u;
+    unsigned r = *rng >> 8;
+    static const int ids[] = {12, 10, 11, 11, 10, 14, 18, 13, 15, 16, 42, 43, 11, 13, 10, 11};
+    int id = i % 100 == 50 ? 17 : ids[r % 16];
+    nw_time t = T0 + (nw_time)i * (SEC / 4) + (nw_time)(r % 7) * (SEC / 5);
+    nw_event e = ev(id, t, 100 + (r >> 4) % 3, 50000 + (int)((r >> 6) % 9), 443,
+                    (uint32_t)(r % 1500));
+    if (id == 17) {
+        e.fail_proto = 2;
+        e.fail_code = 10061;
+    }
+    return e;
+}
+
+START_TEST(snapshot_restore_goes_on_as_if_never_stopped)
+{
+    nw_tracker_opts o;
+    nw_tracker_opts_default(&o);
+    o.udp_idle = 20 * SEC;
+    o.tcp_idle = 40 * SEC;
+    enum { N = 3000 };
+    /* Uninterrupted. */
+    start(&o);
+    unsigned rng = 7;
+    for (int i = 0; i < N; i++)
+        feed(snap_event(&rng, i));
+    ck_assert_int_eq(nw_tracker_tick(T, T0 + (nw_time)N * SEC / 4 + 30 * SEC), NW_OK);
+    flush();
+    cap *want = K;
+    nw_tracker_free(T);
+    /* Saved and loaded into a new tracker every 97 events. */
+    start(&o);
+    rng = 7;
+    for (int i = 0; i < N; i++) {
+        feed(snap_event(&rng, i));
+        if (i % 97 == 0) {
+            unsigned char *buf = NULL;
+            size_t len = 0;
+            ck_assert_int_eq(nw_tracker_save(T, &buf, &len), NW_OK);
+            nw_sink s = {.ctx = K, .conn = cap_conn, .transfer = cap_xfer,
+                         .failure = cap_fail, .resume = cap_resume, .reserve_ids = cap_ids};
+            nw_tracker_free(T);
+            T = nw_tracker_new(&o, &s);
+            ck_assert_int_eq(nw_tracker_load(T, buf, len), NW_OK);
+            /* Loading twice, or garbage, is refused. */
+            ck_assert_int_eq(nw_tracker_load(T, buf, len), NW_ERR_INVALID);
+            buf[0] = 'X';
+            nw_tracker *u = nw_tracker_new(&o, &s);
+            ck_assert_int_eq(nw_tracker_load(u, buf, len), NW_ERR_INVALID);
+            ck_assert_int_eq(nw_tracker_load(u, buf, len / 2), NW_ERR_INVALID);
+            nw_tracker_free(u);
+            free(buf);
+        }
+    }
+    ck_assert_int_eq(nw_tracker_tick(T, T0 + (nw_time)N * SEC / 4 + 30 * SEC), NW_OK);
+    flush();
+    ck_assert_int_gt(want->nconns, 20);
+    ck_assert_int_gt(want->nfails, 0);
+    ck_assert_int_eq(K->nconns, want->nconns);
+    ck_assert_int_eq(K->nxfers, want->nxfers);
+    ck_assert_int_eq(K->nfails, want->nfails);
+    for (int i = 0; i < want->nconns; i++) {
+        const nw_conn *a = &want->conns[i], *b = &K->conns[i];
+        ck_assert_str_eq(a->host, b->host);
+        ck_assert_msg(a->id == b->id && a->state == b->state && a->direction == b->direction &&
+                          a->first_seen == b->first_seen && a->last_seen == b->last_seen &&
+                          a->anchor == b->anchor && a->bytes_sent == b->bytes_sent &&
+                          a->bytes_received == b->bytes_received &&
+                          a->bytes_copied == b->bytes_copied &&
+                          a->bytes_retransmitted == b->bytes_retransmitted &&
+                          a->send_events == b->send_events &&
+                          a->receive_events == b->receive_events &&
+                          a->reconnects == b->reconnects && a->pid == b->pid &&
+                          a->local_port == b->local_port && a->mss == b->mss,
+                      "connection %d differs", i);
+    }
+    for (int i = 0; i < want->nxfers; i++) {
+        const nw_transfer *a = &want->xfers[i], *b = &K->xfers[i];
+        ck_assert_msg(a->conn_id == b->conn_id && a->time == b->time &&
+                          a->bytes_sent == b->bytes_sent &&
+                          a->bytes_received == b->bytes_received &&
+                          a->send_events == b->send_events &&
+                          a->receive_events == b->receive_events,
+                      "transfer %d differs", i);
+    }
+    finish();
+    free(want);
+}
+END_TEST
+
+START_TEST(sync_writes_open_connections_and_bucket_bytes_once)
+{
+    start(NULL);
+    feed(ev(12, T0, 7, 50001, 443, 0));
+    feed(ev(10, T0 + SEC / 10, 7, 50001, 443, 100));
+    feed(ev(10, T0 + 5 * SEC, 7, 50001, 443, 50));     /* folds the first two */
+    ck_assert_int_eq(nw_tracker_sync(T), NW_OK);
+    ck_assert_int_eq(K->nconns, 1);
+    ck_assert_int_eq(K->conns[0].bytes_sent, 100);
+    ck_assert_int_eq(K->conns[0].state, NW_STATE_ESTABLISHED);
+    ck_assert_int_eq(K->nxfers, 1);
+    ck_assert_int_eq(K->xfers[0].bytes_sent, 100);
+    int writes = K->writes;
+    ck_assert_int_eq(nw_tracker_sync(T), NW_OK);         /* nothing changed */
+    ck_assert_int_eq(K->writes, writes);
+    ck_assert_int_eq(K->xfers[0].bytes_sent, 100);
+    feed(ev(10, T0 + 5 * SEC + SEC / 2, 7, 50001, 443, 7));
+    feed(ev(13, T0 + 9 * SEC, 7, 50001, 443, 0));
+    flush();
+    ck_assert_int_eq(K->nconns, 1);
+    ck_assert_int_eq(K->conns[0].bytes_sent, 157);
+    ck_assert_int_eq(K->conns[0].state, NW_STATE_CLOSED);
+    uint64_t sum = 0;
+    for (int i = 0; i < K->nxfers; i++)
+        sum += K->xfers[i].bytes_sent;
+    ck_assert_int_eq(sum, 157);        /* every byte in exactly one bucket */
+    finish();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tracker");
@@ -566,6 +691,8 @@ int main(void)
     tcase_add_test(tc, failures_and_many_hosts);
     tcase_add_test(tc, ids_are_unique_and_come_from_the_sink);
     tcase_add_test(tc, checkpoint_writes_now_and_changes_nothing);
+    tcase_add_test(tc, snapshot_restore_goes_on_as_if_never_stopped);
+    tcase_add_test(tc, sync_writes_open_connections_and_bucket_bytes_once);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

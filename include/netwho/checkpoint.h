@@ -1,0 +1,81 @@
+/*
+ * checkpoint.h -- where a live ingest (netwhod --follow) stands, committed
+ * with the data it produced.
+ *
+ * A checkpoint is: for each followed file, its identity (st_dev, st_ino and
+ * a hash of its first bytes, so a replaced file with a reused inode is not
+ * taken for the old one) and the offset of the first byte whose event is
+ * not yet folded into the tracker; plus a snapshot of the tracker
+ * (tracker.h: the reorder buffer, open connections, open transfer buckets).
+ * Restoring both gives back exactly the state after the last commit: an
+ * event is either in the store, or in the snapshot, or after the offset --
+ * never two of them.
+ *
+ * Atomicity.  A commit writes several SQLite files (the catalog and each
+ * partition touched), and in WAL mode SQLite makes a transaction atomic per
+ * file only.  So the checkpoint (sequence number s, the names of the
+ * partitions this commit writes, the offsets, the snapshot) is written in
+ * the catalog's transaction, which the writer commits first, and every
+ * partition's transaction of that commit also records s (table
+ * checkpoint_mark).  On load, checkpoint s counts only if every partition
+ * it names carries s or later; otherwise the commit was cut by a crash and
+ * the previous checkpoint (s - 1, kept in the other of two slots) is used.
+ * The usual commit writes one partition: then the checkpoint and its data
+ * are all-or-nothing.  A commit that was cut between two partition files
+ * (a crash in the microseconds between their COMMITs) is detected and
+ * reported; its rows in the partitions that did commit are then written
+ * again (at least once, never lost).
+ *
+ * Tables: catalog.db checkpoint(slot, seq, parts, tracker) and
+ * checkpoint_file(slot, path, dev, ino, offset, head_len, head_hash);
+ * each partition checkpoint_mark(k = 0, seq).  Created on first use.
+ */
+#ifndef NETWHO_CHECKPOINT_H
+#define NETWHO_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netwho/status.h"
+#include "netwho/store.h"
+
+/* Followed files one checkpoint holds at most (netwhod's source limit). */
+#define NW_CKPT_MAX_FILES 32
+/* Longest followed path kept. */
+#define NW_CKPT_PATH_MAX 1024
+/* Bytes at a file's start hashed into its identity. */
+#define NW_CKPT_HEAD_BYTES 4096
+
+typedef struct nw_ckpt_file {
+    char path[NW_CKPT_PATH_MAX];
+    uint64_t dev, ino;
+    uint64_t offset;         /* first byte not yet read into the tracker */
+    uint32_t head_len;       /* bytes hashed: min(offset, HEAD_BYTES)    */
+    uint64_t head_hash;      /* nw_ckpt_hash of those bytes              */
+} nw_ckpt_file;
+
+typedef struct nw_ckpt {
+    uint64_t seq;            /* > 0; each commit's is one more           */
+    nw_ckpt_file files[NW_CKPT_MAX_FILES];
+    size_t nfiles;
+    unsigned char *tracker;  /* nw_tracker_save output; owned (free)     */
+    size_t tracker_len;
+} nw_ckpt;
+
+/* FNV-1a 64 of p[0..n): the head hash. */
+uint64_t nw_ckpt_hash(const void *p, size_t n);
+
+/*
+ * The newest complete checkpoint of the store (see above).  *out is zeroed
+ * first; out->seq == 0 means none.  If the newest commit was cut between
+ * partition files, the previous checkpoint is returned and warn (if not
+ * NULL) gets a sentence saying which partitions may hold rows twice;
+ * otherwise warn[0] = 0.  Caller frees out->tracker (nw_ckpt_clear).
+ */
+nw_status nw_store_checkpoint_load(nw_store *s, nw_ckpt *out, char *warn, size_t warn_cap,
+                                   nw_err *err);
+
+/* Frees what ck owns and zeroes it. */
+void nw_ckpt_clear(nw_ckpt *ck);
+
+#endif

@@ -1,0 +1,448 @@
+/*
+ * checkpoint.c -- live-ingest checkpoints in the catalog (checkpoint.h).
+ *
+ * All the checkpoint SQL is here.  writer.c calls nw__ckpt_write_catalog
+ * inside its catalog transaction and nw__ckpt_mark inside each partition's
+ * transaction of a checkpointed commit (nw_writer_commit_checkpoint).
+ */
+#include "netwho/checkpoint.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ckpt_int.h"
+#include "sql.h"
+#include "store_int.h"
+
+#define SQL_CKPT_SCHEMA                                                              \
+    "CREATE TABLE IF NOT EXISTS checkpoint(slot INTEGER PRIMARY KEY, "              \
+    "seq INTEGER NOT NULL, parts TEXT NOT NULL, tracker BLOB, redo BLOB);"                     \
+    "CREATE TABLE IF NOT EXISTS checkpoint_file(slot INTEGER NOT NULL, "            \
+    "path TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL, "              \
+    "offset INTEGER NOT NULL, head_len INTEGER NOT NULL, head_hash INTEGER NOT NULL, " \
+    "PRIMARY KEY(slot, path))"
+#define SQL_CKPT_PUT                                                                 \
+    "INSERT OR REPLACE INTO checkpoint(slot, seq, parts, tracker, redo) "           \
+    "VALUES(?1, ?2, ?3, ?4, ?5)"
+#define SQL_CKPT_FILES_DEL "DELETE FROM checkpoint_file WHERE slot = ?1"
+#define SQL_CKPT_FILE_PUT                                                            \
+    "INSERT INTO checkpoint_file(slot, path, dev, ino, offset, head_len, head_hash) "\
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+#define SQL_CKPT_LIST "SELECT slot, seq, parts FROM checkpoint ORDER BY seq DESC"
+#define SQL_CKPT_TRACKER "SELECT tracker FROM checkpoint WHERE slot = ?1"
+#define SQL_CKPT_REDO "SELECT redo FROM checkpoint WHERE slot = ?1"
+#define SQL_CKPT_FILES                                                               \
+    "SELECT path, dev, ino, offset, head_len, head_hash FROM checkpoint_file "      \
+    "WHERE slot = ?1 ORDER BY path"
+#define SQL_CKPT_MARK                                                                \
+    "CREATE TABLE IF NOT EXISTS checkpoint_mark(k INTEGER PRIMARY KEY CHECK (k = 0), " \
+    "seq INTEGER NOT NULL);"                                                         \
+    "INSERT OR REPLACE INTO checkpoint_mark(k, seq) VALUES(0, %llu)"
+#define SQL_CKPT_MARK_GET "SELECT seq FROM checkpoint_mark WHERE k = 0"
+
+uint64_t nw_ckpt_hash(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 1099511628211ULL;
+    return h;
+}
+
+void nw_ckpt_clear(nw_ckpt *ck)
+{
+    free(ck->tracker);
+    memset(ck, 0, sizeof *ck);
+}
+
+/* Steps a statement that returns no row and finalizes it. */
+static nw_status step_done(sqlite3 *db, sqlite3_stmt *st, nw_err *err)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? NW_OK : nw__sql_fail(db, "write checkpoint", err);
+}
+
+/* ----------------------------------------------------------------- redo */
+
+enum { REDO_CONN = 1, REDO_TRANSFER, REDO_FAILURE };
+
+static void redo_put(nw_redo *r, const void *src, size_t n)
+{
+    if (r->overflow)
+        return;
+    if (r->len + n > NW_REDO_MAX) {
+        r->overflow = 1;
+        return;
+    }
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 65536;
+        while (cap < r->len + n)
+            cap *= 2;
+        unsigned char *np = realloc(r->p, cap);
+        if (!np) {
+            r->overflow = 1;
+            return;
+        }
+        r->p = np;
+        r->cap = cap;
+    }
+    memcpy(r->p + r->len, src, n);
+    r->len += n;
+}
+
+static void redo_host(nw_redo *r, const char *host)
+{
+    uint16_t n = (uint16_t)strnlen(host, NW_HOST_MAX - 1);
+    redo_put(r, &n, sizeof n);
+    redo_put(r, host, n);
+}
+
+void nw__redo_conn(nw_redo *r, const nw_conn *c)
+{
+    uint8_t k = REDO_CONN;
+    nw_conn x = *c;
+    x.host = NULL;
+    redo_put(r, &k, 1);
+    redo_put(r, &x, sizeof x);
+    redo_host(r, c->host);
+}
+
+void nw__redo_transfer(nw_redo *r, const nw_transfer *t)
+{
+    uint8_t k = REDO_TRANSFER;
+    redo_put(r, &k, 1);
+    redo_put(r, t, sizeof *t);
+}
+
+void nw__redo_failure(nw_redo *r, const nw_failure *f)
+{
+    uint8_t k = REDO_FAILURE;
+    nw_failure x = *f;
+    x.host = NULL;
+    redo_put(r, &k, 1);
+    redo_put(r, &x, sizeof x);
+    redo_host(r, f->host);
+}
+
+void nw__redo_reset(nw_redo *r)
+{
+    r->len = 0;
+    r->overflow = 0;
+}
+
+void nw__redo_free(nw_redo *r)
+{
+    free(r->p);
+    memset(r, 0, sizeof *r);
+}
+
+/* Writes the rows of a redo record through sink (same build: the record's
+ * structs are native).  NW_ERR_CORRUPT if it does not parse. */
+static nw_status redo_apply(const unsigned char *p, size_t len, const nw_sink *sink,
+                            nw_err *err)
+{
+    size_t at = 0;
+    char host[NW_HOST_MAX];
+#define TAKE(dst, n)                                                             \
+    do {                                                                         \
+        if (len - at < (n))                                                      \
+            return nw_fail(err, NW_ERR_CORRUPT, "a checkpoint's redo record is cut"); \
+        memcpy((dst), p + at, (n));                                              \
+        at += (n);                                                               \
+    } while (0)
+    while (at < len) {
+        uint8_t k;
+        uint16_t hl;
+        nw_status st = NW_OK;
+        TAKE(&k, 1);
+        if (k == REDO_CONN) {
+            nw_conn c;
+            TAKE(&c, sizeof c);
+            TAKE(&hl, sizeof hl);
+            if (hl >= NW_HOST_MAX)
+                return nw_fail(err, NW_ERR_CORRUPT, "bad redo record");
+            TAKE(host, hl);
+            host[hl] = 0;
+            c.host = host;
+            st = sink->conn(sink->ctx, &c);
+        } else if (k == REDO_TRANSFER) {
+            nw_transfer t;
+            TAKE(&t, sizeof t);
+            st = sink->transfer(sink->ctx, &t);
+        } else if (k == REDO_FAILURE) {
+            nw_failure f;
+            TAKE(&f, sizeof f);
+            TAKE(&hl, sizeof hl);
+            if (hl >= NW_HOST_MAX)
+                return nw_fail(err, NW_ERR_CORRUPT, "bad redo record");
+            TAKE(host, hl);
+            host[hl] = 0;
+            f.host = host;
+            st = sink->failure(sink->ctx, &f);
+        } else {
+            return nw_fail(err, NW_ERR_CORRUPT, "bad redo record");
+        }
+        if (st != NW_OK)
+            return st;
+    }
+#undef TAKE
+    return NW_OK;
+}
+
+nw_status nw__ckpt_write_catalog(sqlite3 *cat, const nw_ckpt *ck, const char *parts,
+                                 const nw_redo *redo, nw_err *err)
+{
+    nw_status st = nw__exec(cat, SQL_CKPT_SCHEMA, "checkpoint schema", err);
+    if (st != NW_OK)
+        return st;
+    int slot = (int)(ck->seq % 2);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(cat, SQL_CKPT_PUT, -1, &s, NULL) != SQLITE_OK)
+        return nw__sql_fail(cat, "write checkpoint", err);
+    sqlite3_bind_int(s, 1, slot);
+    sqlite3_bind_int64(s, 2, (int64_t)ck->seq);
+    sqlite3_bind_text(s, 3, parts, -1, SQLITE_STATIC);
+    if (ck->tracker_len)
+        sqlite3_bind_blob64(s, 4, ck->tracker, ck->tracker_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 4);
+    if (redo && !redo->overflow && redo->len)
+        sqlite3_bind_blob64(s, 5, redo->p, redo->len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 5);
+    if ((st = step_done(cat, s, err)) != NW_OK)
+        return st;
+    if (sqlite3_prepare_v2(cat, SQL_CKPT_FILES_DEL, -1, &s, NULL) != SQLITE_OK)
+        return nw__sql_fail(cat, "write checkpoint", err);
+    sqlite3_bind_int(s, 1, slot);
+    if ((st = step_done(cat, s, err)) != NW_OK)
+        return st;
+    for (size_t i = 0; i < ck->nfiles; i++) {
+        const nw_ckpt_file *f = &ck->files[i];
+        if (sqlite3_prepare_v2(cat, SQL_CKPT_FILE_PUT, -1, &s, NULL) != SQLITE_OK)
+            return nw__sql_fail(cat, "write checkpoint", err);
+        sqlite3_bind_int(s, 1, slot);
+        sqlite3_bind_text(s, 2, f->path, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, (int64_t)f->dev);
+        sqlite3_bind_int64(s, 4, (int64_t)f->ino);
+        sqlite3_bind_int64(s, 5, (int64_t)f->offset);
+        sqlite3_bind_int64(s, 6, f->head_len);
+        sqlite3_bind_int64(s, 7, (int64_t)f->head_hash);
+        if ((st = step_done(cat, s, err)) != NW_OK)
+            return st;
+    }
+    return NW_OK;
+}
+
+nw_status nw__ckpt_mark(sqlite3 *part, uint64_t seq, const char *name, nw_err *err)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, SQL_CKPT_MARK, (unsigned long long)seq);
+    return nw__exec(part, sql, name, err);
+}
+
+/* The checkpoint_mark of partition `name` (0 if none).  A file that no
+ * longer exists was dropped (retention, or by hand) after it committed --
+ * a partition's file is created, with its schema, before any commit's rows
+ * go into it -- so it counts as having every mark: UINT64_MAX. */
+static uint64_t part_mark(const char *dir, const char *name)
+{
+    char *path = nw__path(dir, name);
+    if (!path)
+        return 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0 && errno == ENOENT) {
+        free(path);
+        return UINT64_MAX;
+    }
+    sqlite3 *db = NULL;
+    uint64_t seq = 0;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, NW_SQL_BUSY_TIMEOUT_MS);
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, SQL_CKPT_MARK_GET, -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            seq = (uint64_t)sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    free(path);
+    return seq;
+}
+
+/* How many of the comma-separated parts carry seq or later: *all, *some. */
+static void parts_applied(const char *dir, const char *parts, uint64_t seq, int *all,
+                          int *some, char *missing, size_t cap)
+{
+    *all = 1;
+    *some = 0;
+    missing[0] = 0;
+    const char *p = parts;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char name[NW_PART_NAME_MAX];
+        if (n > 0 && n < sizeof name) {
+            memcpy(name, p, n);
+            name[n] = 0;
+            if (part_mark(dir, name) >= seq) {
+                *some = 1;
+            } else {
+                *all = 0;
+                size_t l = strlen(missing);
+                snprintf(missing + l, cap - l, "%s%s", l ? ", " : "", name);
+            }
+        }
+        p += n + (e ? 1 : 0);
+    }
+}
+
+static nw_status load_slot(sqlite3 *cat, int slot, nw_ckpt *out, nw_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(cat, SQL_CKPT_TRACKER, -1, &st, NULL) != SQLITE_OK)
+        return nw__sql_fail(cat, "read checkpoint", err);
+    sqlite3_bind_int(st, 1, slot);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) > 0) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        out->tracker = malloc(n);
+        if (!out->tracker) {
+            sqlite3_finalize(st);
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+        }
+        memcpy(out->tracker, sqlite3_column_blob(st, 0), n);
+        out->tracker_len = n;
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(cat, SQL_CKPT_FILES, -1, &st, NULL) != SQLITE_OK)
+        return nw__sql_fail(cat, "read checkpoint", err);
+    sqlite3_bind_int(st, 1, slot);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->nfiles < NW_CKPT_MAX_FILES) {
+        nw_ckpt_file *f = &out->files[out->nfiles++];
+        snprintf(f->path, sizeof f->path, "%s", (const char *)sqlite3_column_text(st, 0));
+        f->dev = (uint64_t)sqlite3_column_int64(st, 1);
+        f->ino = (uint64_t)sqlite3_column_int64(st, 2);
+        f->offset = (uint64_t)sqlite3_column_int64(st, 3);
+        f->head_len = (uint32_t)sqlite3_column_int64(st, 4);
+        f->head_hash = (uint64_t)sqlite3_column_int64(st, 5);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return nw__sql_fail(cat, "read checkpoint", err);
+    return NW_OK;
+}
+
+/*
+ * Writes commit `seq`'s rows (its redo record, in slot) into the partitions
+ * named in missing, which a crash kept them from, and marks them: after
+ * this the commit is whole.  *done = 1 if repaired, 0 if the commit has no
+ * redo record (then nothing is written).
+ */
+static nw_status repair(nw_store *s, int slot, uint64_t seq, const char *missing, int *done,
+                        nw_err *err)
+{
+    *done = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->cat, SQL_CKPT_REDO, -1, &st, NULL) != SQLITE_OK)
+        return nw__sql_fail(s->cat, "read checkpoint", err);
+    sqlite3_bind_int(st, 1, slot);
+    unsigned char *redo = NULL;
+    size_t len = 0;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) > 0) {
+        len = (size_t)sqlite3_column_bytes(st, 0);
+        redo = malloc(len);
+        if (redo)
+            memcpy(redo, sqlite3_column_blob(st, 0), len);
+    }
+    sqlite3_finalize(st);
+    if (!redo)
+        return len ? nw_fail(err, NW_ERR_NOMEM, "out of memory") : NW_OK;
+    nw_ckpt ck;
+    memset(&ck, 0, sizeof ck);
+    nw_writer *w = NULL;
+    nw_status r = load_slot(s->cat, slot, &ck, err);
+    ck.seq = seq;
+    if (r == NW_OK)
+        r = nw_writer_open(s, &w, err);
+    if (r == NW_OK) {
+        nw_sink sink;
+        nw_writer_sink(w, &sink);
+        nw_writer_hold(w, 1);
+        nw__writer_only(w, missing);
+        r = redo_apply(redo, len, &sink, err);
+        if (r == NW_OK)
+            r = nw_writer_commit_checkpoint(w, &ck, err);
+        nw_err cerr;
+        nw_status c = nw_writer_close(w, &cerr);
+        if (r == NW_OK && c != NW_OK) {
+            r = c;
+            *err = cerr;
+        }
+    }
+    free(redo);
+    nw_ckpt_clear(&ck);
+    *done = r == NW_OK;
+    return r;
+}
+
+nw_status nw_store_checkpoint_load(nw_store *s, nw_ckpt *out, char *warn, size_t warn_cap,
+                                   nw_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (warn && warn_cap)
+        warn[0] = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->cat, SQL_CKPT_LIST, -1, &st, NULL) != SQLITE_OK) {
+        /* No checkpoint table yet: nothing was ever checkpointed. */
+        if (strstr(sqlite3_errmsg(s->cat), "no such table"))
+            return NW_OK;
+        return nw__sql_fail(s->cat, "read checkpoint", err);
+    }
+    struct { int slot; uint64_t seq; char parts[1024]; } c[2];
+    int n = 0, rc;
+    while (n < 2 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        c[n].slot = sqlite3_column_int(st, 0);
+        c[n].seq = (uint64_t)sqlite3_column_int64(st, 1);
+        const unsigned char *p = sqlite3_column_text(st, 2);
+        snprintf(c[n].parts, sizeof c[n].parts, "%s", p ? (const char *)p : "");
+        n++;
+    }
+    sqlite3_finalize(st);
+    for (int i = 0; i < n; i++) {
+        int all, some;
+        char missing[512];
+        parts_applied(s->dir, c[i].parts, c[i].seq, &all, &some, missing, sizeof missing);
+        if (!all && some && i == 0) {
+            int done = 0;
+            nw_status r = repair(s, c[i].slot, c[i].seq, missing, &done, err);
+            if (r != NW_OK)
+                return r;
+            if (done) {
+                if (warn && warn_cap)
+                    snprintf(warn, warn_cap,
+                             "commit %llu had not reached %s when netwhod stopped: its rows "
+                             "for it were written from the commit's redo record",
+                             (unsigned long long)c[i].seq, missing);
+                all = 1;
+            }
+        }
+        if (!all) {
+            if (some && warn && warn_cap)
+                snprintf(warn, warn_cap,
+                         "commit %llu was cut by a crash between partition files (not in "
+                         "%s): the rows it wrote to the others (%s) are written again",
+                         (unsigned long long)c[i].seq, missing, c[i].parts);
+            continue;              /* that commit did not (fully) happen */
+        }
+        out->seq = c[i].seq;
+        nw_status r = load_slot(s->cat, c[i].slot, out, err);
+        if (r != NW_OK)
+            nw_ckpt_clear(out);
+        return r;
+    }
+    return NW_OK;
+}

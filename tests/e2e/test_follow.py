@@ -1,0 +1,442 @@
+#!/usr/bin/env python3
+"""netwhod --follow end to end: like `tail -F` (rotation, truncation, a file
+that appears later), and checkpoints: after a clean restart or after
+SIGKILL at random moments while the file grows, the store holds exactly
+gen.py's expected connections, bytes and failures -- nothing lost, nothing
+counted twice.  Servers listen on 127.0.0.1 only; every wait is bounded."""
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import netwho_e2e as E  # noqa: E402
+from netwho_e2e import check  # noqa: E402
+
+HOST = "empty-host"
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+
+
+# ----------------------------------------------------------------- server
+
+class Server:
+    def __init__(self, ctx, store, *args, name="netwhod"):
+        self.log_path = os.path.join(ctx.tmp, "%s-%d.log" % (name, len(ctx.procs)))
+        self.log = open(self.log_path, "w+b")
+        self.store = store
+        self.p = subprocess.Popen([ctx.netwhod, "--store", store, "--listen", "127.0.0.1:0",
+                                   "--host", HOST] + list(args),
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=self.log)
+        ctx.procs.append(self.p)
+        self.port = None
+
+    def text(self):
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
+
+    def wait_port(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for line in self.text().splitlines():
+                if "listening on http://127.0.0.1:" in line:
+                    self.port = int(line.rsplit(":", 1)[1].strip("/"))
+                    return self
+            check(self.p.poll() is None, "netwhod exited: %s" % self.text()[-800:])
+            time.sleep(0.05)
+        raise E.Failed("netwhod reported no port")
+
+    def get(self, path):
+        url = "http://127.0.0.1:%d%s" % (self.port, path)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return json.load(r)
+
+    def source(self):
+        return self.get("/api/v1/health")["sources"][0]
+
+    def kill(self):
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait(20)
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            rc = self.p.wait(30)
+        except subprocess.TimeoutExpired:
+            raise E.Failed("netwhod did not stop within 30 s of SIGTERM")
+        check(rc == 0, "netwhod exit %s: %s" % (rc, self.text()[-800:]))
+        self.clean()
+
+    def clean(self):
+        t = self.text()
+        for bad in SANITIZER_MARKS:
+            check(bad not in t, "sanitizer report: %s" % t[-3000:])
+        # A commit cut between two partition files is repaired from its redo
+        # record; one that could not be would count rows twice.
+        check("are written again" not in t, "a commit was cut: %s" % t[-1500:])
+
+
+def wait_for(what, cond, timeout=30, every=0.1):
+    deadline = time.time() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise E.Failed("timed out waiting for %s" % what)
+        time.sleep(every)
+
+
+def drained(srv, total_bytes, quiet=4.0):
+    """Waits until the source read total_bytes in this run and then
+    nothing changed for `quiet` seconds (the reorder window, 3 s, has
+    passed on the idle ticks)."""
+    wait_for("%d bytes read" % total_bytes,
+             lambda: srv.source()["bytes_read"] >= total_bytes, timeout=60)
+    time.sleep(quiet)
+
+
+# ---------------------------------------------------------------- compare
+
+def query(ctx, store):
+    res = E.run([ctx.netwho, "query", "--store", store, "-o", "json"])
+    check(res.rc == 0, res.describe())
+    return E.parse_json_output(res)
+
+
+def compare(ctx, exp, store, what):
+    """Every expected connection exactly once with its bytes and counts.
+    A UDP flow whose last event is within 60 s of the end may still be open
+    (ended by the idle clock, not by the trace): its state is not
+    compared."""
+    rows = query(ctx, store)
+    wm = E.ticks_of(exp["watermark"])
+    loose = set(E.transfer_key(c) for c in exp["connections"]
+                if c["proto"] == "udp" and wm - E.ticks_of(c["last_seen"]) < E.UDP_IDLE)
+
+    def strip(rs):
+        return [{k: v for k, v in r.items()
+                 if not (k == "state" and E.transfer_key(r) in loose)} for r in rs]
+    d = E.multiset_diff(strip(rows), strip(exp["connections"]))
+    check(not d, "%s: %s" % (what, d))
+    return rows
+
+
+def compare_failures_and_transfers(ctx, exp, srv, rows, what):
+    fails = srv.get("/api/v1/failures?limit=10000")["data"]
+    check(len(fails) == len(exp["failures"]),
+          "%s: %d failures, expected %d" % (what, len(fails), len(exp["failures"])))
+    by_key = {E.transfer_key(r): r for r in rows}
+    fields = ("bytes_sent", "bytes_received", "bytes_retransmitted", "send_events",
+              "receive_events", "retransmit_events")
+    n = 0
+    for key, want in sorted(exp["transfers"].items())[:40]:
+        row = by_key.get(key)
+        check(row is not None, "%s: no connection %s" % (what, key))
+        got = srv.get("/api/v1/connections/%d/transfers?limit=10000" % row["id"])["data"]
+        tot = {f: sum(x[f] for x in got) for f in fields}
+        exp_tot = {f: sum(x[f] for x in want) for f in fields}
+        check(tot == exp_tot, "%s: transfers of %s: %r, expected %r" % (what, key, tot,
+                                                                        exp_tot))
+        n += 1
+    check(n > 0, "no transfers compared")
+
+
+# ------------------------------------------------------------------ tests
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def gen(ctx, name, events, seed, start=None):
+    out = os.path.join(ctx.tmp, name + ".ndjson")
+    argv = [sys.executable, os.path.join(ctx.src, "bench", "gen.py"), "--events",
+            str(events), "--hosts", "4", "--seed", str(seed), "--out", out,
+            "--expect", out + ".json", "--empty-computer-host", HOST]
+    if start:
+        argv += ["--start", start]
+    res = E.run(argv, timeout=120)
+    check(res.rc == 0, res.describe())
+    with open(out + ".json") as f:
+        exp = json.load(f)
+    with open(out, "rb") as f:
+        data = f.read()
+    return data, exp
+
+
+@test
+def sigkill_at_random_points_loses_and_doubles_nothing(ctx):
+    """The file grows in uneven pieces (some ending mid-line) while netwhod
+    is killed with SIGKILL after a random 0.2-1.6 s, again and again; each
+    restart goes on from the checkpoint.  The trace crosses a UTC midnight,
+    so commits write two partitions."""
+    data, exp = gen(ctx, "crash", 12000, 5, start="2026-03-16T23:56:00Z")
+    path = os.path.join(ctx.tmp, "crash-follow.ndjson")
+    store = os.path.join(ctx.tmp, "store-crash")
+    rnd = random.Random(int(os.environ.get("NETWHO_KILL_SEED", "20261124")))
+    open(path, "wb").close()
+    written, kills, t_end = 0, 0, time.time() + 30
+    while written < len(data) and time.time() < t_end:
+        srv = Server(ctx, store, "--follow", path, name="crash")
+        life = time.time() + rnd.uniform(0.2, 1.6)
+        while time.time() < life and written < len(data):
+            n = min(len(data) - written, rnd.randint(10000, 80000))
+            with open(path, "ab") as f:
+                f.write(data[written:written + n])
+            written += n
+            time.sleep(rnd.uniform(0.0, 0.1))
+        time.sleep(max(0.0, life - time.time()))
+        srv.kill()
+        kills += 1
+        srv.clean()
+    check(written == len(data), "the writer did not finish in time")
+    check(kills >= 5, "only %d kills" % kills)
+    # One more life to the end, killed too, then a clean one.
+    srv = Server(ctx, store, "--follow", path, name="crash").wait_port()
+    time.sleep(rnd.uniform(0.5, 2.0))
+    srv.kill()
+    srv.clean()
+    srv = Server(ctx, store, "--follow", path, name="crash").wait_port()
+    wait_for("the follow to start", lambda: srv.source()["state"] == "running")
+    m = re.search(r"resuming at offset (\d+)", srv.text())
+    check(m, "no resume logged: %s" % srv.text()[-800:])
+    drained(srv, len(data) - int(m.group(1)))   # the rest, then the reorder window
+    rows = compare(ctx, exp, store, "after %d kills" % kills)
+    compare_failures_and_transfers(ctx, exp, srv, rows, "after %d kills" % kills)
+    srv.stop()
+    print("    %d SIGKILLs" % kills)
+
+
+@test
+def clean_restart_goes_on_exactly(ctx):
+    """SIGTERM mid-file, restart: the second run reads only the rest (its
+    bytes_read), and the store equals one uninterrupted run -- the events
+    held in the reorder buffer and the open connections came back from
+    the checkpoint."""
+    data, exp = gen(ctx, "clean", 3000, 11)
+    path = os.path.join(ctx.tmp, "clean.ndjson")
+    store = os.path.join(ctx.tmp, "store-clean")
+    cut = data.rfind(b"\n", 0, len(data) // 2) + 1
+    cut += 40                          # and half an object: read again later
+    with open(path, "wb") as f:
+        f.write(data[:cut])
+    srv = Server(ctx, store, "--follow", path).wait_port()
+    wait_for("the first part", lambda: srv.source()["bytes_read"] >= cut)
+    time.sleep(0.5)
+    srv.stop()
+    check("resuming at offset" not in srv.text(), "nothing to resume from yet")
+    with open(path, "ab") as f:
+        f.write(data[cut:])
+    srv = Server(ctx, store, "--follow", path).wait_port()
+    resumed = data.rfind(b"\n", 0, cut)   # just after the last whole object
+    drained(srv, len(data) - resumed)
+    src = srv.source()
+    check("resuming at offset %d" % resumed in srv.text(),
+          "no resume at %d: %s" % (resumed, srv.text()[-600:]))
+    check(src["bytes_read"] == len(data) - resumed,
+          "second run read %d bytes, expected %d" % (src["bytes_read"], len(data) - resumed))
+    rows = compare(ctx, exp, store, "clean restart")
+    compare_failures_and_transfers(ctx, exp, srv, rows, "clean restart")
+    srv.stop()
+
+
+@test
+def rotation_and_truncation(ctx):
+    """The file is renamed and a new one created (rotation): the old one is
+    read to its end, including what is appended to it after the rename,
+    then the new one from its start.  Later the new file is truncated and
+    rewritten: read from its start.  Every event is ingested exactly once."""
+    data, exp = gen(ctx, "rot", 3000, 12)
+    lines = data.splitlines(keepends=True)
+    q = len(lines) // 4
+    p1, p2, p3, p4 = (b"".join(lines[:q]), b"".join(lines[q:2 * q]),
+                      b"".join(lines[2 * q:3 * q]), b"".join(lines[3 * q:]))
+    path = os.path.join(ctx.tmp, "rot.ndjson")
+    store = os.path.join(ctx.tmp, "store-rot")
+    with open(path, "wb") as f:
+        f.write(p1[:len(p1) - 30])
+    srv = Server(ctx, store, "--follow", path).wait_port()
+    wait_for("part 1", lambda: srv.source()["bytes_read"] >= len(p1) - 30)
+    # Rotate: rename, a late append to the old file, then the new file.
+    os.rename(path, path + ".1")
+    with open(path + ".1", "ab") as f:
+        f.write(p1[len(p1) - 30:] + p2)
+    with open(path, "wb") as f:
+        f.write(p3)
+    wait_for("the rotated file and the new one",
+             lambda: srv.source()["bytes_read"] >= len(p1) + len(p2) + len(p3))
+    check("rotated" in srv.text(), "no rotation logged: %s" % srv.text()[-600:])
+    # Truncate the new file and write the last part into it.
+    time.sleep(0.5)
+    with open(path, "r+b") as f:
+        f.truncate(0)
+    wait_for("the truncation", lambda: "truncated" in srv.text(), timeout=10)
+    with open(path, "ab") as f:
+        f.write(p4)
+    drained(srv, len(p1) + len(p2) + len(p3) + len(p4))
+    rows = compare(ctx, exp, store, "rotation and truncation")
+    compare_failures_and_transfers(ctx, exp, srv, rows, "rotation and truncation")
+    src = srv.source()
+    check(src["rejected"] == 0, "rejections: %r" % src)
+    srv.stop()
+
+
+@test
+def rotated_while_down(ctx):
+    """Stopped mid-file; while netwhod is down the file is rotated (renamed,
+    more appended to the old one, a new file at the path).  The restart
+    finds the checkpointed file under its new name by inode, reads it from
+    the offset to its end, then the new file from its start."""
+    data, exp = gen(ctx, "down", 3000, 15)
+    lines = data.splitlines(keepends=True)
+    t = len(lines) // 3
+    p1, p2, p3 = (b"".join(lines[:t]), b"".join(lines[t:2 * t]), b"".join(lines[2 * t:]))
+    path = os.path.join(ctx.tmp, "down.ndjson")
+    store = os.path.join(ctx.tmp, "store-down")
+    with open(path, "wb") as f:
+        f.write(p1)
+    srv = Server(ctx, store, "--follow", path).wait_port()
+    wait_for("part 1", lambda: srv.source()["bytes_read"] >= len(p1))
+    time.sleep(0.5)
+    srv.stop()
+    os.rename(path, path + ".1")
+    with open(path + ".1", "ab") as f:
+        f.write(p2)
+    with open(path, "wb") as f:
+        f.write(p3)
+    srv = Server(ctx, store, "--follow", path).wait_port()
+    drained(srv, len(p2) + len(p3))
+    check("is now %s.1" % path in srv.text(), "rotated file not found: %s" % srv.text()[-800:])
+    rows = compare(ctx, exp, store, "rotated while down")
+    compare_failures_and_transfers(ctx, exp, srv, rows, "rotated while down")
+    srv.stop()
+
+
+@test
+def missing_file_is_waited_for(ctx):
+    """A file that does not exist yet: state 'waiting' with the reason in
+    /health, then read once it appears; removed, it is waited for again."""
+    data, exp = gen(ctx, "late", 1000, 13)
+    path = os.path.join(ctx.tmp, "later.ndjson")
+    store = os.path.join(ctx.tmp, "store-late")
+    srv = Server(ctx, store, "--follow", path).wait_port()
+    src = wait_for("waiting", lambda: (lambda s: s if s["state"] == "waiting" else None)(
+        srv.source()))
+    check(src["last_error"] and "does not exist" in src["last_error"], "waiting: %r" % src)
+    check(srv.get("/api/v1/health")["status"] == "ok", "a file not there yet is no failure")
+    with open(path + ".tmp", "wb") as f:
+        f.write(data)
+    os.rename(path + ".tmp", path)
+    drained(srv, len(data))
+    check(srv.source()["state"] == "running", "running: %r" % srv.source())
+    compare(ctx, exp, store, "a file that came later")
+    os.unlink(path)
+    src = wait_for("waiting again", lambda: (lambda s: s if s["state"] == "waiting"
+                                             else None)(srv.source()), timeout=10)
+    check("gone" in src["last_error"], "gone: %r" % src)
+    srv.stop()
+
+
+@test
+def corrupt_newest_partition_is_reported(ctx):
+    """The newest partition damaged (its pages overwritten, as a torn write
+    or a bad disk would): netwhod starts, logs the quick_check verdict,
+    /health is degraded and names the file; queries of the older partition
+    still answer; the server survives queries that touch the damaged one."""
+    data, exp = gen(ctx, "corrupt", 2000, 14, start="2026-03-16T23:59:20Z")
+    src = os.path.join(ctx.tmp, "corrupt.ndjson")
+    store = os.path.join(ctx.tmp, "store-corrupt")
+    res = E.run([ctx.netwho, "ingest", "--store", store, src])
+    check(res.rc == 0, res.describe())
+    newest = os.path.join(store, "p-2026-03-17.db")
+    check(os.path.exists(newest) and not os.path.exists(newest + "-wal"),
+          "expected a checkpointed %s" % newest)
+    size = os.path.getsize(newest)
+    check(size > 8 * 4096, "partition too small to damage: %d" % size)
+    with open(newest, "r+b") as f:
+        f.seek(4096)                  # keep the header page: it still opens
+        f.write(bytes(random.Random(1).getrandbits(8) for _ in range(size - 4096)))
+    srv = Server(ctx, store, name="corrupt").wait_port()
+    check("store check: ERROR: p-2026-03-17.db" in srv.text(),
+          "no store check error logged: %s" % srv.text()[-800:])
+    h = srv.get("/api/v1/health")
+    check(h["status"] == "degraded" and "p-2026-03-17.db" in h["store_check"],
+          "health: %r / %r" % (h["status"], h.get("store_check")))
+    older = srv.get("/api/v1/connections?to=2026-03-17T00:00:00Z&limit=10000")["data"]
+    want = [c for c in exp["connections"] if c["first_seen"] < "2026-03-17T00:00:00"]
+    check(len(older) > 0 and len(older) == len(want),
+          "older partition: %d rows, %d expected" % (len(older), len(want)))
+    for path in ("/api/v1/connections?limit=10000", "/api/v1/stats/top?by=host"):
+        try:
+            srv.get(path)
+        except urllib.error.HTTPError as e:
+            check(e.code >= 400, "odd status %d" % e.code)
+    check(srv.p.poll() is None, "netwhod died on a damaged partition")
+    srv.stop()
+    # A healthy store says ok.
+    srv = Server(ctx, os.path.join(ctx.tmp, "store-clean"), name="healthy").wait_port()
+    check(srv.get("/api/v1/health")["store_check"] == "ok", "healthy store not ok")
+    srv.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin-dir", required=True)
+    ap.add_argument("--source-dir", required=True)
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--only")
+    a = ap.parse_args()
+
+    class Ctx:
+        pass
+    ctx = Ctx()
+    ctx.netwhod = os.path.join(os.path.abspath(a.bin_dir), "netwhod")
+    ctx.netwho = os.path.join(os.path.abspath(a.bin_dir), "netwho")
+    ctx.src = os.path.abspath(a.source_dir)
+    ctx.tmp = tempfile.mkdtemp(prefix="netwho-follow-")
+    ctx.procs = []
+    passed = failed = 0
+    try:
+        for fn in TESTS:
+            if a.only and a.only not in fn.__name__:
+                continue
+            t0 = time.time()
+            try:
+                fn(ctx)
+                passed += 1
+                print("PASS %s (%.1fs)" % (fn.__name__, time.time() - t0))
+            except Exception as e:  # noqa: BLE001
+                failed += 1
+                msg = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
+                print("FAIL %s (%.1fs)\n    %s" % (fn.__name__, time.time() - t0,
+                                                  msg.replace("\n", "\n    ")))
+            sys.stdout.flush()
+    finally:
+        for p in ctx.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+        if a.keep:
+            print("kept %s" % ctx.tmp)
+        else:
+            shutil.rmtree(ctx.tmp, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
