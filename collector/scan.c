@@ -29,11 +29,22 @@ const char *const NW_ED_NAME[F__COUNT] = {
     "mss", "sackopt", "tsopt", "wsopt", "rcvwin", "rcvwinscale", "sndwinscale",
     "startime", "endtime", "seqnum", "connid", "Proto", "FailureCode"};
 
-/* k[0..len) is name, ignoring ASCII case; names come spelled as the
- * provider spells them, so an exact compare settles most. */
+static unsigned char lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* k[0..len) is name[0..nlen), ignoring ASCII case as strcasecmp does in
+ * the C locale (the process never sets another); inline, since names are
+ * a few bytes and most compares fail at once. */
 static int name_is(const char *k, size_t len, const char *name, size_t nlen)
 {
-    return nlen == len && (memcmp(k, name, len) == 0 || strncasecmp(k, name, len) == 0);
+    if (len != nlen)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (k[i] != name[i] && lower((unsigned char)k[i]) != lower((unsigned char)name[i]))
+            return 0;
+    return 1;
 }
 
 #define NAME_IS(k, len, lit) name_is(k, len, lit, sizeof lit - 1)
@@ -138,6 +149,22 @@ static int scan_string(scan *s, const char **str, size_t *len, int *escaped)
     const unsigned char *p = s->p + 1, *end = s->end, *start = p;
     int esc = 0;
     for (;;) {
+        /* Eight bytes at a time: the lowest byte that is '"', '\\' or below
+         * 0x20 is found exactly by the classic "has zero byte" tests (a
+         * borrow can only mark bytes above the first true one). */
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+            uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+            uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | (x - ones * 0x20);
+            hit &= ~x & high;
+            if (hit) {
+                p += (unsigned)__builtin_ctzll(hit) / 8;
+                break;
+            }
+            p += 8;
+        }
         while (p < end && !STR_STOP[*p])
             p++;
         if (p >= end)
@@ -421,10 +448,10 @@ static int scan_root(scan *s, nw_envelope *env)
         skip_ws(s);
         /* decode.c takes the first "system" and "event_data" keys. */
         int rc;
-        if (!have_sys && klen == 6 && strncasecmp(k, "system", 6) == 0) {
+        if (!have_sys && NAME_IS(k, klen, "system")) {
             have_sys = 1;
             rc = s->p < s->end && *s->p == '{' ? scan_fields(s, IN_SYSTEM, env) : -1;
-        } else if (!have_data && klen == 10 && strncasecmp(k, "event_data", 10) == 0) {
+        } else if (!have_data && NAME_IS(k, klen, "event_data")) {
             have_data = 1;
             rc = s->p < s->end && *s->p == '{' ? scan_fields(s, IN_EVENT_DATA, env) : -1;
         } else {
