@@ -44,6 +44,20 @@ nw_status nw_writer_commit(nw_writer *w, nw_err *err);
 /* Fills *sink with callbacks that write through w (valid while w lives). */
 void nw_writer_sink(nw_writer *w, nw_sink *sink);
 
+/*
+ * From now on, connections, transfers and failures given to the sink are
+ * written by a thread of the writer's own, in the order given, while the
+ * caller goes on (an ingest's tracker and SQLite then use two cores).  The
+ * sink callbacks copy the row and return at once; a row that fails to be
+ * written makes a later callback, nw_writer_commit or nw_writer_close
+ * return the failure.  Resume probes, id reservations, commits and
+ * retention wait for the queued rows first.  All writer functions must
+ * still be called from one thread.  nw_writer_stats_get is exact after
+ * nw_writer_commit.  NW_OK, or an error with w still writing synchronously.
+ * nw_writer_close stops the thread.
+ */
+nw_status nw_writer_start_thread(nw_writer *w, nw_err *err);
+
 /* Appends a rejected event to today's dead-letter file,
  * DIR/rejected/rejected-YYYY-MM-DD.ndjson, as one JSON line:
  * {"time","reason","detail","source","offset","length","truncated","raw"}.
