@@ -1150,8 +1150,9 @@ nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err)
     return st;
 }
 
-void nw_writer_stats_get(const nw_writer *w, nw_writer_stats *out)
+void nw_writer_stats_get(nw_writer *w, nw_writer_stats *out)
 {
+    drain(w);   /* counts of rows still queued would be wrong */
     *out = w->stats;
 }
 

@@ -52,8 +52,8 @@ void nw_writer_sink(nw_writer *w, nw_sink *sink);
  * written makes a later callback, nw_writer_commit or nw_writer_close
  * return the failure.  Resume probes, id reservations, commits and
  * retention wait for the queued rows first.  All writer functions must
- * still be called from one thread.  nw_writer_stats_get is exact after
- * nw_writer_commit.  NW_OK, or an error with w still writing synchronously.
+ * still be called from one thread.  NW_OK, or an error with w still
+ * writing synchronously.
  * nw_writer_close stops the thread.
  */
 nw_status nw_writer_start_thread(nw_writer *w, nw_err *err);
@@ -76,6 +76,7 @@ typedef struct nw_writer_stats {
     uint64_t partitions_created;
 } nw_writer_stats;
 
-void nw_writer_stats_get(const nw_writer *w, nw_writer_stats *out);
+/* Waits for rows queued for the writer thread, if it runs. */
+void nw_writer_stats_get(nw_writer *w, nw_writer_stats *out);
 
 #endif
