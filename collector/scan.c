@@ -140,6 +140,56 @@ static int hex(unsigned char c)
 }
 
 /*
+ * The first byte at or after p (before end) that is '"', '\\' or below 0x20,
+ * or the last point from which fewer than a step's bytes remain.  Strings
+ * are most of an event's bytes, so this is the scanner's inner loop.
+ */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
+{
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i ctl = _mm_set1_epi8(0x1F);
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        /* x <= 0x1F unsigned: max(x, 0x1F) == 0x1F */
+        __m128i hit = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+            _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+    return p;
+}
+#else
+/* Eight bytes at a time: the lowest byte that is '"', '\\' or below 0x20 is
+ * found exactly by the "has zero byte" tests (a borrow can only mark bytes
+ * above the first true one). */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b) | (x - ones * 0x20)) & ~x & high;
+        if (hit) {
+            /* The lowest marked byte: count trailing zero bits portably. */
+            unsigned n = 0;
+            while (!(hit & 0x80))
+                hit >>= 8, n++;
+            return p + n;
+        }
+        p += 8;
+    }
+    return p;
+}
+#endif
+
+/*
  * A string at s->p (a '"').  *str, *len: its raw bytes between the quotes;
  * *escaped: it holds an escape, so the raw bytes are not its value.
  * Surrogate escapes are left to cJSON (it has its own rules for them).
@@ -149,22 +199,7 @@ static int scan_string(scan *s, const char **str, size_t *len, int *escaped)
     const unsigned char *p = s->p + 1, *end = s->end, *start = p;
     int esc = 0;
     for (;;) {
-        /* Eight bytes at a time: the lowest byte that is '"', '\\' or below
-         * 0x20 is found exactly by the classic "has zero byte" tests (a
-         * borrow can only mark bytes above the first true one). */
-        while (end - p >= 8) {
-            uint64_t x;
-            memcpy(&x, p, 8);
-            const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-            uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-            uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | (x - ones * 0x20);
-            hit &= ~x & high;
-            if (hit) {
-                p += (unsigned)__builtin_ctzll(hit) / 8;
-                break;
-            }
-            p += 8;
-        }
+        p = plain_run(p, end);
         while (p < end && !STR_STOP[*p])
             p++;
         if (p >= end)
