@@ -68,6 +68,8 @@ typedef struct part_handle {
     sqlite3 *db;
     sqlite3_stmt *st[PS__COUNT];
     int in_txn;
+    struct racc *racc; /* roll-up additions not yet written (see rollup_add) */
+    size_t racc_cap, racc_n;
     int rollup_stale;  /* a roll-up write failed after its connection's:
                           rebuild the roll-up before committing          */
     uint64_t used;     /* LRU tick                                       */
@@ -230,8 +232,12 @@ static nw_status entries_load(nw_writer *w, nw_err *err)
 
 /* -------------------------------------------------------------- handles */
 
+static void racc_free(part_handle *h);
+static void rollup_flush(part_handle *h);
+
 static void handle_close(part_handle *h)
 {
+    racc_free(h);   /* not written: the transaction they belong to is gone */
     for (int i = 0; i < PS__COUNT; i++)
         sqlite3_finalize(h->st[i]);
     sqlite3_close(h->db);
@@ -501,6 +507,7 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
         part_handle *h = &w->open[i];
         if (!h->e || !h->in_txn)
             continue;
+        rollup_flush(h);
         st = rollup_repair(h, err);
         if (st == NW_OK)
             st = nw__exec(h->db, SQL_COMMIT, h->e->row.info.name, err);
@@ -533,22 +540,133 @@ nw_status nw_writer_commit(nw_writer *w, nw_err *err)
  * later).  host, pid and remote_ip of an id never change, so the row is
  * the same one every time.
  */
+/*
+ * Roll-up additions are summed in memory per (remote_ip, host, pid) and
+ * written when the partition commits: a connection row costs one upsert
+ * fewer, and an ingest has about half as many roll-up keys as connection
+ * writes.  Sums, min(first_seen) and max(last_seen) do not depend on the
+ * order they are added in, so the rows are the ones the upserts one by one
+ * gave.  Nothing reads who_rollup through the writer's handle before the
+ * commit; a rolled-back transaction drops the sums with it.
+ */
+typedef struct racc {
+    char *host;                    /* owned; NULL: a free slot            */
+    nw_addr ip;
+    uint32_t pid;
+    uint64_t hash;
+    uint64_t conns, sent, recv;    /* two's-complement sums of the adds    */
+    nw_time first, last;
+} racc;
+
+static uint64_t racc_hash(const nw_conn *c)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)c->host; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ c->remote_ip.b[i]) * 1099511628211ULL;
+    h = (h ^ c->pid) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+static void racc_free(part_handle *h)
+{
+    for (size_t i = 0; i < h->racc_cap; i++)
+        free(h->racc[i].host);
+    free(h->racc);
+    h->racc = NULL;
+    h->racc_cap = h->racc_n = 0;
+}
+
+/* The slot of key c in tab (cap a power of two): its entry or a free one. */
+static racc *racc_slot(racc *tab, size_t cap, uint64_t hash, const nw_conn *c)
+{
+    for (size_t i = hash & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        racc *a = &tab[i];
+        if (!a->host || (a->hash == hash && a->pid == c->pid &&
+                         memcmp(a->ip.b, c->remote_ip.b, 16) == 0 &&
+                         strcmp(a->host, c->host) == 0))
+            return a;
+    }
+}
+
+static int racc_grow(part_handle *h)
+{
+    size_t cap = h->racc_cap ? h->racc_cap * 2 : 1024;
+    racc *tab = calloc(cap, sizeof *tab);
+    if (!tab)
+        return -1;
+    for (size_t i = 0; i < h->racc_cap; i++) {
+        racc *a = &h->racc[i];
+        if (!a->host)
+            continue;
+        size_t j = a->hash & (cap - 1);
+        while (tab[j].host)
+            j = (j + 1) & (cap - 1);
+        tab[j] = *a;
+    }
+    free(h->racc);
+    h->racc = tab;
+    h->racc_cap = cap;
+    return 0;
+}
+
+/* Writes one summed roll-up addition. */
+static nw_status rollup_write(part_handle *h, const racc *a, nw_err *err)
+{
+    sqlite3_stmt *st = h->st[PS_ROLLUP_ADD];
+    sqlite3_bind_blob(st, 1, a->ip.b, 16, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->host, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, a->pid);
+    sqlite3_bind_int64(st, 4, (int64_t)a->conns);
+    sqlite3_bind_int64(st, 5, (int64_t)a->sent);
+    sqlite3_bind_int64(st, 6, (int64_t)a->recv);
+    sqlite3_bind_int64(st, 7, a->first);
+    sqlite3_bind_int64(st, 8, a->last);
+    return step_write(h, PS_ROLLUP_ADD, err);
+}
+
+/* Writes the summed additions before the commit.  A failure leaves the
+ * roll-up to be rebuilt from the connections (rollup_repair). */
+static void rollup_flush(part_handle *h)
+{
+    for (size_t i = 0; i < h->racc_cap && !h->rollup_stale; i++)
+        if (h->racc[i].host && rollup_write(h, &h->racc[i], NULL) != NW_OK)
+            h->rollup_stale = 1;
+    racc_free(h);
+}
+
 static nw_status rollup_add(part_handle *h, const nw_conn *c, int64_t conns,
                             int64_t d_sent, int64_t d_recv, nw_err *err)
 {
-    sqlite3_stmt *st = h->st[PS_ROLLUP_ADD];
-    sqlite3_bind_blob(st, 1, c->remote_ip.b, 16, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, c->host, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, c->pid);
-    sqlite3_bind_int64(st, 4, conns);
-    sqlite3_bind_int64(st, 5, d_sent);
-    sqlite3_bind_int64(st, 6, d_recv);
-    sqlite3_bind_int64(st, 7, c->first_seen);
-    sqlite3_bind_int64(st, 8, c->last_seen);
-    nw_status res = step_write(h, PS_ROLLUP_ADD, err);
-    if (res != NW_OK)
+    if (h->rollup_stale)
+        return NW_OK;   /* rebuilt from the connections at the commit */
+    if ((h->racc_n + 1) * 2 > h->racc_cap && racc_grow(h)) {
         h->rollup_stale = 1;
-    return res;
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory for the roll-up");
+    }
+    uint64_t hash = racc_hash(c);
+    racc *a = racc_slot(h->racc, h->racc_cap, hash, c);
+    if (!a->host) {
+        if (!(a->host = strdup(c->host))) {
+            h->rollup_stale = 1;
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory for the roll-up");
+        }
+        a->ip = c->remote_ip;
+        a->pid = c->pid;
+        a->hash = hash;
+        a->first = c->first_seen;
+        a->last = c->last_seen;
+        h->racc_n++;
+    }
+    a->conns += (uint64_t)conns;
+    a->sent += (uint64_t)d_sent;
+    a->recv += (uint64_t)d_recv;
+    if (c->first_seen < a->first)
+        a->first = c->first_seen;
+    if (c->last_seen > a->last)
+        a->last = c->last_seen;
+    return NW_OK;
 }
 
 /* bytes_sent/received of row id as stored (before a rewrite). */
