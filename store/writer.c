@@ -46,12 +46,13 @@
 
 enum {
     PS_CONN_INS, PS_CONN_UPD, PS_XFER_INS, PS_XFER_ADD, PS_FAIL_INS, PS_RESUME,
-    PS_CONN_OLD, PS_ROLLUP_ADD, PS__COUNT
+    PS_CONN_OLD, PS_ROLLUP_ADD, PS_RESUME_LPORT, PS__COUNT
 };
 
 static const char *const part_sql[PS__COUNT] = {
     SQL_CONN_INSERT, SQL_CONN_UPDATE, SQL_XFER_INSERT, SQL_XFER_ADD,
     SQL_FAIL_INSERT, SQL_CONN_RESUME, SQL_CONN_OLD_BYTES, SQL_ROLLUP_ADD,
+    SQL_CONN_RESUME_LPORT,
 };
 
 /* A partition as the writer knows it: absolute values including what is
@@ -1061,7 +1062,8 @@ static int resume_in(nw_writer *w, part_entry *e, const nw_conn *key, nw_time si
     if (!h && handle_open(w, e, &h, &w->err) != NW_OK)
         return -1;
     h->used = ++w->tick;
-    sqlite3_stmt *st = h->st[PS_RESUME];
+    /* Same rows either way; only the index read differs (sql.h). */
+    sqlite3_stmt *st = h->st[key->local_port > key->remote_port ? PS_RESUME_LPORT : PS_RESUME];
     sqlite3_bind_blob(st, 1, key->remote_ip.b, 16, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, key->remote_port);
     sqlite3_bind_blob(st, 3, key->local_ip.b, 16, SQLITE_STATIC);

@@ -443,6 +443,21 @@ START_TEST(test_resume)
     ck_assert_int_eq(g_sink.resume(g_sink.ctx, &key, g_day0, &out), 1);
     ck_assert_int_eq(out.id, 12);
 
+    /* A server-side key (local port below the remote one) is probed
+     * through the other index; the answer is the same. */
+    nw_conn srv = conn(13, g_day0 + 20 * SEC, g_day0 + 30 * SEC);
+    srv.local_port = 53;
+    srv.remote_port = 61000;
+    srv.proto = NW_PROTO_UDP;
+    srv.state = NW_STATE_ESTABLISHED;
+    put(&srv);
+    nw_conn ks = srv;
+    ks.id = 0;
+    ck_assert_int_eq(g_sink.resume(g_sink.ctx, &ks, g_day0 + 25 * SEC, &out), 1);
+    assert_conn_eq(&out, &srv);
+    ks.pid = 1;
+    ck_assert_int_eq(g_sink.resume(g_sink.ctx, &ks, g_day0, &out), 0);
+
     /* After a restart, from the committed store and catalog. */
     close_writer();
     open_writer();
