@@ -32,6 +32,8 @@
  */
 #include "netwho/decode.h"
 
+#include "scan.h"
+
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdalign.h>
@@ -158,91 +160,36 @@ const char *nw_event_kind_name(int kind)
     return names[kind];
 }
 
-/* ---- field slots ----------------------------------------------------- */
-
-/* The event_data fields read, in slot order. */
-enum ed_field {
-    F_PID, F_SIZE, F_SADDR, F_DADDR, F_SPORT, F_DPORT,
-    F_MSS, F_SACKOPT, F_TSOPT, F_WSOPT, F_RCVWIN, F_RCVWINSCALE, F_SNDWINSCALE,
-    F_STARTIME, F_ENDTIME, F_SEQNUM, F_CONNID, F_PROTO, F_FAILURECODE,
-    F__COUNT
-};
-
-static const char *const FIELD_NAME[F__COUNT] = {
-    "PID", "size", "saddr", "daddr", "sport", "dport",
-    "mss", "sackopt", "tsopt", "wsopt", "rcvwin", "rcvwinscale", "sndwinscale",
-    "startime", "endtime", "seqnum", "connid", "Proto", "FailureCode"};
-
-/* Slot of an event_data key, or -1 if it is not read.  A switch on the
- * first letter leaves at most seven names to compare. */
-static int field_slot(const char *k)
-{
-    static const signed char by_p[] = {F_PID, F_PROTO, -1};
-    static const signed char by_s[] = {F_SIZE, F_SADDR, F_SPORT, F_SACKOPT,
-                                       F_SNDWINSCALE, F_STARTIME, F_SEQNUM, -1};
-    static const signed char by_d[] = {F_DADDR, F_DPORT, -1};
-    static const signed char by_r[] = {F_RCVWIN, F_RCVWINSCALE, -1};
-    static const signed char by_m[] = {F_MSS, -1};
-    static const signed char by_t[] = {F_TSOPT, -1};
-    static const signed char by_w[] = {F_WSOPT, -1};
-    static const signed char by_e[] = {F_ENDTIME, -1};
-    static const signed char by_c[] = {F_CONNID, -1};
-    static const signed char by_f[] = {F_FAILURECODE, -1};
-    const signed char *cand;
-
-    switch (k[0] | 0x20) {   /* ASCII lower case */
-    case 'p': cand = by_p; break;
-    case 's': cand = by_s; break;
-    case 'd': cand = by_d; break;
-    case 'r': cand = by_r; break;
-    case 'm': cand = by_m; break;
-    case 't': cand = by_t; break;
-    case 'w': cand = by_w; break;
-    case 'e': cand = by_e; break;
-    case 'c': cand = by_c; break;
-    case 'f': cand = by_f; break;
-    default: return -1;
-    }
-    for (; *cand >= 0; cand++)
-        if (strcasecmp(k, FIELD_NAME[*cand]) == 0)
-            return *cand;
-    return -1;
-}
-
-/* The system fields read. */
-typedef struct sys_fields {
-    const cJSON *provider, *event_id, *time_created, *computer;
-} sys_fields;
-
-static void sort_system(const cJSON *sys, sys_fields *sf)
-{
-    memset(sf, 0, sizeof *sf);
-    for (const cJSON *c = sys->child; c; c = c->next) {
-        const char *k = c->string;
-        if (!k || cJSON_IsNull(c))
-            continue;
-        switch (k[0] | 0x20) {
-        case 'p':
-            if (strcasecmp(k, "provider") == 0)
-                sf->provider = c;
-            break;
-        case 'e':
-            if (strcasecmp(k, "event_id") == 0)
-                sf->event_id = c;
-            break;
-        case 't':
-            if (strcasecmp(k, "time_created") == 0)
-                sf->time_created = c;
-            break;
-        case 'c':
-            if (strcasecmp(k, "computer") == 0)
-                sf->computer = c;
-            break;
-        }
-    }
-}
-
 /* ---- values ---------------------------------------------------------- */
+
+/* A cJSON node as a field value (scan.h); NULL and JSON null are absent. */
+static nw_jval jval_of(const cJSON *c)
+{
+    nw_jval v = {0};
+    if (!c || cJSON_IsNull(c))
+        return v;
+    if (cJSON_IsString(c)) {
+        if (c->valuestring) {
+            v.type = NW_J_STRING;
+            v.s = c->valuestring;
+            v.len = strlen(c->valuestring);
+        } else {
+            v.type = NW_J_OBJECT;   /* cannot happen after a parse; not a string */
+        }
+    } else if (cJSON_IsNumber(c)) {
+        v.type = NW_J_NUMBER;
+        v.num = c->valuedouble;
+    } else if (cJSON_IsTrue(c)) {
+        v.type = NW_J_TRUE;
+    } else if (cJSON_IsFalse(c)) {
+        v.type = NW_J_FALSE;
+    } else if (cJSON_IsArray(c)) {
+        v.type = NW_J_ARRAY;
+    } else {
+        v.type = NW_J_OBJECT;
+    }
+    return v;
+}
 
 enum num_rc { NUM_OK = 0, NUM_NAN = -1, NUM_RANGE = -2 };
 
@@ -251,10 +198,10 @@ enum num_rc { NUM_OK = 0, NUM_NAN = -1, NUM_RANGE = -2 };
  * no fraction, or a string of decimal digits that ETW pads with spaces
  * ("    4168").  NUM_NAN if it is not one, NUM_RANGE if negative or > max.
  */
-static int get_uint(const cJSON *v, uint64_t max, uint64_t *out)
+static int get_uint(const nw_jval *v, uint64_t max, uint64_t *out)
 {
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
+    if (v->type == NW_J_NUMBER) {
+        double d = v->num;
         if (d != d)
             return NUM_NAN;
         if (d < 0 || d > (double)max)
@@ -265,29 +212,29 @@ static int get_uint(const cJSON *v, uint64_t max, uint64_t *out)
         *out = u;
         return NUM_OK;
     }
-    if (!cJSON_IsString(v) || !v->valuestring)
+    if (v->type != NW_J_STRING)
         return NUM_NAN;
-    const char *s = v->valuestring;
-    while (*s == ' ')
+    const char *s = v->s, *end = v->s + v->len;
+    while (s < end && *s == ' ')
         s++;
     int neg = 0;
-    if (*s == '-') {
+    if (s < end && *s == '-') {
         neg = 1;
         s++;
     }
-    if (*s < '0' || *s > '9')
+    if (s == end || *s < '0' || *s > '9')
         return NUM_NAN;
     uint64_t u = 0;
     int over = 0;
-    for (; *s >= '0' && *s <= '9'; s++) {
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
         if (!over) {
             u = u * 10 + (uint64_t)(*s - '0');
             over = u > max;
         }
     }
-    while (*s == ' ')
+    while (s < end && *s == ' ')
         s++;
-    if (*s != '\0')
+    if (s != end)
         return NUM_NAN;
     if (over || (neg && u != 0))
         return NUM_RANGE;
@@ -296,20 +243,20 @@ static int get_uint(const cJSON *v, uint64_t max, uint64_t *out)
 }
 
 /* A short quotation of v for a detail sentence: "\"abc\"", 12, null... */
-static void describe(const cJSON *v, char *buf, size_t cap)
+static void describe(const nw_jval *v, char *buf, size_t cap)
 {
-    if (cJSON_IsString(v))
-        snprintf(buf, cap, "\"%.*s\"", DETAIL_VALUE_MAX, v->valuestring);
-    else if (cJSON_IsNumber(v))
-        snprintf(buf, cap, "%.17g", v->valuedouble);
-    else if (cJSON_IsBool(v))
-        snprintf(buf, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
-    else if (cJSON_IsObject(v))
-        snprintf(buf, cap, "an object");
-    else if (cJSON_IsArray(v))
-        snprintf(buf, cap, "an array");
-    else
-        snprintf(buf, cap, "null");
+    switch (v->type) {
+    case NW_J_STRING:
+        snprintf(buf, cap, "\"%.*s\"",
+                 (int)(v->len < DETAIL_VALUE_MAX ? v->len : DETAIL_VALUE_MAX), v->s);
+        break;
+    case NW_J_NUMBER: snprintf(buf, cap, "%.17g", v->num); break;
+    case NW_J_TRUE: snprintf(buf, cap, "true"); break;
+    case NW_J_FALSE: snprintf(buf, cap, "false"); break;
+    case NW_J_OBJECT: snprintf(buf, cap, "an object"); break;
+    case NW_J_ARRAY: snprintf(buf, cap, "an array"); break;
+    case NW_J_ABSENT: snprintf(buf, cap, "null"); break;
+    }
 }
 
 /* Where decode writes its detail sentence (NULL: nowhere). */
@@ -318,13 +265,14 @@ typedef struct detail_out {
     size_t cap;
 } detail_out;
 
-/* Rejects with reason r, naming the field and what is wrong with it. */
+/* Rejects with reason r, naming the field and what is wrong with it (v
+ * NULL or absent: the field is not there). */
 static nw_reject fail_field(const detail_out *d, nw_reject r, const char *where,
-                            const char *name, const cJSON *v, const char *what)
+                            const char *name, const nw_jval *v, const char *what)
 {
     if (d->buf && d->cap > 0) {
         char val[DETAIL_VALUE_MAX + 8];
-        if (v) {
+        if (v && v->type != NW_J_ABSENT) {
             describe(v, val, sizeof val);
             snprintf(d->buf, d->cap, "%s.%s %s: %s", where, name, what, val);
         } else {
@@ -346,28 +294,28 @@ static nw_reject fail_msg(const detail_out *d, nw_reject r, const char *msg)
  * absent field leaves *out alone and is an error only if required.
  * Returns NW_ACCEPTED or r with the detail written.
  */
-static nw_reject read_uint(const cJSON *const *ed, int f, uint64_t max, int required,
+static nw_reject read_uint(const nw_jval *ed, int f, uint64_t max, int required,
                            nw_reject r, const detail_out *d, uint64_t *out)
 {
-    const cJSON *v = ed[f];
-    if (!v) {
+    const nw_jval *v = &ed[f];
+    if (v->type == NW_J_ABSENT) {
         if (required)
-            return fail_field(d, r, "event_data", FIELD_NAME[f], NULL, "is missing");
+            return fail_field(d, r, "event_data", NW_ED_NAME[f], NULL, "is missing");
         return NW_ACCEPTED;
     }
     int rc = get_uint(v, max, out);
     if (rc == NUM_NAN)
-        return fail_field(d, r, "event_data", FIELD_NAME[f], v, "is not a number");
+        return fail_field(d, r, "event_data", NW_ED_NAME[f], v, "is not a number");
     if (rc == NUM_RANGE) {
         const char *what = max == UINT16_LIMIT ? "is out of range 0..65535"
                                                : "is out of range 0..4294967295";
-        return fail_field(d, r, "event_data", FIELD_NAME[f], v, what);
+        return fail_field(d, r, "event_data", NW_ED_NAME[f], v, what);
     }
     return NW_ACCEPTED;
 }
 
 /* Shorthands for reading into narrower fields of nw_event. */
-static nw_reject read_u16(const cJSON *const *ed, int f, int required, nw_reject r,
+static nw_reject read_u16(const nw_jval *ed, int f, int required, nw_reject r,
                           const detail_out *d, uint16_t *out)
 {
     uint64_t u = 0;
@@ -376,7 +324,7 @@ static nw_reject read_u16(const cJSON *const *ed, int f, int required, nw_reject
     return rc;
 }
 
-static nw_reject read_u32(const cJSON *const *ed, int f, int required, nw_reject r,
+static nw_reject read_u32(const nw_jval *ed, int f, int required, nw_reject r,
                           const detail_out *d, uint32_t *out)
 {
     uint64_t u = 0;
@@ -385,16 +333,15 @@ static nw_reject read_u32(const cJSON *const *ed, int f, int required, nw_reject
     return rc;
 }
 
-static nw_reject read_addr(const cJSON *const *ed, int f, int version,
+static nw_reject read_addr(const nw_jval *ed, int f, int version,
                            const detail_out *d, nw_addr *out)
 {
-    const cJSON *v = ed[f];
-    if (!v)
-        return fail_field(d, NW_REJ_BAD_ADDRESS, "event_data", FIELD_NAME[f], NULL,
+    const nw_jval *v = &ed[f];
+    if (v->type == NW_J_ABSENT)
+        return fail_field(d, NW_REJ_BAD_ADDRESS, "event_data", NW_ED_NAME[f], NULL,
                           "is missing");
-    if (!cJSON_IsString(v) || !v->valuestring ||
-        nw_addr_parse(v->valuestring, strlen(v->valuestring), version, out, NULL))
-        return fail_field(d, NW_REJ_BAD_ADDRESS, "event_data", FIELD_NAME[f], v,
+    if (v->type != NW_J_STRING || nw_addr_parse(v->s, v->len, version, out, NULL))
+        return fail_field(d, NW_REJ_BAD_ADDRESS, "event_data", NW_ED_NAME[f], v,
                           version == 4 ? "is not an IPv4 address"
                                        : "is not an IPv6 address");
     return NW_ACCEPTED;
@@ -414,18 +361,19 @@ static void copy_host_cut(char *host, const char *s)
     host[n] = '\0';
 }
 
-static nw_reject read_host(const cJSON *computer, const char *default_host,
+static nw_reject read_host(const nw_jval *computer, const char *default_host,
                            const detail_out *d, char *host)
 {
-    if (computer && !cJSON_IsString(computer))
+    if (computer->type != NW_J_ABSENT && computer->type != NW_J_STRING)
         return fail_field(d, NW_REJ_BAD_FIELD, "system", "computer", computer,
                           "is not a string");
-    if (computer && computer->valuestring && computer->valuestring[0]) {
-        size_t n = strlen(computer->valuestring);
+    if (computer->type == NW_J_STRING && computer->len > 0) {
+        size_t n = computer->len;
         if (n > NW_HOST_MAX - 1)
             return fail_msg(d, NW_REJ_BAD_FIELD,
                             "system.computer is longer than 255 bytes");
-        memcpy(host, computer->valuestring, n + 1);
+        memcpy(host, computer->s, n);
+        host[n] = '\0';
         return NW_ACCEPTED;
     }
     copy_host_cut(host, default_host && default_host[0] ? default_host : "unknown");
@@ -471,7 +419,7 @@ static int only_space(const char *p, const char *end)
 /* ---- the event ------------------------------------------------------- */
 
 /* Fills the id-specific part of ev from the sorted event_data fields. */
-static nw_reject decode_data(const cJSON *const *ed, const detail_out *d, nw_event *ev)
+static nw_reject decode_data(const nw_jval *ed, const detail_out *d, nw_event *ev)
 {
     nw_reject r;
     int kind = ev->kind;
@@ -524,9 +472,9 @@ static nw_reject decode_data(const cJSON *const *ed, const detail_out *d, nw_eve
                                     F_RCVWINSCALE, F_SNDWINSCALE};
         uint16_t *dst16[] = {&ev->mss, &ev->sackopt, &ev->tsopt, &ev->wsopt,
                              &ev->rcvwinscale, &ev->sndwinscale};
-        int any = ed[F_RCVWIN] != NULL;
+        int any = ed[F_RCVWIN].type != NW_J_ABSENT;
         for (size_t i = 0; i < sizeof opt16 / sizeof opt16[0]; i++) {
-            any |= ed[opt16[i]] != NULL;
+            any |= ed[opt16[i]].type != NW_J_ABSENT;
             r = read_u16(ed, opt16[i], 0, NW_REJ_BAD_FIELD, d, dst16[i]);
             if (r)
                 return r;
@@ -539,9 +487,54 @@ static nw_reject decode_data(const cJSON *const *ed, const detail_out *d, nw_eve
         if ((r = read_u32(ed, F_STARTIME, 0, NW_REJ_BAD_FIELD, d, &ev->startime)) ||
             (r = read_u32(ed, F_ENDTIME, 0, NW_REJ_BAD_FIELD, d, &ev->endtime)))
             return r;
-        ev->has_times = ed[F_STARTIME] != NULL || ed[F_ENDTIME] != NULL;
+        ev->has_times = ed[F_STARTIME].type != NW_J_ABSENT ||
+                        ed[F_ENDTIME].type != NW_J_ABSENT;
     }
     return NW_ACCEPTED;
+}
+
+/* Decodes the envelope's fields, wherever they were found (cJSON or the
+ * scanner): the provider, the id, the time, the host, then event_data. */
+static nw_reject decode_fields(const nw_envelope *env, const char *default_host,
+                               const detail_out *d, nw_event *ev)
+{
+    const nw_jval *provider = &env->sys[NW_SYS_PROVIDER];
+    const nw_jval *event_id = &env->sys[NW_SYS_EVENT_ID];
+    const nw_jval *time_created = &env->sys[NW_SYS_TIME_CREATED];
+
+    if (provider->type != NW_J_STRING ||
+        provider->len != sizeof PROVIDER_NAME - 1 ||
+        strncasecmp(provider->s, PROVIDER_NAME, provider->len) != 0)
+        return fail_field(d, NW_REJ_UNKNOWN_PROVIDER, "system", "provider", provider,
+                          provider->type != NW_J_ABSENT ? "is not " PROVIDER_NAME
+                                                        : "is missing");
+
+    uint64_t id = 0;
+    if (event_id->type == NW_J_ABSENT)
+        return fail_field(d, NW_REJ_UNKNOWN_EVENT_ID, "system", "event_id", NULL,
+                          "is missing");
+    if (get_uint(event_id, ID_MAX, &id) != NUM_OK || !ID_TABLE[id].valid)
+        return fail_field(d, NW_REJ_UNKNOWN_EVENT_ID, "system", "event_id", event_id,
+                          "is not an event of the provider");
+
+    memset(ev, 0, sizeof *ev);
+    ev->event_id = (uint16_t)id;
+    ev->kind = ID_TABLE[id].kind;
+    ev->proto = ID_TABLE[id].proto;
+    ev->ip_version = ID_TABLE[id].ip_version;
+
+    if (time_created->type == NW_J_ABSENT)
+        return fail_field(d, NW_REJ_BAD_TIME, "system", "time_created", NULL,
+                          "is missing");
+    if (time_created->type != NW_J_STRING ||
+        nw_time_parse_rfc3339(time_created->s, time_created->len, &ev->time))
+        return fail_field(d, NW_REJ_BAD_TIME, "system", "time_created", time_created,
+                          "is not an RFC 3339 time");
+
+    nw_reject r = read_host(&env->sys[NW_SYS_COMPUTER], default_host, d, ev->host);
+    if (r)
+        return r;
+    return decode_data(env->ed, d, ev);
 }
 
 /* Decodes a parsed root; the caller deletes it. */
@@ -567,63 +560,36 @@ static nw_reject decode_root(const cJSON *root, const char *default_host,
         return fail_msg(d, NW_REJ_NO_EVENT_DATA, data ? "event_data is not an object"
                                                       : "event_data is missing");
 
-    sys_fields sf;
-    sort_system(sys, &sf);
-    if (!sf.provider || !cJSON_IsString(sf.provider) || !sf.provider->valuestring ||
-        strcasecmp(sf.provider->valuestring, PROVIDER_NAME) != 0)
-        return fail_field(d, NW_REJ_UNKNOWN_PROVIDER, "system", "provider", sf.provider,
-                          sf.provider ? "is not " PROVIDER_NAME : "is missing");
-
-    uint64_t id = 0;
-    if (!sf.event_id)
-        return fail_field(d, NW_REJ_UNKNOWN_EVENT_ID, "system", "event_id", NULL,
-                          "is missing");
-    if (get_uint(sf.event_id, ID_MAX, &id) != NUM_OK || !ID_TABLE[id].valid)
-        return fail_field(d, NW_REJ_UNKNOWN_EVENT_ID, "system", "event_id", sf.event_id,
-                          "is not an event of the provider");
-
-    memset(ev, 0, sizeof *ev);
-    ev->event_id = (uint16_t)id;
-    ev->kind = ID_TABLE[id].kind;
-    ev->proto = ID_TABLE[id].proto;
-    ev->ip_version = ID_TABLE[id].ip_version;
-
-    if (!sf.time_created)
-        return fail_field(d, NW_REJ_BAD_TIME, "system", "time_created", NULL,
-                          "is missing");
-    if (!cJSON_IsString(sf.time_created) || !sf.time_created->valuestring ||
-        nw_time_parse_rfc3339(sf.time_created->valuestring,
-                              strlen(sf.time_created->valuestring), &ev->time))
-        return fail_field(d, NW_REJ_BAD_TIME, "system", "time_created", sf.time_created,
-                          "is not an RFC 3339 time");
-
-    nw_reject r = read_host(sf.computer, default_host, d, ev->host);
-    if (r)
-        return r;
-
-    const cJSON *ed[F__COUNT] = {0};
+    /* Each object is walked once, every child sorted into its slot: looking
+     * each field up by name would cost more than the parse.  In system the
+     * last of a name wins, in event_data the first; null is absent. */
+    nw_envelope env;
+    memset(&env, 0, sizeof env);
+    for (const cJSON *c = sys->child; c; c = c->next) {
+        if (!c->string || cJSON_IsNull(c))
+            continue;
+        int f = nw_sys_slot(c->string, strlen(c->string));
+        if (f >= 0)
+            env.sys[f] = jval_of(c);
+    }
     for (const cJSON *c = data->child; c; c = c->next) {
         if (!c->string || cJSON_IsNull(c))
             continue;
-        int f = field_slot(c->string);
-        if (f >= 0 && !ed[f])
-            ed[f] = c;
+        int f = nw_ed_slot(c->string, strlen(c->string));
+        if (f >= 0 && env.ed[f].type == NW_J_ABSENT)
+            env.ed[f] = jval_of(c);
     }
-    return decode_data(ed, d, ev);
+    return decode_fields(&env, default_host, d, ev);
 }
 
-nw_reject nw_decode_event(const char *json, size_t len, const char *default_host,
-                          nw_event *out, char *detail, size_t detail_cap)
+/* The cJSON path: every input, and the only one for text the scanner
+ * leaves alone. */
+static nw_reject decode_cjson(const char *json, size_t len, const char *default_host,
+                              nw_event *out, const detail_out *dp)
 {
-    detail_out d = {detail, detail_cap};
-    if (detail && detail_cap > 0)
-        detail[0] = '\0';
-    if (len > NW_EVENT_MAX_BYTES) {
-        if (detail && detail_cap > 0)
-            snprintf(detail, detail_cap, "the event is %zu bytes, over %d", len,
-                     NW_EVENT_MAX_BYTES);
-        return NW_REJ_TOO_LARGE;
-    }
+    detail_out d = *dp;
+    char *detail = d.buf;
+    size_t detail_cap = d.cap;
 
     pthread_once(&hooks_once, install_hooks);
     alignas(ARENA_ALIGN) char space[DECODE_ARENA_BYTES];
@@ -651,4 +617,47 @@ nw_reject nw_decode_event(const char *json, size_t len, const char *default_host
     cJSON_Delete(root);   /* frees only what spilled over to malloc */
     cur_arena = NULL;
     return r;
+}
+
+nw_reject nw_decode_event_cjson(const char *json, size_t len, const char *default_host,
+                                nw_event *out, char *detail, size_t detail_cap)
+{
+    detail_out d = {detail, detail_cap};
+    if (detail && detail_cap > 0)
+        detail[0] = '\0';
+    if (len > NW_EVENT_MAX_BYTES)
+        return nw_decode_event(json, len, default_host, out, detail, detail_cap);
+    return decode_cjson(json, len, default_host, out, &d);
+}
+
+nw_reject nw_decode_scanned(const nw_envelope *env, const char *default_host,
+                            nw_event *out)
+{
+    static const detail_out quiet = {NULL, 0};
+    return decode_fields(env, default_host, &quiet, out);
+}
+
+nw_reject nw_decode_event(const char *json, size_t len, const char *default_host,
+                          nw_event *out, char *detail, size_t detail_cap)
+{
+    detail_out d = {detail, detail_cap};
+    if (detail && detail_cap > 0)
+        detail[0] = '\0';
+    if (len > NW_EVENT_MAX_BYTES) {
+        if (detail && detail_cap > 0)
+            snprintf(detail, detail_cap, "the event is %zu bytes, over %d", len,
+                     NW_EVENT_MAX_BYTES);
+        return NW_REJ_TOO_LARGE;
+    }
+
+    /* The fast path: the scanner finds the fields of a plain event.  An
+     * event it does not understand, or one these fields reject, is decoded
+     * again through cJSON, which then says why (scan.h). */
+    nw_envelope env;
+    if (nw_scan_envelope(json, len, &env) == 0) {
+        static const detail_out quiet = {NULL, 0};
+        if (decode_fields(&env, default_host, &quiet, out) == NW_ACCEPTED)
+            return NW_ACCEPTED;
+    }
+    return decode_cjson(json, len, default_host, out, &d);
 }

@@ -46,6 +46,7 @@ struct nw_framer {
     uint64_t flen;       /* its bytes in earlier feeds (0: started in this) */
     char *pend;          /* its first bytes from earlier feeds              */
     size_t pend_len, pend_cap;
+    uint64_t tail_ws;    /* whitespace bytes ending its earlier feeds' part */
 };
 
 /* Bytes that end the fast skip outside and inside a string of an object. */
@@ -130,10 +131,19 @@ static int emit(nw_framer *fr, nw_frame_kind kind, const char *buf, size_t seg,
         f.data = fr->pend;
         f.len = fr->pend_len;
     }
-    if (trim && f.len == full) {
-        while (f.len > 0 && is_ws((unsigned char)f.data[f.len - 1]))
-            f.len--;
-        full = f.len;
+    if (trim) {
+        /* Trailing whitespace of the whole frame, counted over bytes that
+         * were not kept too: the result must not depend on where the feeds
+         * split the frame. */
+        size_t t = end;
+        while (t > seg && is_ws((unsigned char)buf[t - 1]))
+            t--;
+        uint64_t ws = end - t;
+        if (t == seg)
+            ws += fr->flen > 0 ? fr->tail_ws : 0;
+        full -= ws;
+        if (f.len > full)
+            f.len = (size_t)full;
     }
     if (full > fr->max_frame) {
         if (kind == NW_FRAME_OBJECT || kind == NW_FRAME_TRUNCATED)
@@ -146,6 +156,7 @@ static int emit(nw_framer *fr, nw_frame_kind kind, const char *buf, size_t seg,
     f.offset = fr->start;
     fr->flen = 0;
     fr->pend_len = 0;
+    fr->tail_ws = 0;
     return cb(ctx, &f);
 }
 
@@ -153,11 +164,17 @@ static int emit(nw_framer *fr, nw_frame_kind kind, const char *buf, size_t seg,
 static int keep_tail(nw_framer *fr, const char *buf, size_t seg, size_t len)
 {
     size_t tail = len - seg;
-    if (fr->flen == 0)
+    if (fr->flen == 0) {
         fr->pend_len = 0;
+        fr->tail_ws = 0;
+    }
     uint64_t total = fr->flen + tail;
     if (pend_keep(fr, buf + seg, tail, total))
         return -1;
+    size_t t = len;
+    while (t > seg && is_ws((unsigned char)buf[t - 1]))
+        t--;
+    fr->tail_ws = t == seg ? fr->tail_ws + tail : len - t;
     fr->flen = total;
     return 0;
 }
@@ -340,4 +357,41 @@ int nw_framer_finish(nw_framer *fr, nw_frame_cb cb, void *ctx)
                          : mode == FR_ELEMENT ? NW_FRAME_NOT_OBJECT
                                               : NW_FRAME_GARBAGE;
     return emit(fr, kind, NULL, 0, 0, 1, cb, ctx);
+}
+
+void nw_framer_restart(nw_framer *fr, uint64_t offset, int in_array)
+{
+    fr->base = offset;
+    fr->mode = FR_TOP;
+    fr->in_array = in_array != 0;
+    fr->in_str = fr->esc = fr->line_start = 0;
+    fr->depth = 0;
+    /* A byte order mark can only begin the stream. */
+    fr->bom = offset == 0 ? 0 : 3;
+    fr->start = offset;
+    fr->flen = 0;
+    fr->pend_len = 0;
+    fr->tail_ws = 0;
+}
+
+int nw_framer_cut(nw_framer *fr, nw_frame_cb cb, void *ctx)
+{
+    if (fr->mode == FR_TOP)
+        return 0;
+    /* What a '{' after a raw newline does to an open frame (see feed). */
+    if ((fr->mode == FR_OBJECT || fr->mode == FR_ELEMENT) && fr->line_start) {
+        nw_frame_kind kind = fr->mode == FR_OBJECT ? NW_FRAME_TRUNCATED
+                                                   : NW_FRAME_NOT_OBJECT;
+        fr->mode = FR_TOP;
+        fr->line_start = 0;
+        return emit(fr, kind, NULL, 0, 0, 1, cb, ctx);
+    }
+    return 0;
+}
+
+int nw_framer_between(const nw_framer *fr, int *in_array)
+{
+    if (in_array)
+        *in_array = fr->in_array;
+    return fr->mode == FR_TOP;
 }

@@ -673,34 +673,36 @@ static nw_status fold(nw_tracker *t, const pending *p)
 
 /* ------------------------------------------------------- reorder heap */
 
+/* Both sifts move elements into a hole instead of swapping: a pending
+ * event is ~130 bytes, and (time, seq) is a strict total order, so the heap
+ * ends up the same as with swaps. */
 static void heap_sift_up(pending *hp, size_t i)
 {
+    pending x = hp[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!pending_before(&hp[i], &hp[parent]))
+        if (!pending_before(&x, &hp[parent]))
             break;
-        pending tmp = hp[i];
         hp[i] = hp[parent];
-        hp[parent] = tmp;
         i = parent;
     }
+    hp[i] = x;
 }
 
 static void heap_sift_down(pending *hp, size_t n, size_t i)
 {
+    pending x = hp[i];
     for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && pending_before(&hp[l], &hp[m]))
-            m = l;
-        if (r < n && pending_before(&hp[r], &hp[m]))
-            m = r;
-        if (m == i)
-            return;
-        pending tmp = hp[i];
+        size_t l = 2 * i + 1, r = l + 1, m;
+        if (l >= n)
+            break;
+        m = r < n && pending_before(&hp[r], &hp[l]) ? r : l;
+        if (!pending_before(&hp[m], &x))
+            break;
         hp[i] = hp[m];
-        hp[m] = tmp;
         i = m;
     }
+    hp[i] = x;
 }
 
 /* Folds the oldest pending event. */

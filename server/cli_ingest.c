@@ -351,6 +351,13 @@ int cli_ingest(int argc, char **argv)
         cli_error("%s", err.msg);
         goto done;
     }
+    /* With a second CPU, SQLite writes beside the tracker instead of after
+     * it; without one a thread would only add switching. */
+    if (popts.threads != 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+        nw_writer_start_thread(writer, &err) != NW_OK) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
     nw_sink sink;
     nw_writer_sink(writer, &sink);
     tracker = nw_tracker_new(&topts, &sink);

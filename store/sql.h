@@ -311,27 +311,22 @@
 
 /* Resume: the newest open row of one tuple (conn_remote gives an exact
  * lookup).  ?10/?11 are the two open states. */
-#define SQL_CONN_RESUME                                                       \
-    "SELECT " SQL_CONN_COLUMNS " FROM connections"                            \
+#define SQL_CONN_RESUME_WHERE                                                 \
     " WHERE remote_ip = ?1 AND remote_port = ?2 AND local_ip = ?3"            \
     " AND local_port = ?4 AND pid = ?5 AND host = ?6 AND proto = ?7"          \
     " AND ip_version = ?8 AND state IN (?10, ?11) AND last_seen >= ?9"        \
     " ORDER BY last_seen DESC, id DESC LIMIT 1"
+#define SQL_CONN_RESUME                                                       \
+    "SELECT " SQL_CONN_COLUMNS " FROM connections" SQL_CONN_RESUME_WHERE
 
-/*
- * The same lookup through conn_lport, for a key whose local port is the
- * larger one: that is usually the ephemeral end, a handful of rows per
- * value, while (remote_ip, remote_port) is then a server's address and
- * service port -- a DNS server's port 53 has a row per client flow, and
- * the lookup above read them all (~100k at 10M events).  SQLite cannot
- * tell the two apart without statistics, hence the explicit index.
- */
+/* The same probe through the local port.  Without statistics SQLite takes
+ * conn_remote, whose remote address and port are the DNS server's for
+ * every DNS client flow (a row per client flow: ~100k at 10M events, read
+ * one by one); the ephemeral side of a flow picks out a few rows, so the
+ * writer probes through the local port when it is the higher of the two. */
 #define SQL_CONN_RESUME_LPORT                                                 \
     "SELECT " SQL_CONN_COLUMNS " FROM connections INDEXED BY conn_lport"      \
-    " WHERE remote_ip = ?1 AND remote_port = ?2 AND local_ip = ?3"            \
-    " AND local_port = ?4 AND pid = ?5 AND host = ?6 AND proto = ?7"          \
-    " AND ip_version = ?8 AND state IN (?10, ?11) AND last_seen >= ?9"        \
-    " ORDER BY last_seen DESC, id DESC LIMIT 1"
+    SQL_CONN_RESUME_WHERE
 
 /* Recomputes the catalog row of a partition file the catalog does not know
  * (written, then a crash before the catalog commit). */

@@ -16,9 +16,23 @@
  * order could hide committed rows from queries.  Connection, transfer and
  * failure counts are exact (insert is told from rewrite by changes()),
  * except after such a crash, where they may count rows that were lost.
+ *
+ * The writer thread (nw_writer_start_thread): the tracker's rows cost the
+ * ingest thread more than everything else together, so they can be written
+ * by a thread of the writer's own.  The caller copies each row into a block
+ * of WQ_BLOCK_ROWS; full blocks go to the thread, which writes them in order
+ * through the same functions as before, so the store sees the same calls in
+ * the same order.  Whatever else touches SQLite (a resume probe, reserving
+ * ids, a commit) first waits for the queue to be written ("drain") and then
+ * runs on the caller while the thread waits: one thread uses SQLite at a
+ * time.  The resume Bloom filter and the reserved ids stay the caller's,
+ * which keeps the common resume answer ("never written open") and id
+ * hand-out free of waiting.  A row the thread fails to write stops it: its
+ * status is returned by the next sink call.
  */
 #include "netwho/writer.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +70,8 @@ typedef struct part_handle {
     sqlite3 *db;
     sqlite3_stmt *st[PS__COUNT];
     int in_txn;
+    struct racc *racc; /* roll-up additions not yet written (see rollup_add) */
+    size_t racc_cap, racc_n;
     int rollup_stale;  /* a roll-up write failed after its connection's:
                           rebuild the roll-up before committing          */
     uint64_t used;     /* LRU tick                                       */
@@ -91,9 +107,21 @@ struct nw_writer {
     const nw_ckpt *ck;
     nw_redo redo;                  /* the held step's rows (ckpt_int.h)   */
     char only[NW_WRITER_MAX_OPEN_PARTITIONS * (NW_PART_NAME_MAX + 1) + 1];
+    struct wq *q;                  /* the writer thread, or NULL          */
+    /* The dead letters: written by the caller (nw_writer_reject) while the
+     * writer thread may flush them at one of its commits. */
+    pthread_mutex_t dl_mu;
 };
 
 static nw_status commit_all(nw_writer *w, nw_err *err);
+static nw_status drain(nw_writer *w);
+static nw_status thread_stop(nw_writer *w);
+
+/* The writer thread's failure as the caller's error. */
+static nw_status thread_failed(nw_writer *w, nw_status st, nw_err *err)
+{
+    return nw_fail(err, st, "%s", w->err.msg[0] ? w->err.msg : nw_status_name(st));
+}
 
 /* 8 Mbit = 1 MiB: under 1% false positives for ~800k open-written keys. */
 #define RESUME_BLOOM_BITS (1u << 23)
@@ -217,8 +245,12 @@ static nw_status entries_load(nw_writer *w, nw_err *err)
 
 /* -------------------------------------------------------------- handles */
 
+static void racc_free(part_handle *h);
+static void rollup_flush(part_handle *h);
+
 static void handle_close(part_handle *h)
 {
+    racc_free(h);   /* not written: the transaction they belong to is gone */
     for (int i = 0; i < PS__COUNT; i++)
         sqlite3_finalize(h->st[i]);
     sqlite3_close(h->db);
@@ -502,6 +534,7 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
         part_handle *h = &w->open[i];
         if (!h->e || !h->in_txn)
             continue;
+        rollup_flush(h);
         st = rollup_repair(h, err);
         if (st == NW_OK && w->ck && h->in_txn)
             st = nw__ckpt_mark(h->db, w->ck->seq, h->e->row.info.name, err);
@@ -531,11 +564,17 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
         w->stats.commits++;
     w->pending = 0;
     nw__redo_reset(&w->redo);      /* those rows are committed */
-    return nw__dl_flush(&w->dl, err);
+    pthread_mutex_lock(&w->dl_mu);
+    st = nw__dl_flush(&w->dl, err);
+    pthread_mutex_unlock(&w->dl_mu);
+    return st;
 }
 
 nw_status nw_writer_commit(nw_writer *w, nw_err *err)
 {
+    nw_status st = drain(w);
+    if (st != NW_OK)
+        return thread_failed(w, st, err);
     return commit_all(w, err);
 }
 
@@ -597,22 +636,133 @@ static int keep_row(nw_writer *w, nw_time t, int what, const void *row)
  * later).  host, pid and remote_ip of an id never change, so the row is
  * the same one every time.
  */
+/*
+ * Roll-up additions are summed in memory per (remote_ip, host, pid) and
+ * written when the partition commits: a connection row costs one upsert
+ * fewer, and an ingest has about half as many roll-up keys as connection
+ * writes.  Sums, min(first_seen) and max(last_seen) do not depend on the
+ * order they are added in, so the rows are the ones the upserts one by one
+ * gave.  Nothing reads who_rollup through the writer's handle before the
+ * commit; a rolled-back transaction drops the sums with it.
+ */
+typedef struct racc {
+    char *host;                    /* owned; NULL: a free slot            */
+    nw_addr ip;
+    uint32_t pid;
+    uint64_t hash;
+    uint64_t conns, sent, recv;    /* two's-complement sums of the adds    */
+    nw_time first, last;
+} racc;
+
+static uint64_t racc_hash(const nw_conn *c)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)c->host; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ c->remote_ip.b[i]) * 1099511628211ULL;
+    h = (h ^ c->pid) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+static void racc_free(part_handle *h)
+{
+    for (size_t i = 0; i < h->racc_cap; i++)
+        free(h->racc[i].host);
+    free(h->racc);
+    h->racc = NULL;
+    h->racc_cap = h->racc_n = 0;
+}
+
+/* The slot of key c in tab (cap a power of two): its entry or a free one. */
+static racc *racc_slot(racc *tab, size_t cap, uint64_t hash, const nw_conn *c)
+{
+    for (size_t i = hash & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        racc *a = &tab[i];
+        if (!a->host || (a->hash == hash && a->pid == c->pid &&
+                         memcmp(a->ip.b, c->remote_ip.b, 16) == 0 &&
+                         strcmp(a->host, c->host) == 0))
+            return a;
+    }
+}
+
+static int racc_grow(part_handle *h)
+{
+    size_t cap = h->racc_cap ? h->racc_cap * 2 : 1024;
+    racc *tab = calloc(cap, sizeof *tab);
+    if (!tab)
+        return -1;
+    for (size_t i = 0; i < h->racc_cap; i++) {
+        racc *a = &h->racc[i];
+        if (!a->host)
+            continue;
+        size_t j = a->hash & (cap - 1);
+        while (tab[j].host)
+            j = (j + 1) & (cap - 1);
+        tab[j] = *a;
+    }
+    free(h->racc);
+    h->racc = tab;
+    h->racc_cap = cap;
+    return 0;
+}
+
+/* Writes one summed roll-up addition. */
+static nw_status rollup_write(part_handle *h, const racc *a, nw_err *err)
+{
+    sqlite3_stmt *st = h->st[PS_ROLLUP_ADD];
+    sqlite3_bind_blob(st, 1, a->ip.b, 16, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->host, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, a->pid);
+    sqlite3_bind_int64(st, 4, (int64_t)a->conns);
+    sqlite3_bind_int64(st, 5, (int64_t)a->sent);
+    sqlite3_bind_int64(st, 6, (int64_t)a->recv);
+    sqlite3_bind_int64(st, 7, a->first);
+    sqlite3_bind_int64(st, 8, a->last);
+    return step_write(h, PS_ROLLUP_ADD, err);
+}
+
+/* Writes the summed additions before the commit.  A failure leaves the
+ * roll-up to be rebuilt from the connections (rollup_repair). */
+static void rollup_flush(part_handle *h)
+{
+    for (size_t i = 0; i < h->racc_cap && !h->rollup_stale; i++)
+        if (h->racc[i].host && rollup_write(h, &h->racc[i], NULL) != NW_OK)
+            h->rollup_stale = 1;
+    racc_free(h);
+}
+
 static nw_status rollup_add(part_handle *h, const nw_conn *c, int64_t conns,
                             int64_t d_sent, int64_t d_recv, nw_err *err)
 {
-    sqlite3_stmt *st = h->st[PS_ROLLUP_ADD];
-    sqlite3_bind_blob(st, 1, c->remote_ip.b, 16, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, c->host, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, c->pid);
-    sqlite3_bind_int64(st, 4, conns);
-    sqlite3_bind_int64(st, 5, d_sent);
-    sqlite3_bind_int64(st, 6, d_recv);
-    sqlite3_bind_int64(st, 7, c->first_seen);
-    sqlite3_bind_int64(st, 8, c->last_seen);
-    nw_status res = step_write(h, PS_ROLLUP_ADD, err);
-    if (res != NW_OK)
+    if (h->rollup_stale)
+        return NW_OK;   /* rebuilt from the connections at the commit */
+    if ((h->racc_n + 1) * 2 > h->racc_cap && racc_grow(h)) {
         h->rollup_stale = 1;
-    return res;
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory for the roll-up");
+    }
+    uint64_t hash = racc_hash(c);
+    racc *a = racc_slot(h->racc, h->racc_cap, hash, c);
+    if (!a->host) {
+        if (!(a->host = strdup(c->host))) {
+            h->rollup_stale = 1;
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory for the roll-up");
+        }
+        a->ip = c->remote_ip;
+        a->pid = c->pid;
+        a->hash = hash;
+        a->first = c->first_seen;
+        a->last = c->last_seen;
+        h->racc_n++;
+    }
+    a->conns += (uint64_t)conns;
+    a->sent += (uint64_t)d_sent;
+    a->recv += (uint64_t)d_recv;
+    if (c->first_seen < a->first)
+        a->first = c->first_seen;
+    if (c->last_seen > a->last)
+        a->last = c->last_seen;
+    return NW_OK;
 }
 
 /* bytes_sent/received of row id as stored (before a rewrite). */
@@ -635,9 +785,10 @@ static nw_status old_bytes(part_handle *h, int64_t id, int64_t *sent, int64_t *r
     return NW_OK;
 }
 
-static nw_status sink_conn(void *ctx, const nw_conn *c)
+/* Writes one connection row; note_key: remember an open one for resume
+ * (the caller does that itself when the writer thread writes). */
+static nw_status conn_write(nw_writer *w, const nw_conn *c, int note_key)
 {
-    nw_writer *w = ctx;
     nw_err *err = &w->err;
     if (!c || c->id <= 0 || !c->host || strlen(c->host) >= NW_HOST_MAX)
         return nw_fail(err, NW_ERR_INVALID, "connection without id or host");
@@ -674,7 +825,7 @@ static nw_status sink_conn(void *ctx, const nw_conn *c)
         rst = rollup_add(h, c, 0, (int64_t)(c->bytes_sent - (uint64_t)sent),
                          (int64_t)(c->bytes_received - (uint64_t)recv), err);
     }
-    if (c->state == NW_STATE_ATTEMPTED || c->state == NW_STATE_ESTABLISHED)
+    if (note_key && (c->state == NW_STATE_ATTEMPTED || c->state == NW_STATE_ESTABLISHED))
         bloom_add(w, c);
     part_entry *e = h->e;
     nw_cat_row *r = &e->row;
@@ -699,9 +850,8 @@ static nw_status sink_conn(void *ctx, const nw_conn *c)
     return row_written(w, err);
 }
 
-static nw_status sink_transfer(void *ctx, const nw_transfer *t)
+static nw_status xfer_write(nw_writer *w, const nw_transfer *t)
 {
-    nw_writer *w = ctx;
     nw_err *err = &w->err;
     if (!t || t->conn_id <= 0)
         return nw_fail(err, NW_ERR_INVALID, "transfer without connection id");
@@ -743,9 +893,8 @@ static nw_status sink_transfer(void *ctx, const nw_transfer *t)
     return row_written(w, err);
 }
 
-static nw_status sink_failure(void *ctx, const nw_failure *f)
+static nw_status fail_write(nw_writer *w, const nw_failure *f)
 {
-    nw_writer *w = ctx;
     nw_err *err = &w->err;
     if (!f || !f->host || strlen(f->host) >= NW_HOST_MAX)
         return nw_fail(err, NW_ERR_INVALID, "failure without host");
@@ -774,6 +923,235 @@ static nw_status sink_failure(void *ctx, const nw_failure *f)
     return row_written(w, err);
 }
 
+/* ---------------------------------------------------------- the thread */
+
+/* Rows per block handed to the writer thread, and blocks in flight: one
+ * block is ~110 KiB and about a thousand events' worth of rows. */
+#define WQ_BLOCK_ROWS 256
+#define WQ_BLOCKS 8
+
+enum { WQ_CONN, WQ_XFER, WQ_FAIL };
+
+typedef struct wq_row {
+    int kind;
+    int has_host;                  /* host copied (else NULL: invalid)    */
+    union {
+        nw_conn c;
+        nw_transfer t;
+        nw_failure f;
+    } u;
+    char host[NW_HOST_MAX];
+} wq_row;
+
+typedef struct wq_block {
+    wq_row rows[WQ_BLOCK_ROWS];
+    size_t n;
+} wq_block;
+
+typedef struct wq {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, room_cv;
+    wq_block blocks[WQ_BLOCKS];
+    /* Blocks head..tail-1 are the thread's; blocks[tail % WQ_BLOCKS] is the
+     * one the caller fills.  tail is written by the caller only, head by
+     * the thread only, both under mu. */
+    uint64_t head, tail;
+    int quit;                      /* under mu                            */
+    nw_status thr_st;              /* the thread's first failure (mu)     */
+    nw_status seen_st;             /* thr_st as the caller last saw it    */
+} wq;
+
+static nw_status write_row(nw_writer *w, wq_row *r)
+{
+    switch (r->kind) {
+    case WQ_CONN:
+        r->u.c.host = r->has_host ? r->host : NULL;
+        return conn_write(w, &r->u.c, 0);
+    case WQ_XFER:
+        return xfer_write(w, &r->u.t);
+    default:
+        r->u.f.host = r->has_host ? r->host : NULL;
+        return fail_write(w, &r->u.f);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    nw_writer *w = arg;
+    wq *q = w->q;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->quit && q->head == q->tail)
+            pthread_cond_wait(&q->work_cv, &q->mu);
+        if (q->head == q->tail)
+            break;   /* quit, and everything written */
+        wq_block *b = &q->blocks[q->head % WQ_BLOCKS];
+        nw_status st = q->thr_st;
+        pthread_mutex_unlock(&q->mu);
+        for (size_t i = 0; i < b->n && st == NW_OK; i++)
+            st = write_row(w, &b->rows[i]);
+        pthread_mutex_lock(&q->mu);
+        if (q->thr_st == NW_OK)
+            q->thr_st = st;
+        q->head++;
+        pthread_cond_broadcast(&q->room_cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+/* Hands the block being filled to the thread (if it holds rows); then, if
+ * all, waits until everything is written, else until a block is free. */
+static void wq_hand(wq *q, int all)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->blocks[q->tail % WQ_BLOCKS].n > 0) {
+        q->tail++;
+        pthread_cond_signal(&q->work_cv);
+    }
+    while (all ? q->head != q->tail : q->tail - q->head >= WQ_BLOCKS)
+        pthread_cond_wait(&q->room_cv, &q->mu);
+    q->seen_st = q->thr_st;
+    pthread_mutex_unlock(&q->mu);
+    q->blocks[q->tail % WQ_BLOCKS].n = 0;
+}
+
+/* Waits until every queued row is written; the thread then waits too, so
+ * the caller may use SQLite.  The thread's status. */
+static nw_status drain(nw_writer *w)
+{
+    if (!w->q)
+        return NW_OK;
+    wq_hand(w->q, 1);
+    return w->q->seen_st;
+}
+
+/* The next row to fill, or NULL after the thread failed (seen_st). */
+static wq_row *wq_next(wq *q)
+{
+    wq_block *b = &q->blocks[q->tail % WQ_BLOCKS];
+    if (b->n == WQ_BLOCK_ROWS) {
+        wq_hand(q, 0);
+        b = &q->blocks[q->tail % WQ_BLOCKS];
+    }
+    if (q->seen_st != NW_OK)
+        return NULL;
+    return &b->rows[b->n++];
+}
+
+static int copy_host(wq_row *r, const char *host)
+{
+    size_t n = host ? strlen(host) : NW_HOST_MAX;
+    r->has_host = n < NW_HOST_MAX;
+    if (r->has_host)
+        memcpy(r->host, host, n + 1);
+    return r->has_host;
+}
+
+static nw_status sink_conn(void *ctx, const nw_conn *c)
+{
+    nw_writer *w = ctx;
+    if (!w->q || !c) {
+        nw_status st = drain(w);
+        return st != NW_OK ? st : conn_write(w, c, 1);
+    }
+    wq_row *r = wq_next(w->q);
+    if (!r)
+        return w->q->seen_st;
+    r->kind = WQ_CONN;
+    r->u.c = *c;
+    if (copy_host(r, c->host) &&
+        (c->state == NW_STATE_ATTEMPTED || c->state == NW_STATE_ESTABLISHED))
+        bloom_add(w, c);
+    return NW_OK;
+}
+
+static nw_status sink_transfer(void *ctx, const nw_transfer *t)
+{
+    nw_writer *w = ctx;
+    if (!w->q || !t) {
+        nw_status st = drain(w);
+        return st != NW_OK ? st : xfer_write(w, t);
+    }
+    wq_row *r = wq_next(w->q);
+    if (!r)
+        return w->q->seen_st;
+    r->kind = WQ_XFER;
+    r->u.t = *t;
+    return NW_OK;
+}
+
+static nw_status sink_failure(void *ctx, const nw_failure *f)
+{
+    nw_writer *w = ctx;
+    if (!w->q || !f) {
+        nw_status st = drain(w);
+        return st != NW_OK ? st : fail_write(w, f);
+    }
+    wq_row *r = wq_next(w->q);
+    if (!r)
+        return w->q->seen_st;
+    r->kind = WQ_FAIL;
+    r->u.f = *f;
+    copy_host(r, f->host);
+    return NW_OK;
+}
+
+/* Stops the thread after everything queued is written; its status. */
+static nw_status thread_stop(nw_writer *w)
+{
+    wq *q = w->q;
+    if (!q)
+        return NW_OK;
+    nw_status st = drain(w);
+    pthread_mutex_lock(&q->mu);
+    q->quit = 1;
+    pthread_cond_signal(&q->work_cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->thread, NULL);
+    pthread_cond_destroy(&q->room_cv);
+    pthread_cond_destroy(&q->work_cv);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+    w->q = NULL;
+    return st;
+}
+
+nw_status nw_writer_start_thread(nw_writer *w, nw_err *err)
+{
+    if (w->q)
+        return NW_OK;
+    wq *q = calloc(1, sizeof *q);
+    if (!q)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory for the writer thread");
+    if (pthread_mutex_init(&q->mu, NULL)) {
+        free(q);
+        return nw_fail(err, NW_ERR_NOMEM, "cannot create the writer thread's lock");
+    }
+    if (pthread_cond_init(&q->work_cv, NULL)) {
+        pthread_mutex_destroy(&q->mu);
+        free(q);
+        return nw_fail(err, NW_ERR_NOMEM, "cannot create the writer thread's lock");
+    }
+    if (pthread_cond_init(&q->room_cv, NULL)) {
+        pthread_cond_destroy(&q->work_cv);
+        pthread_mutex_destroy(&q->mu);
+        free(q);
+        return nw_fail(err, NW_ERR_NOMEM, "cannot create the writer thread's lock");
+    }
+    w->q = q;
+    if (pthread_create(&q->thread, NULL, writer_main, w)) {
+        pthread_cond_destroy(&q->room_cv);
+        pthread_cond_destroy(&q->work_cv);
+        pthread_mutex_destroy(&q->mu);
+        free(q);
+        w->q = NULL;
+        return nw_fail(err, NW_ERR_NOMEM, "cannot start the writer thread");
+    }
+    return NW_OK;
+}
+
 /* Looks for key's open row in one partition: 1 found, 0 not, -1 error. */
 static int resume_in(nw_writer *w, part_entry *e, const nw_conn *key, nw_time since,
                      nw_conn *out)
@@ -785,7 +1163,7 @@ static int resume_in(nw_writer *w, part_entry *e, const nw_conn *key, nw_time si
     if (!h && handle_open(w, e, &h, &w->err) != NW_OK)
         return -1;
     h->used = ++w->tick;
-    /* Look up by the ephemeral end (sql.h, SQL_CONN_RESUME_LPORT). */
+    /* Same rows either way; only the index read differs (sql.h). */
     sqlite3_stmt *st = h->st[key->local_port > key->remote_port ? PS_RESUME_LPORT : PS_RESUME];
     sqlite3_bind_blob(st, 1, key->remote_ip.b, 16, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, key->remote_port);
@@ -823,12 +1201,15 @@ static int resume_in(nw_writer *w, part_entry *e, const nw_conn *key, nw_time si
 static int sink_resume(void *ctx, const nw_conn *key, nw_time since, nw_conn *out)
 {
     nw_writer *w = ctx;
+    if (key && key->host && out && since > w->prior_max_last_seen &&
+        !bloom_maybe(w, key))
+        return 0;
+    if (drain(w) != NW_OK)
+        return -1;
     if (!key || !key->host || !out) {
         nw_fail(&w->err, NW_ERR_INVALID, "resume without key");
         return -1;
     }
-    if (since > w->prior_max_last_seen && !bloom_maybe(w, key))
-        return 0;
     for (size_t i = w->nparts; i-- > 0;) {
         part_entry *e = w->parts[i];
         if (e->row.info.connections == 0 || e->row.info.max_last_seen < since)
@@ -886,7 +1267,8 @@ static int64_t sink_reserve_ids(void *ctx, int64_t n)
         return -1;
     }
     if (w->id_end - w->id_next < n &&
-        reserve_block(w, n > NW_ID_BLOCK ? n : NW_ID_BLOCK, &w->err) != NW_OK)
+        (drain(w) != NW_OK ||
+         reserve_block(w, n > NW_ID_BLOCK ? n : NW_ID_BLOCK, &w->err) != NW_OK))
         return -1;
     int64_t first = w->id_next;
     w->id_next += n;
@@ -915,6 +1297,7 @@ nw_status nw_writer_open(nw_store *s, nw_writer **out, nw_err *err)
         return nw_fail(err, NW_ERR_NOMEM, "out of memory");
     w->s = s;
     w->lock_fd = -1;
+    pthread_mutex_init(&w->dl_mu, NULL);
     nw_status st = nw__lock_acquire(s->dir, &w->lock_fd, err);
     if (st == NW_OK && sqlite3_db_readonly(s->cat, "main") == 1)
         st = nw_fail(err, NW_ERR_IO, "store %s is read-only", s->dir);
@@ -942,6 +1325,7 @@ nw_status nw_writer_open(nw_store *s, nw_writer **out, nw_err *err)
         sqlite3_finalize(w->meta_get);
         sqlite3_finalize(w->meta_set);
         nw__lock_release(w->lock_fd);
+        pthread_mutex_destroy(&w->dl_mu);
         free(w);
         return st;
     }
@@ -954,7 +1338,12 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
 {
     if (!w)
         return NW_OK;
-    nw_status st = commit_all(w, err);
+    /* What was written before a failure of the thread is kept, as it is
+     * when rows are written synchronously. */
+    nw_status tst = thread_stop(w);
+    nw_status st = commit_all(w, tst == NW_OK ? err : NULL);
+    if (tst != NW_OK)
+        st = thread_failed(w, tst, err);
     /* A handle still in a transaction after a failed commit rolls back as
      * it closes. */
     handles_close_all(w);
@@ -972,6 +1361,7 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
     nw__lock_release(w->lock_fd);
     if (w->s->writer == w)
         w->s->writer = NULL;
+    pthread_mutex_destroy(&w->dl_mu);
     free(w);
     return st;
 }
@@ -980,7 +1370,9 @@ nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err)
 {
     if (!r)
         return nw_fail(err, NW_ERR_INVALID, "no rejection");
+    pthread_mutex_lock(&w->dl_mu);
     nw_status st = nw__dl_write(&w->dl, r, nw_time_now(), err);
+    pthread_mutex_unlock(&w->dl_mu);
     if (st == NW_OK)
         w->stats.rejected_rows++;
     return st;
@@ -988,15 +1380,22 @@ nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err)
 
 nw_status nw_writer_process(nw_writer *w, const nw_proc_event *pe, nw_err *err)
 {
-    nw_status st = nw__procw_write(w->s, &w->pw, pe, err);
+    /* processes.db and the commit count are the writer thread's while rows
+     * are queued: process events are few, so waiting for the queue costs
+     * little. */
+    nw_status st = drain(w);
+    if (st != NW_OK)
+        return thread_failed(w, st, err);
+    st = nw__procw_write(w->s, &w->pw, pe, err);
     if (st != NW_OK)
         return st;
     w->stats.process_rows++;
     return row_written(w, err);
 }
 
-void nw_writer_stats_get(const nw_writer *w, nw_writer_stats *out)
+void nw_writer_stats_get(nw_writer *w, nw_writer_stats *out)
 {
+    drain(w);   /* counts of rows still queued would be wrong */
     *out = w->stats;
 }
 
@@ -1007,7 +1406,10 @@ const char *nw_writer_last_error(const nw_writer *w)
 
 nw_status nw__writer_release_partitions(nw_writer *w, nw_err *err)
 {
-    nw_status st = commit_all(w, err);
+    nw_status st = drain(w);
+    if (st != NW_OK)
+        return thread_failed(w, st, err);
+    st = commit_all(w, err);
     if (st != NW_OK)
         return st;
     handles_close_all(w);
@@ -1016,6 +1418,9 @@ nw_status nw__writer_release_partitions(nw_writer *w, nw_err *err)
 
 nw_status nw__writer_reload_catalog(nw_writer *w, nw_err *err)
 {
+    nw_status st = drain(w);
+    if (st != NW_OK)
+        return thread_failed(w, st, err);
     handles_close_all(w);
     entries_free(w);
     return entries_load(w, err);

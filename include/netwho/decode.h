@@ -26,6 +26,11 @@
  *     on ::1:53 from ::1:52668 with saddr ::1:52668.
  *   So UDP names the packet's sender in saddr and TCP names the socket.
  *
+ * How: a scanner reads the fields of a plain event straight from the text
+ * without allocating (collector/scan.h); anything it does not handle, and
+ * every rejection, is decoded with cJSON, so reasons and detail sentences
+ * are the same whichever path an event takes.
+ *
  * Thread safety: nw_decode_event is reentrant; call it from many threads.
  */
 #ifndef NETWHO_DECODE_H

@@ -70,4 +70,33 @@ int nw_framer_feed(nw_framer *fr, const char *buf, size_t len, nw_frame_cb cb,
  * GARBAGE.  Whitespace and a closing ']' are not frames.  Returns as feed. */
 int nw_framer_finish(nw_framer *fr, nw_frame_cb cb, void *ctx);
 
+/*
+ * Framing pieces of one stream on several framers (pipeline.h).  A piece
+ * may start at any point where the framer that fed everything before it is
+ * between frames; knowing only whether that framer is inside the top-level
+ * array, a framer restarted there frames the rest exactly as it would.
+ * Column-0 braces ("\n{") are such points for every input but a broken
+ * string inside an array element, which is why pieces are cut there.
+ *
+ * nw_framer_restart: makes fr a framer about to read stream offset
+ * `offset`, between frames, inside a top-level array if in_array.  Offset 0
+ * is a stream's start (a byte order mark may follow).  Keeps fr's memory.
+ *
+ * nw_framer_cut: to be called when the bytes fed so far end with a newline
+ * and the stream's next byte is a '{': emits the frame that '{' will end (an
+ * object cut short is TRUNCATED, an array element NOT_OBJECT), as feeding
+ * the '{' would, so that fr is between frames if a '{' can leave it so.
+ * Returns 0, cb's non-zero value, or -1 on ENOMEM.
+ *
+ * nw_framer_between: 1 if fr is between frames (and *in_array, if not
+ * NULL, says whether inside the top-level array), 0 if a frame is open.
+ *
+ * Frames are the same whatever the feeds' sizes; so are they when a stream
+ * is cut at points where nw_framer_between holds and each piece is framed
+ * by a framer restarted at its offset.
+ */
+void nw_framer_restart(nw_framer *fr, uint64_t offset, int in_array);
+int nw_framer_cut(nw_framer *fr, nw_frame_cb cb, void *ctx);
+int nw_framer_between(const nw_framer *fr, int *in_array);
+
 #endif

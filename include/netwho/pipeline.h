@@ -1,13 +1,18 @@
 /*
  * pipeline.h -- bytes from a source to decoded events, on several threads.
  *
- * The calling thread reads and frames (framer.h); worker threads decode
- * (decode.h, cJSON) batches of frames; the calling thread then receives every
- * event and every rejection through the callbacks, in input order.  Decoding
- * is the expensive step (cJSON is ~390k events/s on one core), which is why
- * it is the one spread over threads.  Memory is bounded: at most
- * NW_PIPELINE_INFLIGHT batches of at most NW_PIPELINE_BATCH_BYTES exist at
- * once, whatever the input size.
+ * The calling thread reads the input into pieces of up to
+ * NW_PIPELINE_BATCH_BYTES, cut before a line that starts with '{'; worker
+ * threads frame (framer.h) and decode (decode.h) whole pieces; the calling
+ * thread then receives every event and every rejection through the
+ * callbacks, in input order.  A worker frames its piece from the state the
+ * stream is expected to be in at the piece's start; when it was not (an
+ * object broken across the cut, or a piece denser than a batch holds), the
+ * calling thread frames that piece itself, so the frames are always exactly
+ * those of one framer over the whole stream.  The calling thread's own work
+ * per event is only the delivery, which is what the ingest rate is bound
+ * by.  Memory is bounded: at most NW_PIPELINE_INFLIGHT batches, each of one
+ * piece and its results, exist at once, whatever the input size.
  */
 #ifndef NETWHO_PIPELINE_H
 #define NETWHO_PIPELINE_H

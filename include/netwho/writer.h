@@ -56,6 +56,20 @@ nw_status nw_writer_commit_checkpoint(nw_writer *w, const nw_ckpt *ck, nw_err *e
 /* Fills *sink with callbacks that write through w (valid while w lives). */
 void nw_writer_sink(nw_writer *w, nw_sink *sink);
 
+/*
+ * From now on, connections, transfers and failures given to the sink are
+ * written by a thread of the writer's own, in the order given, while the
+ * caller goes on (an ingest's tracker and SQLite then use two cores).  The
+ * sink callbacks copy the row and return at once; a row that fails to be
+ * written makes a later callback, nw_writer_commit or nw_writer_close
+ * return the failure.  Resume probes, id reservations, commits and
+ * retention wait for the queued rows first.  All writer functions must
+ * still be called from one thread.  NW_OK, or an error with w still
+ * writing synchronously.
+ * nw_writer_close stops the thread.
+ */
+nw_status nw_writer_start_thread(nw_writer *w, nw_err *err);
+
 /* Appends a rejected event to today's dead-letter file,
  * DIR/rejected/rejected-YYYY-MM-DD.ndjson, as one JSON line:
  * {"time","reason","detail","source","offset","length","truncated","raw"}.
@@ -80,6 +94,7 @@ typedef struct nw_writer_stats {
     uint64_t partitions_created;
 } nw_writer_stats;
 
-void nw_writer_stats_get(const nw_writer *w, nw_writer_stats *out);
+/* Waits for rows queued for the writer thread, if it runs. */
+void nw_writer_stats_get(nw_writer *w, nw_writer_stats *out);
 
 #endif

@@ -556,9 +556,14 @@ START_TEST(long_garbage_line_is_kept_short)
     frame_split(in.s, in.len, 1000, one_byte, NULL, &r);
     ck_assert_uint_eq(r.n, 2);
     ck_assert_int_eq(r.f[0].kind, NW_FRAME_GARBAGE);
-    ck_assert_uint_eq(r.f[0].full_len, glen);
+    /* The trailing space is trimmed as from a line fed in one piece: the
+     * length must not depend on how reads split the line. */
+    ck_assert_uint_eq(r.f[0].full_len, glen - 1);
     ck_assert_uint_eq(r.f[0].len, NW_FRAME_KEEP_BYTES);
     ck_frame(&r, 1, NW_FRAME_OBJECT, "{\"a\":1}", glen + 1);
+    rec_free(&r);
+    frame_split(in.s, in.len, 1000, NULL, NULL, &r);
+    ck_assert_uint_eq(r.f[0].full_len, glen - 1);
     rec_free(&r);
     free(in.s);
 }

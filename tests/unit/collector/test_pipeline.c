@@ -683,6 +683,199 @@ START_TEST(live_source_is_not_held_back)
 }
 END_TEST
 
+/* ---- pieces against one framer ------------------------------------------ */
+
+/* What one framer over the whole text and nw_decode_event give: the
+ * reference the pipeline's pieces must reproduce exactly. */
+typedef struct ref_ctx {
+    seen *s;
+    char *raw;            /* every rejected frame's bytes, in order */
+    size_t raw_len, raw_cap;
+} ref_ctx;
+
+static void keep_raw(ref_ctx *r, const char *p, size_t n)
+{
+    if (r->raw_len + n > r->raw_cap) {
+        r->raw_cap = (r->raw_len + n) * 2;
+        r->raw = realloc(r->raw, r->raw_cap);
+        if (!r->raw)
+            ck_abort_msg("out of memory");
+    }
+    memcpy(r->raw + r->raw_len, p, n);
+    r->raw_len += n;
+}
+
+static int ref_frame(void *ctx, const nw_frame *f)
+{
+    ref_ctx *r = ctx;
+    got *g = next_got(r->s);
+    if (f->kind == NW_FRAME_OBJECT) {
+        nw_reject rj = nw_decode_event(f->data, f->len, DEFAULT_HOST, &g->ev, g->detail,
+                                       sizeof g->detail);
+        if (rj == NW_ACCEPTED) {
+            g->accepted = 1;
+            memset(g->detail, 0, sizeof g->detail);
+            r->s->n++;
+            return 0;
+        }
+        memset(&g->ev, 0, sizeof g->ev);
+        g->reason = rj;
+    } else {
+        static const nw_reject of_kind[] = {
+            [NW_FRAME_GARBAGE] = NW_REJ_BAD_JSON, [NW_FRAME_TRUNCATED] = NW_REJ_TRUNCATED,
+            [NW_FRAME_TOO_LARGE] = NW_REJ_TOO_LARGE, [NW_FRAME_NOT_OBJECT] = NW_REJ_NOT_OBJECT};
+        g->reason = of_kind[f->kind];
+        g->detail[0] = '\0';
+    }
+    g->offset = f->offset;
+    g->raw_len = f->len;
+    g->full_len = f->full_len;
+    keep_raw(r, f->data, f->len);
+    r->s->n++;
+    return 0;
+}
+
+/* The pipeline's view, with the rejected frames' bytes kept too. */
+static ref_ctx *run_ctx;
+
+static int piece_reject(void *ctx, const nw_rejection *rj)
+{
+    keep_raw(run_ctx, rj->raw, rj->raw_len);
+    return on_reject(ctx, rj);
+}
+
+static void ck_pieces_match(const char *text, size_t len, const char *what)
+{
+    seen ref_seen;
+    ref_ctx ref = {&ref_seen, NULL, 0, 0};
+    memset(&ref_seen, 0, sizeof ref_seen);
+    nw_framer *fr = nw_framer_new(NW_EVENT_MAX_BYTES);
+    ck_assert_int_eq(nw_framer_feed(fr, text, len, ref_frame, &ref), 0);
+    ck_assert_int_eq(nw_framer_finish(fr, ref_frame, &ref), 0);
+    nw_framer_free(fr);
+
+    static const nw_pipeline_cbs cbs = {.on_event = on_event, .on_reject = piece_reject};
+    for (int how = 0; how < 3; how++) {
+        seen got_;
+        ref_ctx mine = {NULL, NULL, 0, 0};
+        run_ctx = &mine;
+        memset(&got_, 0, sizeof got_);
+        nw_pipeline_opts o = {how == 2 ? 1 : 2, DEFAULT_HOST, "x"};
+        nw_err err = {""};
+        nw_pipeline_stats ps;
+        if (how == 0) {
+            ck_assert_int_eq(nw_pipeline_run_buf(text, len, &o, &cbs, &got_, &ps, &err), NW_OK);
+        } else {
+            char path[] = "/tmp/test_pipeline_XXXXXX";
+            int fd = mkstemp(path);
+            ck_assert_int_ge(fd, 0);
+            unlink(path);
+            write_all(fd, text, len, len ? len : 1);
+            ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+            ck_assert_int_eq(nw_pipeline_run_fd(fd, &o, &cbs, &got_, &ps, &err), NW_OK);
+            close(fd);
+        }
+        ck_assert_msg(got_.n == ref_seen.n, "%s (%d): %zu results, want %zu", what, how,
+                      got_.n, ref_seen.n);
+        for (size_t k = 0; k < ref_seen.n; k++) {
+            got *x = &got_.g[k], *y = &ref_seen.g[k];
+            ck_assert_msg(x->accepted == y->accepted && x->reason == y->reason,
+                          "%s (%d): result %zu: %s vs %s", what, how, k,
+                          nw_reject_name(x->reason), nw_reject_name(y->reason));
+            if (x->accepted) {
+                ck_assert_msg(memcmp(&x->ev, &y->ev, sizeof x->ev) == 0,
+                              "%s (%d): event %zu differs", what, how, k);
+                continue;
+            }
+            ck_assert_msg(x->offset == y->offset && x->raw_len == y->raw_len &&
+                              x->full_len == y->full_len,
+                          "%s (%d): rejection %zu at %llu/%zu/%zu vs %llu/%zu/%zu", what,
+                          how, k, (unsigned long long)x->offset, x->raw_len, x->full_len,
+                          (unsigned long long)y->offset, y->raw_len, y->full_len);
+            if (y->detail[0])
+                ck_assert_str_eq(x->detail, y->detail);
+        }
+        ck_assert_uint_eq(mine.raw_len, ref.raw_len);
+        ck_assert_msg(memcmp(mine.raw, ref.raw, ref.raw_len) == 0, "%s: raw bytes differ", what);
+        free(mine.raw);
+        free(got_.g);
+    }
+    free(ref.raw);
+    free(ref_seen.g);
+}
+
+/* gen.py's output in each format, with malformed lines (two too large). */
+static void ck_generated(const char *format)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "python3 '%s/../../bench/gen.py' --events 3000 --hosts 9 --seed 5 "
+             "--malformed 0.02 --format %s --out - 2>/dev/null",
+             NW_TEST_DATA, format);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    sb t = {0};
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        sb_add(&t, buf, n);
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_uint_gt(t.len, 2 * NW_PIPELINE_BATCH_BYTES);
+    ck_pieces_match(t.s, t.len, format);
+    free(t.s);
+}
+
+START_TEST(pieces_match_one_framer_ndjson) { ck_generated("ndjson"); }
+END_TEST
+START_TEST(pieces_match_one_framer_pretty) { ck_generated("pretty"); }
+END_TEST
+START_TEST(pieces_match_one_framer_array) { ck_generated("array"); }
+END_TEST
+
+START_TEST(pieces_match_one_framer_odd_inputs)
+{
+    stream st = make_stream();
+    sb t = {0};
+    size_t part = st.text.len / 8;   /* a cut inside an event is fine too */
+
+    /* Dense: far more than a batch's frames in one piece. */
+    for (int i = 0; i < 200000; i++)
+        sb_adds(&t, "{}\n");
+    sb_add(&t, st.text.s, part);
+    ck_pieces_match(t.s, t.len, "dense");
+    t.len = 0;
+
+    /* A line longer than a piece, then events; one object cut short at
+     * a column-0 brace right where a piece may end. */
+    sb_add(&t, st.text.s, part);
+    sb_adds(&t, "\n{\"message\":\"");
+    for (int i = 0; i < 150000; i++)
+        sb_adds(&t, "0123456789");
+    sb_adds(&t, "\"}\n{\"cut\":\n{\"a\":1}\n");
+    sb_add(&t, st.text.s, part);
+    ck_pieces_match(t.s, t.len, "long line");
+    t.len = 0;
+
+    /* An array whose elements hold escaped newlines before column-0
+     * braces: pieces cut there cannot be framed apart. */
+    sb_adds(&t, "\xEF\xBB\xBF  [\n");
+    for (int i = 0; i < 30000; i++)
+        sb_adds(&t, i % 7 == 0 ? "\"a\\\n{\\\"x\\\":1}\",\n" : "{\"system\":{},\"event_data\":{}},\n");
+    sb_adds(&t, "{}]\n");
+    ck_pieces_match(t.s, t.len, "array with escaped newlines");
+    t.len = 0;
+
+    /* Input that starts as NDJSON and turns into an array. */
+    sb_add(&t, st.text.s, part);
+    sb_adds(&t, "\n[\n");
+    sb_add(&t, st.text.s, part);
+    ck_pieces_match(t.s, t.len, "array later");
+
+    free(t.s);
+    free_stream(&st);
+}
+END_TEST
+
 static Suite *pipeline_suite(void)
 {
     Suite *s = suite_create("pipeline");
@@ -694,6 +887,10 @@ static Suite *pipeline_suite(void)
     tcase_add_test(tc, read_error_is_io);
     tcase_add_test(tc, empty_and_small_inputs);
     tcase_add_test(tc, live_source_is_not_held_back);
+    tcase_add_test(tc, pieces_match_one_framer_ndjson);
+    tcase_add_test(tc, pieces_match_one_framer_pretty);
+    tcase_add_test(tc, pieces_match_one_framer_array);
+    tcase_add_test(tc, pieces_match_one_framer_odd_inputs);
     suite_add_tcase(s, tc);
     return s;
 }

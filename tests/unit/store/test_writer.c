@@ -40,10 +40,16 @@ static void open_store(nw_store **s)
     ck_assert_msg(nw_store_open(g_dir, &o, s, &err) == NW_OK, "%s", err.msg);
 }
 
+/* The second run of the suite writes through the writer thread: every
+ * test must give the same answers that way. */
+static int g_threaded;
+
 static void open_writer(void)
 {
     nw_err err = {{0}};
     ck_assert_msg(nw_writer_open(g_s, &g_w, &err) == NW_OK, "%s", err.msg);
+    if (g_threaded)
+        ck_assert_msg(nw_writer_start_thread(g_w, &err) == NW_OK, "%s", err.msg);
     nw_writer_sink(g_w, &g_sink);
 }
 
@@ -61,6 +67,12 @@ static void setup(void)
     ck_assert_int_eq(nw_time_parse_rfc3339("2026-03-16T00:00:00Z", 20, &g_day0), 0);
     open_store(&g_s);
     open_writer();
+}
+
+static void setup_threaded(void)
+{
+    g_threaded = 1;
+    setup();
 }
 
 static void teardown(void)
@@ -431,6 +443,21 @@ START_TEST(test_resume)
     ck_assert_int_eq(g_sink.resume(g_sink.ctx, &key, g_day0, &out), 1);
     ck_assert_int_eq(out.id, 12);
 
+    /* A server-side key (local port below the remote one) is probed
+     * through the other index; the answer is the same. */
+    nw_conn srv = conn(13, g_day0 + 20 * SEC, g_day0 + 30 * SEC);
+    srv.local_port = 53;
+    srv.remote_port = 61000;
+    srv.proto = NW_PROTO_UDP;
+    srv.state = NW_STATE_ESTABLISHED;
+    put(&srv);
+    nw_conn ks = srv;
+    ks.id = 0;
+    ck_assert_int_eq(g_sink.resume(g_sink.ctx, &ks, g_day0 + 25 * SEC, &out), 1);
+    assert_conn_eq(&out, &srv);
+    ks.pid = 1;
+    ck_assert_int_eq(g_sink.resume(g_sink.ctx, &ks, g_day0, &out), 0);
+
     /* After a restart, from the committed store and catalog. */
     close_writer();
     open_writer();
@@ -609,6 +636,29 @@ START_TEST(test_invalid_rows)
 }
 END_TEST
 
+/* Through the thread a bad row is found when it is written: a later call
+ * and the commit say so, and nothing after it is written. */
+START_TEST(test_thread_reports_a_bad_row_later)
+{
+    nw_conn good = conn(5, g_day0, g_day0 + SEC);
+    put(&good);
+    nw_conn bad = conn(6, g_day0, g_day0);
+    bad.anchor = NW_TIME_MAX;    /* no partition for it */
+    ck_assert_int_eq(g_sink.conn(g_sink.ctx, &bad), NW_OK);   /* queued */
+    nw_err err = {{0}};
+    ck_assert_int_eq(nw_writer_commit(g_w, &err), NW_ERR_INVALID);
+    ck_assert_str_ne(err.msg, "");
+    nw_conn after = conn(7, g_day0, g_day0);
+    ck_assert_int_eq(g_sink.conn(g_sink.ctx, &after), NW_ERR_INVALID);
+    ck_assert_int_eq(nw_writer_close(g_w, &err), NW_ERR_INVALID);
+    g_w = NULL;
+    /* What came before the bad row is in the store. */
+    nw_conn out;
+    get_conn(g_s, 5, &out);
+    assert_conn_eq(&out, &good);
+}
+END_TEST
+
 START_TEST(test_uncataloged_partition_is_rescanned)
 {
     /* A partition file the catalog lost (crash between the two commits, or
@@ -771,6 +821,21 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, test_uncataloged_partition_is_rescanned);
     tcase_add_test(tc, test_deadletter_valid_json);
     suite_add_tcase(s, tc);
+
+    TCase *tt = tcase_create("writer thread");
+    tcase_add_checked_fixture(tt, setup_threaded, teardown);
+    tcase_add_test(tt, test_roundtrip_every_field);
+    tcase_add_test(tt, test_rewrite_replaces);
+    tcase_add_test(tt, test_transfers_upsert_and_order);
+    tcase_add_test(tt, test_failures);
+    tcase_add_test(tt, test_resume);
+    tcase_add_test(tt, test_reserve_ids_never_repeat);
+    tcase_add_test(tt, test_commit_visibility);
+    tcase_add_test(tt, test_batch_commits_itself);
+    tcase_add_test(tt, test_many_partitions_lru);
+    tcase_add_test(tt, test_thread_reports_a_bad_row_later);
+    tcase_add_test(tt, test_deadletter_valid_json);
+    suite_add_tcase(s, tt);
     return s;
 }
 
