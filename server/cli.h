@@ -25,8 +25,9 @@ int cli_export(int argc, char **argv);      /* export --sysmon */
     "  --scope CLASS       the remote end's address class: public, private,\n"  \
     "                      loopback, link-local, multicast, broadcast or\n"     \
     "                      unspecified\n"                                          \
-    "                      (these three narrow the other filters: alone,\n"    \
-    "                      --community-id reads every connection of the window)\n"
+    "                      (these three: query and export, not who; they\n"  \
+    "                      narrow the other filters -- alone, --community-id\n" \
+    "                      reads every connection of the time window)\n"
 
 /* 1 if name (params.h spelling) is one of the flow filters above. */
 int cli_flow_filter(const char *name);
