@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "netwho/addr.h"
+#include "netwho/addrclass.h"
+#include "netwho/flowid.h"
 #include "netwho/nwtime.h"
 #include "netwho/process.h"
 #include "netwho/procstore.h"
@@ -53,6 +55,10 @@ static int add_time(nw_buf *b, nw_time t, int quoted)
 /* Room for a JSON row's text besides its host: ~30 fields of at most 20
  * digits, two addresses, two times, the keys. */
 #define ROW_MAX 1024
+
+/* Room for the flow fields of a connection: the Community ID and the two
+ * address classes (at most "unspecified"), with their keys and quotes. */
+#define FLOW_MAX (NW_COMMUNITY_ID_STRLEN + 96)
 
 static char *put_u64(char *p, uint64_t v)
 {
@@ -160,7 +166,7 @@ int nw_json_conn(nw_buf *b, const nw_conn *c)
     char lip[NW_ADDR_STRLEN], rip[NW_ADDR_STRLEN];
     nw_addr_format(&c->local_ip, c->ip_version, lip, sizeof lip);
     nw_addr_format(&c->remote_ip, c->ip_version, rip, sizeof rip);
-    char row[ROW_MAX + 2 * NW_ADDR_STRLEN], *p = row;
+    char row[ROW_MAX + 2 * NW_ADDR_STRLEN + FLOW_MAX], *p = row;
     p = PUT_LIT(p, "{\"id\":");
     p = put_i64(p, c->id);
     p = PUT_LIT(p, ",\"host\":");
@@ -227,7 +233,19 @@ int nw_json_conn(nw_buf *b, const nw_conn *c)
     } else {
         p = PUT_LIT(p, "null");
     }
-    p = PUT_LIT(p, ",\"process\":");
+    char cid[NW_COMMUNITY_ID_STRLEN];
+    if (nw_conn_community_id(c, 0, cid, sizeof cid) < 0) {
+        p = PUT_LIT(p, ",\"community_id\":null");
+    } else {
+        p = PUT_LIT(p, ",\"community_id\":\"");
+        p = put_str(p, cid);     /* base64: nothing to escape */
+        *p++ = '"';
+    }
+    p = PUT_LIT(p, ",\"local_ip_class\":\"");
+    p = put_str(p, nw_addr_class_name(nw_addr_classify(&c->local_ip)));
+    p = PUT_LIT(p, "\",\"remote_ip_class\":\"");
+    p = put_str(p, nw_addr_class_name(nw_addr_classify(&c->remote_ip)));
+    p = PUT_LIT(p, "\",\"process\":");
     rc |= nw_buf_add(b, row, (size_t)(p - row));
     rc |= nw_json_process(b, c->process);
     rc |= nw_buf_adds(b, "}");
@@ -287,7 +305,7 @@ static const char *const csv_headers[] = {
     "first_seen,last_seen,state,bytes_sent,bytes_received,bytes_retransmitted,bytes_copied,"
     "send_events,receive_events,retransmit_events,copy_events,reconnects,tcp_mss,"
     "tcp_sackopt,tcp_tsopt,tcp_wsopt,tcp_rcvwin,tcp_rcvwinscale,tcp_sndwinscale,"
-    NW_CSV_PROCESS_HEADER "\r\n",
+    "community_id,local_ip_class,remote_ip_class," NW_CSV_PROCESS_HEADER "\r\n",
     "host,pid,connections,bytes_sent,bytes_received,first_seen,last_seen\r\n",
     "time,bytes_sent,bytes_received,bytes_retransmitted,send_events,receive_events,"
     "retransmit_events\r\n",
@@ -330,6 +348,14 @@ static int csv_conn(nw_buf *b, const nw_conn *c)
                           c->wsopt, c->rcvwin, c->rcvwinscale, c->sndwinscale);
     else
         rc |= nw_buf_adds(b, ",,,,,,,");
+    char cid[NW_COMMUNITY_ID_STRLEN];
+    rc |= nw_buf_add(b, ",", 1);
+    if (nw_conn_community_id(c, 0, cid, sizeof cid) >= 0)
+        rc |= nw_buf_add(b, cid, NW_COMMUNITY_ID_LEN);   /* no CSV specials */
+    rc |= nw_buf_add(b, ",", 1);
+    rc |= nw_buf_adds(b, nw_addr_class_name(nw_addr_classify(&c->local_ip)));
+    rc |= nw_buf_add(b, ",", 1);
+    rc |= nw_buf_adds(b, nw_addr_class_name(nw_addr_classify(&c->remote_ip)));
     rc |= nw_csv_process(b, c->process);
     rc |= nw_buf_adds(b, "\r\n");
     return rc ? -1 : 0;

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "netwho/addr.h"
+#include "netwho/addrclass.h"
+#include "netwho/flowid.h"
 #include "netwho/nwtime.h"
 
 /* Most rows one query may ask for: answers bigger than this are streamed
@@ -53,6 +55,29 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out)
     if (errno || *end != '\0' || v < lo || v > hi)
         return -1;
     *out = v;
+    return 0;
+}
+
+/* A Community ID v1 ("1:" and the base64 of a 20-byte SHA-1: 27 characters
+ * and one '=') into out[NW_COMMUNITY_ID_STRLEN].  A space stands for '+':
+ * an unencoded '+' in a URL query arrives as one, and base64 has no space.
+ * 0, or -1 if s has another shape (it could never match). */
+static int parse_community_id(const char *s, char *out)
+{
+    if (strlen(s) != NW_COMMUNITY_ID_LEN || s[0] != '1' || s[1] != ':' ||
+        s[NW_COMMUNITY_ID_LEN - 1] != '=')
+        return -1;
+    for (int i = 2; i < NW_COMMUNITY_ID_LEN - 1; i++) {
+        char c = s[i] == ' ' ? '+' : s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/'))
+            return -1;
+        out[i] = c;
+    }
+    out[0] = '1';
+    out[1] = ':';
+    out[NW_COMMUNITY_ID_LEN - 1] = '=';
+    out[NW_COMMUNITY_ID_LEN] = '\0';
     return 0;
 }
 
@@ -126,6 +151,26 @@ nw_status nw_params_apply(nw_query *q, const char *name, const char *value,
             q->from = t;
         else
             q->to = t;
+    } else if (strcmp(name, "community_id") == 0) {
+        char id[NW_COMMUNITY_ID_STRLEN];
+        if (parse_community_id(value, id))
+            return bad("community_id", value,
+                       "a Community ID v1: \"1:\" and 28 base64 characters", bad_param, err);
+        memcpy(q->community_id, id, sizeof id);
+    } else if (strcmp(name, "exclude_loopback") == 0) {
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+            q->exclude_loopback = 1;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+            q->exclude_loopback = 0;
+        else
+            return bad("exclude_loopback", value, "true or false", bad_param, err);
+    } else if (strcmp(name, "scope") == 0) {
+        int c = nw_addr_class_from_name(value);
+        if (c < 0)
+            return bad("scope", value,
+                       "public, private, loopback, link-local, multicast, broadcast or "
+                       "unspecified", bad_param, err);
+        q->scope = c;
     } else if (strcmp(name, "limit") == 0) {
         if (parse_int(value, 1, NW_LIMIT_MAX, &v))
             return bad("limit", value, "a number from 1 to 100000000", bad_param, err);
@@ -137,7 +182,8 @@ nw_status nw_params_apply(nw_query *q, const char *name, const char *value,
         shown(name, n, sizeof n);
         return nw_fail(err, NW_ERR_INVALID,
                        "unknown parameter \"%s\" (known: ip, port, local_port, remote_port, "
-                       "pid, host, process, proto, direction, state, from, to, limit)",
+                       "pid, host, process, proto, direction, state, from, to, "
+                       "community_id, exclude_loopback, scope, limit)",
                        n);
     }
     return NW_OK;

@@ -175,15 +175,19 @@ static void finish_etag(const nw_api_req *req, nw_api_resp *resp)
 
 /* ------------------------------------------------------------ parameters */
 
-/* Parameter sets of the routes.  A name outside a route's set is a 400. */
+/* Parameter sets of the routes.  A name outside a route's set is a 400.
+ * FLOW_FILTERS are residual (query.h): they narrow a connection scan, so
+ * they apply wherever connections are listed, and nowhere else. */
+#define FLOW_FILTERS "community_id", "exclude_loopback", "scope"
 #define FILTERS "ip", "port", "local_port", "remote_port", "pid", "host", "proto", \
-                "direction", "state", "from", "to", "process"
+                "direction", "state", "from", "to", "process", FLOW_FILTERS
 static const char *const p_connections[] = {FILTERS, "limit", "cursor", "format", NULL};
 static const char *const p_processes[] = {"port", "local_port", "remote_port", "pid", "host",
                                           "proto", "direction", "state", "from", "to",
                                           "limit", "cursor", "format", NULL};
 static const char *const p_transfers[] = {"limit", "cursor", "format", NULL};
-static const char *const p_proc_conns[] = {"host", "at", "limit", "cursor", "format", NULL};
+static const char *const p_proc_conns[] = {"host", "at", FLOW_FILTERS, "limit", "cursor",
+                                           "format", NULL};
 static const char *const p_top[] = {"by", "order", "from", "to", "limit", NULL};
 static const char *const p_failures[] = {"host", "from", "to", "limit", "format", NULL};
 static const char *const p_none[] = {NULL};
@@ -688,6 +692,10 @@ static void route_process_connections(nw_store *store, const nw_api_req *req,
         return;
     }
     pid = q.pid;
+    /* The filters' values first: a bad one is a 400 whether or not the
+     * process is known (answer_connections applies them again, alike). */
+    if (apply_filters(req, &q, resp))
+        return;
     const char *host = arg(req, "host"), *at = arg(req, "at");
     if (!host || !host[0]) {
         bad_param(resp, "host", "host: required (the computer whose pid this is)");

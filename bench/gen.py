@@ -43,6 +43,7 @@ include/netwho/tracker.h (see Gen.fold and Gen.expect), as one JSON object:
   events, accepted, rejected, rejected_by_reason   ingest's counts (frames)
   partitions, partitions_hour    partition files a store gets (day / hour)
   connections    every connection, with the fields of netwho's output but id
+                 (community_id and the address classes worked out here)
   failures       [{time, host, event_id, proto, fail_proto, fail_code}]
   transfers      {"host|proto|local_ip|local_port|remote_ip|remote_port|pid|
                  first_seen": [{time, bytes_sent, bytes_received,
@@ -67,9 +68,11 @@ on stderr (events/s).
 """
 
 import argparse
+import base64
 import bisect
 import calendar
 import gc
+import hashlib
 import json
 import math
 import random
@@ -266,6 +269,71 @@ def v6_variants(x):
         out.add(t.upper())
     out.discard(canon)
     return sorted(out)
+
+
+# ---------------------------------------------------------------- flows
+# Community ID and address classes of an expected connection, worked out
+# on the 128-bit ints (tests/e2e/netwho_e2e.py does it apart, with the
+# ipaddress module, from the events' text: the two agreeing checks both).
+
+# include/netwho/addrclass.h's table, first match wins; IPv4 (mapped) by
+# its low 32 bits.
+V4_CLASSES = [(v4(t) & 0xFFFFFFFF, n, c) for t, n, c in (
+    ("0.0.0.0", 32, "unspecified"), ("127.0.0.0", 8, "loopback"),
+    ("169.254.0.0", 16, "link-local"), ("224.0.0.0", 4, "multicast"),
+    ("255.255.255.255", 32, "broadcast"), ("10.0.0.0", 8, "private"),
+    ("172.16.0.0", 12, "private"), ("192.168.0.0", 16, "private"),
+    ("100.64.0.0", 10, "private"))]
+V6_CLASSES = [(v6(t), n, c) for t, n, c in (
+    ("::", 128, "unspecified"), ("::1", 128, "loopback"),
+    ("fe80::", 10, "link-local"), ("ff00::", 8, "multicast"),
+    ("fc00::", 7, "private"), ("fec0::", 10, "private"))]
+
+
+def is_mapped(x):
+    return x >> 32 == 0xFFFF
+
+
+def addr_class(x):
+    if is_mapped(x):
+        table, bits, x = V4_CLASSES, 32, x & 0xFFFFFFFF
+    else:
+        table, bits = V6_CLASSES, 128
+    for prefix, n, cls in table:
+        if x >> (bits - n) == prefix >> (bits - n):
+            return cls
+    return "public"
+
+
+def community_id(proto, ipver, lip, lport, rip, rport, seed=0):
+    """Community ID v1 (github.com/corelight/community-id-spec): IPv4 --
+    and an IPv6 socket's IPv4-mapped pair, IPv4 on the wire -- in 4 bytes,
+    the smaller (address, port) end first."""
+    if ipver == 4 or (is_mapped(lip) and is_mapped(rip)):
+        a = (lip & 0xFFFFFFFF).to_bytes(4, "big")
+        b = (rip & 0xFFFFFFFF).to_bytes(4, "big")
+    else:
+        a, b = lip.to_bytes(16, "big"), rip.to_bytes(16, "big")
+    pa, pb = lport, rport
+    if (a, pa) > (b, pb):
+        a, b, pa, pb = b, a, pb, pa
+    msg = (seed.to_bytes(2, "big") + a + b + bytes((proto, 0)) +
+           pa.to_bytes(2, "big") + pb.to_bytes(2, "big"))
+    return "1:" + base64.b64encode(hashlib.sha1(msg).digest()).decode("ascii")
+
+
+def with_flow(c):
+    """c.exp with the flow fields, placed before "process" as netwho
+    writes them."""
+    out = {}
+    for k, v in c.exp.items():
+        if k == "process":
+            out["community_id"] = community_id(c.proto, c.ipver, c.lip,
+                                               c.lport, c.rip, c.rport)
+            out["local_ip_class"] = addr_class(c.lip)
+            out["remote_ip_class"] = addr_class(c.rip)
+        out[k] = v
+    return out
 
 
 # ---------------------------------------------------------------- model
@@ -1208,7 +1276,7 @@ class Gen:
             c.first, c.buckets = ts[0], buckets
 
     def expect(self, total_frames, rejected_by_reason):
-        out_conns = sorted((c.exp for c in self.conns),
+        out_conns = sorted((with_flow(c) for c in self.conns),
                            key=lambda e: (e["first_seen"], e["host"],
                                           e["local_ip"], e["local_port"],
                                           e["remote_ip"], e["remote_port"],

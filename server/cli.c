@@ -35,6 +35,19 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+int cli_flow_filter(const char *name)
+{
+    return strcmp(name, "community_id") == 0 || strcmp(name, "exclude_loopback") == 0 ||
+           strcmp(name, "scope") == 0;
+}
+
+const char *cli_filter_value(const char *name, const char *optarg)
+{
+    if (!optarg && strcmp(name, "exclude_loopback") == 0)
+        return "true";
+    return optarg ? optarg : "";
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {

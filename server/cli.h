@@ -14,6 +14,28 @@ int cli_query(int argc, char **argv);       /* query, who, transfers, failures *
 int cli_partitions(int argc, char **argv);
 int cli_export(int argc, char **argv);      /* export --sysmon */
 
+/* The residual flow filters of 'netwho query' and 'netwho export' (params.h;
+ * the options spell '_' as '-'), and their lines of --help. */
+#define CLI_FLOW_FILTERS_USAGE                                                  \
+    "  --community-id ID   the flow whose Community ID v1 (seed 0) is ID:\n"  \
+    "                      1: and 28 base64 characters, as Zeek and Suricata\n" \
+    "                      log it\n"                                              \
+    "  --exclude-loopback[=true|false]\n"                                       \
+    "                      leave out connections whose remote end is loopback\n" \
+    "  --scope CLASS       the remote end's address class: public, private,\n"  \
+    "                      loopback, link-local, multicast, broadcast or\n"     \
+    "                      unspecified\n"                                          \
+    "                      (these three: query and export, not who; they\n"  \
+    "                      narrow the other filters -- alone, --community-id\n" \
+    "                      reads every connection of the time window)\n"
+
+/* 1 if name (params.h spelling) is one of the flow filters above. */
+int cli_flow_filter(const char *name);
+
+/* The value of filter option name: optarg, or "true" for a bare
+ * --exclude-loopback (its argument is optional). */
+const char *cli_filter_value(const char *name, const char *optarg);
+
 /* Prints "netwho: <msg>" to stderr. */
 void cli_error(const char *fmt, ...)
 #if defined(__GNUC__)

@@ -28,7 +28,8 @@ static const char export_usage[] =
     "written uncompressed, an unknown value is '-'.\n"
     "\n"
     "filters: as 'netwho query' (--ip, --port, --local-port, --remote-port, --pid,\n"
-    "  --host, --proto, --direction, --state, --from, --to, --limit)\n"
+    "  --host, --proto, --direction, --state, --from, --to, --community-id,\n"
+    "  --exclude-loopback, --scope, --limit)\n"
     "output:\n"
     "  -o, --output FMT    xml (default: Sysmon's Event XML inside <Events>),\n"
     "                      json (an array of objects keyed by Sysmon's field\n"
@@ -93,6 +94,9 @@ int cli_export(int argc, char **argv)
         {"state", required_argument, 0, O_FILTER},
         {"from", required_argument, 0, O_FILTER},
         {"to", required_argument, 0, O_FILTER},
+        {"community-id", required_argument, 0, O_FILTER},
+        {"exclude-loopback", optional_argument, 0, O_FILTER},
+        {"scope", required_argument, 0, O_FILTER},
         {"limit", required_argument, 0, O_FILTER},
         {"output", required_argument, 0, 'o'},
         {"help", no_argument, 0, 'h'},
@@ -124,7 +128,8 @@ int cli_export(int argc, char **argv)
             for (char *p = name; *p; p++)
                 if (*p == '-')
                     *p = '_';
-            if (nw_params_apply(&q, name, optarg, NULL, &err) != NW_OK) {
+            if (nw_params_apply(&q, name, cli_filter_value(name, optarg), NULL, &err) !=
+                NW_OK) {
                 cli_error("--%s", err.msg);
                 return NW_EXIT_USAGE;
             }

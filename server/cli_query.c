@@ -46,6 +46,7 @@ static const char query_usage[] =
     "  --state attempted|established|closed|failed\n"
     "  --from T  --to T    active in [from, to): RFC 3339 (2026-03-16T00:21:36Z,\n"
     "                      +01:00 offsets) or epoch seconds (1773620496.5)\n"
+    CLI_FLOW_FILTERS_USAGE
     "  --limit N           at most N rows (default: all)\n"
     "output:\n"
     "  -o, --output FMT    table (default on a terminal), json (default otherwise:\n"
@@ -106,6 +107,9 @@ int cli_query(int argc, char **argv)
         {"state", required_argument, 0, O_FILTER},
         {"from", required_argument, 0, O_FILTER},
         {"to", required_argument, 0, O_FILTER},
+        {"community-id", required_argument, 0, O_FILTER},
+        {"exclude-loopback", optional_argument, 0, O_FILTER},
+        {"scope", required_argument, 0, O_FILTER},
         {"limit", required_argument, 0, O_FILTER},
         {"output", required_argument, 0, 'o'},
         {"help", no_argument, 0, 'h'},
@@ -143,12 +147,13 @@ int cli_query(int argc, char **argv)
                     *p = '_';
             if (is_transfers || (is_failures && strcmp(name, "host") && strcmp(name, "from") &&
                                  strcmp(name, "to")) ||
-                (is_who && strcmp(name, "process") == 0)) {
+                (is_who && (strcmp(name, "process") == 0 || cli_flow_filter(name)))) {
                 cli_error("%s: --%s does not apply here (see 'netwho %s --help')", cmd,
                           opts[idx].name, cmd);
                 return NW_EXIT_USAGE;
             }
-            if (nw_params_apply(&q, name, optarg, NULL, &err) != NW_OK) {
+            if (nw_params_apply(&q, name, cli_filter_value(name, optarg), NULL, &err) !=
+                NW_OK) {
                 cli_error("--%s", err.msg);
                 return NW_EXIT_USAGE;
             }

@@ -16,8 +16,9 @@
  * Reading: a read-only handle per nw_store, opened when the file exists.
  * nw_query_connections / nw_query_connection (query.h) are defined here as
  * wrappers of query.c's scans: each connection is attributed by one index
- * probe (host, pid, create_time <= first_seen), and the process filter is
- * applied after attribution, with the limit counted here.
+ * probe (host, pid, create_time <= first_seen), and the residual filters
+ * (query.h: the flow filters before attribution, the process filters
+ * after it) are applied here, with the limit counted here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "netwho/addrclass.h"
+#include "netwho/flowid.h"
 #include "netwho/procevent.h"
 #include "netwho/procstore.h"
 #include "sql.h"
@@ -723,6 +726,8 @@ typedef struct attr_ctx {
     nw_conn_cb cb;
     void *ctx;
     int ready;
+    int flow_post;               /* a flow filter is set (flow_match)       */
+    int proc_post;               /* a process filter is set                 */
     int64_t emitted;
     int more;
     nw_status st;
@@ -730,9 +735,35 @@ typedef struct attr_ctx {
     memo m;
 } attr_ctx;
 
+/* Are the flow filters of q (community_id, exclude_loopback, scope) set? */
+static int has_flow_filter(const nw_query *q)
+{
+    return q->community_id[0] || q->exclude_loopback || q->scope >= 0;
+}
+
+/* Does c pass q's flow filters?  The address class first: it is a few
+ * comparisons, the Community ID a SHA-1. */
+static int flow_match(const nw_query *q, const nw_conn *c)
+{
+    if (q->exclude_loopback || q->scope >= 0) {
+        nw_addr_class rc = nw_addr_classify(&c->remote_ip);
+        if ((q->exclude_loopback && rc == NW_ACLASS_LOOPBACK) ||
+            (q->scope >= 0 && (int)rc != q->scope))
+            return 0;
+    }
+    if (q->community_id[0]) {
+        char id[NW_COMMUNITY_ID_STRLEN];
+        if (nw_conn_community_id(c, 0, id, sizeof id) < 0 || strcmp(id, q->community_id) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 static int attr_cb(void *p, const nw_conn *c)
 {
     attr_ctx *a = p;
+    if (a->flow_post && !flow_match(a->q, c))
+        return 0;
     nw_conn c2 = *c;
     nw_process proc;
     int found = 0;
@@ -745,10 +776,11 @@ static int attr_cb(void *p, const nw_conn *c)
         if (found)
             c2.process = &proc;
     }
-    if (a->q->process || a->q->has_process_create) {
-        if (!found || (a->q->process && !nw_process_matches(proc.image, a->q->process)) ||
-            (a->q->has_process_create && proc.create_time != a->q->process_create))
-            return 0;
+    if (a->proc_post &&
+        (!found || (a->q->process && !nw_process_matches(proc.image, a->q->process)) ||
+         (a->q->has_process_create && proc.create_time != a->q->process_create)))
+        return 0;
+    if (a->flow_post || a->proc_post) {
         if (a->q->limit > 0 && a->emitted >= a->q->limit) {
             a->more = 1;
             return 1;
@@ -763,19 +795,21 @@ nw_status nw_query_connections(nw_store *s, const nw_query *q, nw_conn_cb cb, vo
 {
     if (!q || !cb)
         return nw__query_connections_raw(s, q, cb, ctx, more, err);
-    attr_ctx a = {s, q, cb, ctx, 0, 0, 0, NW_OK, err, {0}};
+    attr_ctx a = {s, q, cb, ctx, 0, 0, 0, 0, 0, NW_OK, err, {0}};
     nw_status st = rd_ready(s, &a.ready, err);
     if (st != NW_OK)
         return st;
-    int post = q->process || q->has_process_create;
-    if (post && !a.ready) {      /* no process known: nothing can match */
+    a.flow_post = has_flow_filter(q);
+    a.proc_post = q->process || q->has_process_create;
+    if (a.proc_post && !a.ready) {  /* no process known: nothing can match */
         if (more)
             *more = 0;
         return NW_OK;
     }
+    int post = a.flow_post || a.proc_post;
     nw_query raw = *q;
     if (post)
-        raw.limit = 0;     /* the filter comes after the scan: limit here */
+        raw.limit = 0;     /* the filters come after the scan: limit here */
     /* One read transaction for all of the query's lookups: each lookup
      * would otherwise take and drop the WAL read lock on its own. */
     int txn = a.ready && sqlite3_exec(s->proc_rd->db, SQL_BEGIN, NULL, NULL, NULL) == SQLITE_OK;

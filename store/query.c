@@ -405,6 +405,7 @@ void nw_query_init(nw_query *q)
     q->pid = -1;
     q->direction = -1;
     q->state = -1;
+    q->scope = -1;
     q->from = NW_TIME_MIN;
     q->to = NW_TIME_MAX;
 }

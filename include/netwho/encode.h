@@ -17,9 +17,13 @@
  * remote_ip, remote_port, first_seen, last_seen, state, bytes_sent,
  * bytes_received, bytes_retransmitted, bytes_copied, send_events,
  * receive_events, retransmit_events, copy_events, reconnects, tcp_options,
- * process.  process is null or {image, name, create_time, parent_pid,
- * parent_image, user, command_line, guid} (each null where unknown); CSV
- * flattens it to the NW_CSV_PROCESS_HEADER columns (empty where unknown).
+ * community_id, local_ip_class, remote_ip_class, process.  community_id is
+ * the connection's Community ID v1 with seed 0 (flowid.h; null, and empty
+ * in CSV, only if its addresses cannot be hashed); the classes are
+ * nw_addr_class_name of each end (addrclass.h).  process is null or {image,
+ * name, create_time, parent_pid, parent_image, user, command_line, guid}
+ * (each null where unknown); CSV flattens it to the NW_CSV_PROCESS_HEADER
+ * columns (empty where unknown).
  */
 #ifndef NETWHO_ENCODE_H
 #define NETWHO_ENCODE_H
@@ -68,7 +72,7 @@ int nw_json_conn(nw_buf *b, const nw_conn *c);
 
 struct nw_process;
 
-/* CSV columns of a connection's process, after tcp_sndwinscale. */
+/* CSV columns of a connection's process, after remote_ip_class. */
 #define NW_CSV_PROCESS_HEADER                                                 \
     "process_image,process_name,process_create_time,process_parent_pid,"      \
     "process_parent_image,process_user,process_command_line,process_guid"

@@ -19,7 +19,11 @@
 /*
  * Applies one filter to q.  name is one of: ip, port, local_port,
  * remote_port, pid, host, process, proto, direction, state, from, to,
- * limit.  host and process point into value, which must outlive q.
+ * community_id, exclude_loopback, scope, limit.  host and process point
+ * into value, which must outlive q; community_id is copied into q (a space
+ * in it is read as '+', which an unencoded URL turns into a space).
+ * exclude_loopback takes true/false (or 1/0); scope an address class name
+ * (addrclass.h: public, private, loopback, link-local, ...).
  * Returns NW_OK, or NW_ERR_INVALID with err->msg like
  * "port: expected a number from 0 to 65535, got \"http\"", and *bad_param
  * (if not NULL) set to the canonical parameter name.

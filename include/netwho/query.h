@@ -8,6 +8,13 @@
  * long-lived connection that began in an older partition is still found.
  * Within a partition every filter is an index lookup (ip: range scan of the
  * 16-byte address index; port, pid, time: their own indexes).
+ *
+ * Residual filters (community_id, exclude_loopback, scope, and the process
+ * filters) have no index: nw_query_connections applies them to each
+ * connection the indexed filters return, counting limit and *more after
+ * them.  They narrow what the other filters find, they do not find it --
+ * community_id alone reads every connection of the time window, so give it
+ * a window (or ip, port) when the store is large.
  */
 #ifndef NETWHO_QUERY_H
 #define NETWHO_QUERY_H
@@ -17,6 +24,7 @@
 
 #include "netwho/addr.h"
 #include "netwho/conn.h"
+#include "netwho/flowid.h"
 #include "netwho/store.h"
 
 typedef struct nw_query {
@@ -39,6 +47,13 @@ typedef struct nw_query {
     int has_process_create;     /* only connections attributed to the one
                                    process of pid created at process_create */
     nw_time process_create;
+    /* Residual flow filters (see the file comment): */
+    char community_id[NW_COMMUNITY_ID_STRLEN]; /* "": any; else the exact
+                                   Community ID v1, seed 0 (flowid.h)       */
+    int exclude_loopback;       /* 1: drop connections whose REMOTE end is
+                                   loopback (127.0.0.0/8, ::1)              */
+    int scope;                  /* -1: any; else the nw_addr_class of the
+                                   REMOTE end (addrclass.h)                 */
     /* nw_query_who_page only: resume after the row (who_cursor_host,
      * who_cursor_pid) in (host, pid) order; the host is compared byte-wise
      * (strcmp), as it is stored. */
@@ -47,7 +62,7 @@ typedef struct nw_query {
     uint32_t who_cursor_pid;
 } nw_query;
 
-/* A query that matches everything. */
+/* A query that matches everything (scope -1, the other filters off). */
 void nw_query_init(nw_query *q);
 
 /* Called per match; c and its strings are valid during the call only.
@@ -58,7 +73,9 @@ typedef int (*nw_conn_cb)(void *ctx, const nw_conn *c);
  * *more (if not NULL) is set to 1 when the limit cut off further matches.
  * Every connection comes with c->process set (procstore.h: the process
  * that held its pid at first_seen, or NULL); q->process keeps only those
- * whose process matches. */
+ * whose process matches.  The residual filters (community_id,
+ * exclude_loopback, scope, process, has_process_create) apply after the
+ * indexed scan, before the limit: q->limit rows that pass all of them. */
 nw_status nw_query_connections(nw_store *s, const nw_query *q, nw_conn_cb cb,
                                void *ctx, int *more, nw_err *err);
 

@@ -7,7 +7,10 @@ The model (derive) reads a generated NDJSON file the way netwho's decoder
 and tracker are specified to (include/netwho/decode.h, tracker.h, conn.h):
 it frames lines, decodes each JSON object, resolves the local and remote end
 from saddr/daddr by event id, canonicalises addresses with the ipaddress
-module, and folds the events of each key in time order.  It shares no code
+module, and folds the events of each key in time order.  Each connection's
+Community ID is computed from the specification with hashlib and base64,
+its ends' address classes with the ipaddress module and the networks of
+include/netwho/addrclass.h (community_id, addr_class).  It shares no code
 with bench/gen.py, which computes the same answers from its own plan; the
 two agreeing is the evidence that the generator's --expect file is right:
 
@@ -17,9 +20,11 @@ Python 3 standard library only.
 """
 
 import argparse
+import base64
 import calendar
 import collections
 import csv
+import hashlib
 import io
 import ipaddress
 import json
@@ -39,7 +44,10 @@ CONN_FIELDS = ["id", "host", "pid", "proto", "ip_version", "direction",
                "first_seen", "last_seen", "state", "bytes_sent",
                "bytes_received", "bytes_retransmitted", "bytes_copied",
                "send_events", "receive_events", "retransmit_events",
-               "copy_events", "reconnects", "tcp_options", "process"]
+               "copy_events", "reconnects", "tcp_options", "community_id",
+               "local_ip_class", "remote_ip_class", "process"]
+# The flow fields (include/netwho/encode.h): CSV has them as they are.
+FLOW_FIELDS = ["community_id", "local_ip_class", "remote_ip_class"]
 # CSV flattens "process" into these columns (empty where unknown).
 PROCESS_FIELDS = ["image", "name", "create_time", "parent_pid",
                   "parent_image", "user", "command_line", "guid"]
@@ -130,6 +138,76 @@ def cidr_range(text):
         lo |= 0xFFFF << 32
         hi |= 0xFFFF << 32
     return lo, hi
+
+
+# ------------------------------------------------------------------ flows
+
+# Address classes, first match wins: include/netwho/addrclass.h's table.
+# An IPv4-mapped IPv6 address is classed by its IPv4 address.
+ADDR_CLASSES = {
+    4: [(ipaddress.ip_network(n), c) for n, c in (
+        ("0.0.0.0/32", "unspecified"), ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local"), ("224.0.0.0/4", "multicast"),
+        ("255.255.255.255/32", "broadcast"), ("10.0.0.0/8", "private"),
+        ("172.16.0.0/12", "private"), ("192.168.0.0/16", "private"),
+        ("100.64.0.0/10", "private"))],
+    6: [(ipaddress.ip_network(n), c) for n, c in (
+        ("::/128", "unspecified"), ("::1/128", "loopback"),
+        ("fe80::/10", "link-local"), ("ff00::/8", "multicast"),
+        ("fc00::/7", "private"), ("fec0::/10", "private"))],
+}
+ADDR_CLASS_NAMES = ["public", "private", "loopback", "link-local",
+                    "multicast", "broadcast", "unspecified"]
+IP_PROTO = {"tcp": 6, "udp": 17}
+
+
+def addr_class(text):
+    """The class of an address (output text): addrclass.h's table."""
+    a = ipaddress.ip_address(text)
+    if a.version == 6 and a.ipv4_mapped is not None:
+        a = a.ipv4_mapped
+    for net, cls in ADDR_CLASSES[a.version]:
+        if a in net:
+            return cls
+    return "public"
+
+
+def _packed16(text):
+    """16 bytes of an address, IPv4 as ::ffff:a.b.c.d (netwho's form)."""
+    a = ipaddress.ip_address(text)
+    if a.version == 4:
+        a = ipaddress.IPv6Address((0xFFFF << 32) | int(a))
+    return a.packed
+
+
+def community_id(c, seed=0):
+    """Community ID v1 of connection c (output form), from the
+    specification (github.com/corelight/community-id-spec): SHA-1 over the
+    seed (2 bytes, big-endian), the two (address, port) ends ordered
+    smaller first, the protocol number and a zero pad byte, then the ports;
+    "1:" + base64.  IPv4 is hashed in its 4 bytes -- also when both ends of
+    an IPv6 socket are IPv4-mapped, as the packets on the wire were IPv4.
+    None if the ends cannot be hashed (an IPv4 flow with an IPv6 end)."""
+    a, b = _packed16(c["local_ip"]), _packed16(c["remote_ip"])
+    mapped = b"\0" * 10 + b"\xff\xff"
+    if c["ip_version"] == 4 or (a[:12] == mapped and b[:12] == mapped):
+        if a[:12] != mapped or b[:12] != mapped:
+            return None
+        a, b = a[12:], b[12:]
+    pa, pb = c["local_port"], c["remote_port"]
+    if (a, pa) > (b, pb):
+        a, b, pa, pb = b, a, pb, pa
+    msg = (seed.to_bytes(2, "big") + a + b +
+           bytes([IP_PROTO[c["proto"]], 0]) +
+           pa.to_bytes(2, "big") + pb.to_bytes(2, "big"))
+    return "1:" + base64.b64encode(hashlib.sha1(msg).digest()).decode()
+
+
+def flow_fields(c):
+    """The flow fields of connection c (output form), as a dict."""
+    return {"community_id": community_id(c),
+            "local_ip_class": addr_class(c["local_ip"]),
+            "remote_ip_class": addr_class(c["remote_ip"])}
 
 
 # ------------------------------------------------------------------ decoding
@@ -354,6 +432,7 @@ def fold(events):
         c["first_seen"] = fmt_time(c.pop("_first"))
         c["last_seen"] = fmt_time(c.pop("_last"))
         del c["_closed"]
+        c.update(flow_fields(c))
         out.append(({f: c[f] for f in CONN_FIELDS[1:]},
                     [dict(zip(TRANSFER_FIELDS,
                               [fmt_time(s * TICKS)] + b[:3] + b[3:]))
@@ -478,7 +557,9 @@ def compare_expectations(gen, der):
 def match(c, f):
     """Does connection c (output/expect form) match filter f (dict with
     ip=(lo,hi), port, local_port, remote_port, pid, host, proto, direction,
-    state, from, to (ticks))."""
+    state, from, to (ticks), community_id, exclude_loopback (bool), scope
+    (the remote end's class)).  The flow filters are worked out here from
+    the addresses and ports, not taken from c's own flow fields."""
     if "ip" in f:
         lo, hi = f["ip"]
         if not (lo <= addr_key(c["local_ip"]) <= hi or
@@ -504,6 +585,12 @@ def match(c, f):
     if "from" in f and ticks_of(c["last_seen"]) < f["from"]:
         return False
     if "to" in f and ticks_of(c["first_seen"]) >= f["to"]:
+        return False
+    if "community_id" in f and community_id(c) != f["community_id"]:
+        return False
+    if f.get("exclude_loopback") and addr_class(c["remote_ip"]) == "loopback":
+        return False
+    if "scope" in f and addr_class(c["remote_ip"]) != f["scope"]:
         return False
     return True
 

@@ -164,6 +164,17 @@ def generator_matches_independent_derivation(ctx):
               ("udp", "outbound", "closed"), ("udp", "inbound", "closed"),
               ("udp", "outbound", "established")]:
         check(kinds[k] > 0, "generated data has no %s connection" % (k,))
+    # ... and what the flow filter tests rely on: remote ends of several
+    # classes, IPv4 peers of IPv6 sockets (hashed as IPv4), and flows that
+    # share a Community ID (a loopback connection seen from both ends).
+    classes = collections.Counter(c["remote_ip_class"] for c in cs)
+    for k in ("public", "private", "loopback"):
+        check(classes[k] > 0, "generated data has no %s remote end" % k)
+    check(any(c["ip_version"] == 6 and c["remote_ip"].startswith("::ffff:")
+              for c in cs), "generated data has no IPv4-mapped connection")
+    ids = collections.Counter(c["community_id"] for c in cs)
+    check(None not in ids and max(ids.values()) > 1,
+          "generated data has no shared Community ID")
     days = {c["first_seen"][:10] for c in cs}
     check(len(days) == 2, "trace does not cross midnight: %s" % days)
     check(any(c["first_seen"][:10] != c["last_seen"][:10] for c in cs),
@@ -263,6 +274,13 @@ def _filter_cases(ctx):
                              if c["state"] == "closed")
     (h2, p2), _ = hp.most_common(1)[0]
     lowport = [c["local_port"] for c in cs if c["direction"] == "inbound"]
+    # Community IDs: one flow's own, and one shared by two rows (the two
+    # ends of a loopback connection, or a UDP tuple reused).
+    ids = collections.Counter(c["community_id"] for c in cs)
+    mapped = [c for c in cs if c["remote_ip"].startswith("::ffff:") and
+              ids[c["community_id"]] == 1]
+    lone = mapped[len(mapped) // 2] if mapped else cs[len(cs) // 2]
+    shared = sorted(k for k, n in ids.items() if n > 1)[0]
     return [
         ("ip v4 single", ["--ip", v4pop], {"ip": E.cidr_range(v4pop)}),
         ("ip v6 single", ["--ip", v6pop], {"ip": E.cidr_range(v6pop)}),
@@ -342,6 +360,33 @@ def _filter_cases(ctx):
                                       "outbound", "--state", "closed"],
          {"ip": E.cidr_range("10.0.0.0/8"), "direction": "outbound",
           "state": "closed"}),
+        # residual flow filters, alone and on top of indexed ones
+        ("scope public", ["--scope", "public"], {"scope": "public"}),
+        ("scope private", ["--scope", "private"], {"scope": "private"}),
+        ("scope loopback", ["--scope", "loopback"], {"scope": "loopback"}),
+        ("scope multicast (none)", ["--scope", "multicast"],
+         {"scope": "multicast"}, 0),
+        ("exclude-loopback", ["--exclude-loopback"],
+         {"exclude_loopback": True}),
+        ("exclude-loopback=true", ["--exclude-loopback=true"],
+         {"exclude_loopback": True}),
+        ("exclude-loopback=false", ["--exclude-loopback=false"], {}),
+        ("scope + proto + window", ["--scope", "public", "--proto", "udp",
+                                    "--from", rfc(frm), "--to", rfc(to)],
+         {"scope": "public", "proto": "udp", "from": frm, "to": to}),
+        ("exclude-loopback + port", ["--exclude-loopback", "--port", "53"],
+         {"exclude_loopback": True, "port": 53}),
+        ("community-id of one IPv4-mapped flow",
+         ["--community-id", lone["community_id"]],
+         {"community_id": lone["community_id"]}),
+        ("community-id shared by two rows", ["--community-id", shared],
+         {"community_id": shared}, 2),
+        ("community-id + host", ["--community-id", lone["community_id"],
+                                 "--host", lone["host"]],
+         {"community_id": lone["community_id"], "host": lone["host"]}),
+        ("community-id matching nothing",
+         ["--community-id", "1:AAAAAAAAAAAAAAAAAAAAAAAAAAA="],
+         {"community_id": "1:AAAAAAAAAAAAAAAAAAAAAAAAAAA="}, 0),
     ]
 
 
@@ -389,6 +434,14 @@ def query_limit(ctx):
     got = query(ctx, "--limit", 7)
     if len({c["first_seen"] for c in want}) == 7:
         conns_equal(got, want, "--limit 7")
+    # The limit counts what passes the residual filters, not what the scan
+    # read: the first N public rows, however many private rows lie between.
+    pub = query(ctx, "--scope", "public")
+    check(len(pub) > 100, "only %d public rows" % len(pub))
+    for n in (1, 7, 100):
+        rows = query(ctx, "--scope", "public", "--limit", n)
+        check(rows == pub[:n], "--scope public --limit %d is not the first "
+              "%d public rows" % (n, n))
 
 
 def _who_case(ctx, args, f):
@@ -529,7 +582,8 @@ def output_ndjson(ctx):
 def _csv_to_rows(header, rows):
     ints = set(E.CONN_FIELDS) - {"host", "proto", "direction", "local_ip",
                                  "remote_ip", "first_seen", "last_seen",
-                                 "state", "tcp_options", "process"}
+                                 "state", "tcp_options", "process"} - \
+        set(E.FLOW_FIELDS)
     out = []
     for r in rows:
         check(len(r) == len(header), "csv row has %d fields, header %d" %
@@ -548,6 +602,8 @@ def _csv_to_rows(header, rows):
                 o[k] = None if all(v is None for v in vals.values()) else vals
             elif k in ints:
                 o[k] = int(d[k])
+            elif k == "community_id":
+                o[k] = d[k] or None
             else:
                 o[k] = d[k]
         out.append(o)
@@ -563,8 +619,8 @@ def output_csv(ctx):
                         *args))
         header, body = E.parse_csv_output(res.out)
         want_header = [f for f in E.CONN_FIELDS
-                       if f not in ("tcp_options", "process")] + \
-            ["tcp_" + f for f in E.TCP_OPT_FIELDS] + \
+                       if f not in ["tcp_options", "process"] + E.FLOW_FIELDS] + \
+            ["tcp_" + f for f in E.TCP_OPT_FIELDS] + E.FLOW_FIELDS + \
             ["process_" + f for f in E.PROCESS_FIELDS]
         check(header == want_header, "csv header %s, expected %s" %
               (header, want_header))
@@ -766,6 +822,18 @@ def usage_errors(ctx):
         (["query", "--store", st, "--proto", "icmp"], 2, ["icmp"]),
         (["query", "--store", st, "-o", "xml"], 2, ["xml"]),
         (["who", "--store", st], 2, ["ip"]),
+        (["query", "--store", st, "--scope", "internet"], 2,
+         ["scope", "internet"]),
+        (["query", "--store", st, "--community-id", "1:abc"], 2,
+         ["community_id", "1:abc"]),
+        (["query", "--store", st, "--community-id",
+          "1:o8menXQ4hXu31Srz17-8UsfVwNM="], 2, ["community_id"]),
+        (["query", "--store", st, "--exclude-loopback=maybe"], 2,
+         ["exclude_loopback", "maybe"]),
+        (["who", "--store", st, "--ip", "10.0.0.0/8", "--scope", "public"],
+         2, ["scope"]),
+        (["failures", "--store", st, "--exclude-loopback"], 2,
+         ["exclude-loopback"]),
         (["transfers", "--store", st], 2, ["id"]),
         (["frobnicate"], 2, ["frobnicate"]),
     ]

@@ -16,6 +16,8 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.error
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -372,6 +374,14 @@ def main():
                   name, [r["local_port"] for r in got], want))
         got2 = query(ctx, "--process", "c:\\apps\\" + name)
         check(got2 == got, "--process by path differs from by name")
+        # with the flow filters: both residual, both applied
+        check(query(ctx, "--process", name, "--scope", "private") == got and
+              query(ctx, "--process", name, "--exclude-loopback") == got and
+              query(ctx, "--process", name, "--scope", "public") == [],
+              "--process with --scope / --exclude-loopback")
+        got3 = query(ctx, "--process", name, "--community-id", got[0]["community_id"],
+                     "--limit", "1")
+        check([r["id"] for r in got3] == [got[0]["id"]], "--process --community-id")
         print("ok   --process by name and by path (%d rows)" % len(got))
 
         res = netwho(ctx, "query", "--store", ctx.store, "-o", "csv")
@@ -412,6 +422,29 @@ def main():
             check(sorted(x["local_port"] for x in got) == sorted(ports),
                   "/processes/%d/connections at %s: %s, expected %s" % (
                       pid, at, [x["local_port"] for x in got], sorted(ports)))
+        # ... narrowed by the flow filters: every remote end here is
+        # 10.9.9.x (private); a Community ID picks one connection.
+        for (pid, ct), ports in sorted(holders.items())[:4]:
+            at = E.fmt_time(E.parse_time(ct) + SEC // 2)
+            base_q = "/processes/%d/connections?host=%s&at=%s&limit=10000" % (pid, HOST, at)
+            got = get(base_q + "&scope=private&exclude_loopback=true")["data"]
+            check(sorted(x["local_port"] for x in got) == sorted(ports),
+                  "%s&scope=private: %s" % (base_q, [x["local_port"] for x in got]))
+            check(get(base_q + "&scope=public")["data"] == [], base_q + "&scope=public")
+            mine = [r for r in rows if r["local_port"] == ports[0]][0]
+            check(mine["community_id"] == E.community_id(mine) and
+                  mine["remote_ip_class"] == "private", "flow fields of %s" % mine)
+            got = get(base_q + "&community_id=" +
+                      urllib.parse.quote(mine["community_id"], safe=""))["data"]
+            check([x["id"] for x in got] == [mine["id"]],
+                  "%s&community_id=%s: %s" % (base_q, mine["community_id"], got))
+        try:
+            get("/processes/4/connections?host=%s&at=2026-03-16T08:01:00Z&scope=x" % HOST)
+            check(False, "scope=x is not a 400")
+        except urllib.error.HTTPError as e:
+            body = json.loads(e.read())
+            check(e.code == 400 and body["error"]["parameter"] == "scope",
+                  "scope=x: %d %s" % (e.code, body))
         try:
             get("/processes/2000/connections?host=%s&at=2026-03-16T08:01:00Z" % HOST)
             check(False, "a pid without process events is not a 404")

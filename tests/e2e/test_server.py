@@ -300,15 +300,43 @@ def connection_filters(ctx):
         ({"state": "failed"}, {"state": "failed"}),
         ({"from": E.fmt_time(mid), "to": E.fmt_time(mid + 30 * E.TICKS)},
          {"from": mid, "to": mid + 30 * E.TICKS}),
+        ({"scope": "public"}, {"scope": "public"}),
+        ({"scope": "private", "proto": "udp"}, {"scope": "private", "proto": "udp"}),
+        ({"scope": "loopback"}, {"scope": "loopback"}),
+        ({"exclude_loopback": "true"}, {"exclude_loopback": True}),
+        ({"exclude_loopback": "false", "state": "failed"}, {"state": "failed"}),
+        ({"community_id": c0["community_id"]}, {"community_id": c0["community_id"]}),
     ]
     for params, f in cases:
         want = [c for c in conns if E.match(c, f)]
+        check(want, "no expected rows for %r (test bug)" % params)
         got = all_connections(ctx, qs(**params), limit=500)
         if "from" not in params:
             got = [g for g in got if E.ticks_of(g["first_seen"]) <
                    E.ticks_of(POST_START)]
         d = E.multiset_diff(got, want)
         check(not d, "%r: %s" % (params, d))
+    # A residual filter pages exactly: full pages of the rows that pass, a
+    # cursor only when more pass, over both transports.
+    want = [c for c in conns if E.match(c, {"scope": "public"}) and
+            E.ticks_of(c["first_seen"]) < E.ticks_of(POST_START)]
+    got = all_connections(ctx, "scope=public&to=" + urllib.parse.quote(POST_START),
+                          limit=37)
+    d = E.multiset_diff(got, want)
+    check(not d, "scope=public in pages of 37: " + d)
+    check(get_json(ctx, "/api/v1/connections?scope=public&limit=%d&to=%s" % (
+        len(want), urllib.parse.quote(POST_START)), unix=True).get("next_cursor") is None,
+        "a cursor after the last public row")
+    # The Community ID of the one flow, its '+' sent raw (arrives as a
+    # space), as %2B, and '/' as %2F: the same single row.
+    one = next(c for c in conns if "+" in c["community_id"] and
+               sum(1 for x in conns if x["community_id"] == c["community_id"]) == 1)
+    for text in (one["community_id"], urllib.parse.quote(one["community_id"], safe=""),
+                 one["community_id"].replace("/", "%2F")):
+        got = get_json(ctx, "/api/v1/connections?community_id=" + text)["data"]
+        check(len(got) == 1 and not E.multiset_diff(got, [one]),
+              "community_id=%s: %d rows" % (text, len(got)))
+        check(got[0]["community_id"] == one["community_id"], "community_id field")
     # An offset written with a raw '+' arrives as a space and still works;
     # so does %2B.
     t = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(mid // E.TICKS))
@@ -751,6 +779,11 @@ PARAM_BAD = {
     "limit": GARBAGE + ["0", "10001"],
     "cursor": GARBAGE + ["0" * 32, "g" * 32, "0" * 31, "0" * 33],
     "format": GARBAGE + ["table", "xml"],
+    "community_id": GARBAGE + ["1:", "2:o8menXQ4hXu31Srz17+8UsfVwNM=",
+                               "1:o8menXQ4hXu31Srz17+8UsfVwNM", "1:o8menXQ4hXu31Srz17_8UsfVwNM=",
+                               "o8menXQ4hXu31Srz17+8UsfVwNM="],
+    "exclude_loopback": GARBAGE + ["yes", "TRUE", "2"],
+    "scope": GARBAGE + ["Public", "global", "site-local", "public,private"],
 }
 
 
@@ -786,7 +819,18 @@ def bad_parameters(ctx):
                         ("/api/v1/connections/99999999999999999999999", "id"),
                         ("/api/v1/connections/1?limit=1", "limit"),
                         ("/api/v1/connections/1/transfers?cursor=zz", "cursor"),
-                        ("/api/v1/health?verbose=1", "verbose")):
+                        ("/api/v1/health?verbose=1", "verbose"),
+                        # the flow filters: refused by name wherever
+                        # connections are listed, unknown elsewhere
+                        ("/api/v1/export/sysmon?scope=world", "scope"),
+                        ("/api/v1/export/sysmon?community_id=1:x", "community_id"),
+                        ("/api/v1/export/sysmon?exclude_loopback=2", "exclude_loopback"),
+                        ("/api/v1/processes/4/connections?host=x&at=1&scope=world", "scope"),
+                        ("/api/v1/processes/4/connections?host=x&at=1&community_id=x",
+                         "community_id"),
+                        ("/api/v1/ips/1.2.3.4/processes?scope=public", "scope"),
+                        ("/api/v1/stats/top?exclude_loopback=true", "exclude_loopback"),
+                        ("/api/v1/failures?scope=public", "scope")):
         expect_error(get(ctx, path), 400, param, path)
 
 

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.parse
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -203,6 +204,46 @@ def xml_filters_like_query(ctx):
 
 
 @test
+def flow_fields_and_filters(ctx):
+    """Every connection's community_id is the one computed here, its
+    classes those of addrclass.h's table (netwho_e2e.addr_class); the
+    export's flow filters keep exactly the connections they should."""
+    for c in ctx.conns.values():
+        check(c["community_id"] == community_id(c),
+              "query community_id of %d: %s, expected %s" % (
+                  c["id"], c["community_id"], community_id(c)))
+        for end in ("local", "remote"):
+            want = E.addr_class(c[end + "_ip"])
+            check(c[end + "_ip_class"] == want, "%s_ip_class of %d (%s): %s, expected %s"
+                  % (end, c["id"], c[end + "_ip"], c[end + "_ip_class"], want))
+    cs = list(ctx.conns.values())
+    one = next(c for c in cs if sum(1 for x in cs if x["community_id"] ==
+                                    c["community_id"]) == 1)
+    cases = [
+        (["--scope", "public"], lambda c: E.addr_class(c["remote_ip"]) == "public"),
+        (["--scope", "private"], lambda c: E.addr_class(c["remote_ip"]) == "private"),
+        (["--exclude-loopback"], lambda c: E.addr_class(c["remote_ip"]) != "loopback"),
+        (["--scope", "loopback", "--proto", "udp"],
+         lambda c: E.addr_class(c["remote_ip"]) == "loopback" and c["proto"] == "udp"),
+        (["--community-id", one["community_id"]],
+         lambda c: community_id(c) == one["community_id"]),
+    ]
+    for args, pred in cases:
+        want = {i: c for i, c in ctx.conns.items() if pred(c)}
+        check(want and len(want) < len(ctx.conns), "%s: %d of %d rows (test bug)"
+              % (args, len(want), len(ctx.conns)))
+        res = ok(netwho(ctx, "export", "--sysmon", "--store", ctx.store, *args))
+        check_xml_events(ctx, res.out, want)
+        res = ok(netwho(ctx, "export", "--sysmon", "--store", ctx.store, "-o", "ndjson",
+                        *args))
+        got = E.parse_ndjson_output(res.out)
+        check(sorted(o["EventRecordID"] for o in got) == sorted(want) and
+              all(o["community_id"] == want[o["EventRecordID"]]["community_id"] for o in got),
+              "%s as ndjson" % args)
+    ctx.one = one
+
+
+@test
 def xml_escapes_free_text(ctx):
     # The seed examples carry host names; this store's host holds markup.
     res = ok(netwho(ctx, "export", "--sysmon", "--store", ctx.store2))
@@ -285,7 +326,10 @@ def usage_errors(ctx):
                  ["export", "--sysmon", "--store", ctx.store, "--bulk"],
                  ["export", "--sysmon", "--store", ctx.store, "-o", "ecs", "--index", "x"],
                  ["export", "--sysmon", "--store", ctx.store, "--ossem"],
-                 ["export", "--sysmon", "--store", ctx.store, "--port", "http"]):
+                 ["export", "--sysmon", "--store", ctx.store, "--port", "http"],
+                 ["export", "--sysmon", "--store", ctx.store, "--scope", "world"],
+                 ["export", "--sysmon", "--store", ctx.store, "--community-id", "1:x"],
+                 ["export", "--sysmon", "--store", ctx.store, "--exclude-loopback=2"]):
         r = netwho(ctx, *args)
         check(r.rc == 2 and r.err.startswith("netwho: "), "%s -> %s" % (args, r.describe()))
     r = ok(netwho(ctx, "export", "--help"))
@@ -345,8 +389,28 @@ def http_route(ctx):
         r, body = http_get(port, "/api/v1/export/sysmon?format=xml",
                            headers={"If-None-Match": etag}, full=True)
         check(r.status == 200, "another format must not match the ETag")
+        # the flow filters, the Community ID's '+' sent as %2B and raw
+        pub = sorted(i for i, c in ctx.conns.items() if E.addr_class(c["remote_ip"]) == "public")
+        st, ct, body = http_get(port, "/api/v1/export/sysmon?format=ndjson&scope=public")
+        check(st == 200 and sorted(o["EventRecordID"] for o in E.parse_ndjson_output(body))
+              == pub, "scope=public: %s" % st)
+        st, ct, body = http_get(port, "/api/v1/export/sysmon?format=ndjson&exclude_loopback=true")
+        nolo = sorted(i for i, c in ctx.conns.items()
+                      if E.addr_class(c["remote_ip"]) != "loopback")
+        check(st == 200 and sorted(o["EventRecordID"] for o in E.parse_ndjson_output(body))
+              == nolo, "exclude_loopback=true: %s" % st)
+        one = getattr(ctx, "one", None) or next(iter(ctx.conns.values()))
+        for text in (urllib.parse.quote(one["community_id"], safe=""),
+                     one["community_id"].replace("/", "%2F")):
+            st, ct, body = http_get(port, "/api/v1/export/sysmon?format=json&community_id=" + text)
+            arr = json.loads(body)
+            check(st == 200 and [o["EventRecordID"] for o in arr] == [one["id"]] and
+                  arr[0]["community_id"] == one["community_id"],
+                  "community_id=%s: %s %s" % (text, st, body[:200]))
         for q, param in (("format=csv", "format"), ("bulk=maybe", "bulk"),
-                         ("cursor=x", "cursor"), ("port=http", "port")):
+                         ("cursor=x", "cursor"), ("port=http", "port"),
+                         ("scope=world", "scope"), ("exclude_loopback=2", "exclude_loopback"),
+                         ("community_id=1%3Aabc", "community_id")):
             st, ct, body = http_get(port, "/api/v1/export/sysmon?" + q)
             err = json.loads(body)["error"]
             check(st == 400 and err["parameter"] == param, "%s -> %s %s" % (q, st, body))

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "netwho/addrclass.h"
 #include "netwho/encode.h"
 #include "netwho/params.h"
 
@@ -54,7 +55,8 @@ START_TEST(json_connection_has_every_field)
                                  "first_seen", "last_seen", "state", "bytes_sent",
                                  "bytes_received", "bytes_retransmitted", "bytes_copied",
                                  "send_events", "receive_events", "retransmit_events",
-                                 "copy_events", "reconnects", "tcp_options", "process"};
+                                 "copy_events", "reconnects", "tcp_options", "community_id",
+                                 "local_ip_class", "remote_ip_class", "process"};
     /* the keys, in the documented order */
     cJSON *it = j->child;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++, it = it->next) {
@@ -78,7 +80,39 @@ START_TEST(json_connection_has_every_field)
     cJSON *o = cJSON_GetObjectItem(j, "tcp_options");
     ck_assert_int_eq(cJSON_GetObjectItem(o, "mss")->valueint, 65475);
     ck_assert_int_eq(cJSON_GetObjectItem(o, "rcvwin")->valueint, 2160675);
+    /* Community ID v1, seed 0, of TCP [2001:db8::1]:445 <-> [::1]:51218,
+     * computed with Python's hashlib and base64 from the specification. */
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "community_id")->valuestring,
+                     "1:Q5Fk0rsqANmFIiF0w3ZmTeQT4Fo=");
+    /* 2001:db8::/32 is documentation space: not private, so public. */
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "local_ip_class")->valuestring, "public");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "remote_ip_class")->valuestring, "loopback");
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "process")));
     cJSON_Delete(j);
+
+    /* An IPv4 peer of a dual-stack socket hashes as IPv4 (the packets
+     * were): the same ID as the IPv4 connection. */
+    c.has_tcp_opts = 0;
+    nw_addr_parse("::ffff:10.2.10.21", 17, 6, &c.local_ip, NULL);
+    nw_addr_parse("::ffff:10.2.10.11", 17, 6, &c.remote_ip, NULL);
+    c.local_port = 5985;
+    c.remote_port = 51201;
+    nw_buf_reset(&b);
+    nw_json_conn(&b, &c);
+    j = cJSON_Parse(b.data);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "community_id")->valuestring,
+                     "1:o8menXQ4hXu31Srz17+8UsfVwNM=");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "local_ip_class")->valuestring, "private");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "remote_ip_class")->valuestring, "private");
+    cJSON_Delete(j);
+    c.ip_version = 4;
+    nw_buf_reset(&b);
+    nw_json_conn(&b, &c);
+    j = cJSON_Parse(b.data);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "community_id")->valuestring,
+                     "1:o8menXQ4hXu31Srz17+8UsfVwNM=");
+    cJSON_Delete(j);
+    c = sample();
 
     c.has_tcp_opts = 0;
     c.ip_version = 4;
@@ -88,6 +122,9 @@ START_TEST(json_connection_has_every_field)
     j = cJSON_Parse(b.data);
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "tcp_options")));
     ck_assert_str_eq(cJSON_GetObjectItem(j, "local_ip")->valuestring, "10.2.10.21");
+    /* IPv4 with an IPv6 remote end cannot be hashed: null, not a guess. */
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "community_id")));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "local_ip_class")->valuestring, "private");
     cJSON_Delete(j);
     nw_buf_free(&b);
 }
@@ -183,6 +220,11 @@ START_TEST(list_formats_frame_rows)
     ck_assert(strncmp(b.data, "id,host,pid,proto,ip_version,direction,", 39) == 0);
     ck_assert_ptr_nonnull(strstr(b.data, "process_command_line,process_guid\r\n42,\"a,\"\"b\"\"\",4168,tcp,6,inbound,"
                                          "2001:db8::1,445,::1,51218,"));
+    /* the flow columns sit between the TCP options and the process */
+    ck_assert_ptr_nonnull(strstr(b.data, ",tcp_sndwinscale,community_id,local_ip_class,"
+                                         "remote_ip_class,process_image,"));
+    ck_assert_ptr_nonnull(strstr(b.data, ",65475,0,0,0,2160675,8,0,"
+                                         "1:Q5Fk0rsqANmFIiF0w3ZmTeQT4Fo=,public,loopback,,,,"));
     nw_buf_free(&b);
 }
 END_TEST
@@ -237,6 +279,21 @@ START_TEST(params_accept_and_refuse)
     ck_assert_ptr_null(apply(&q, "state", "failed", &err));
     ck_assert_ptr_null(apply(&q, "direction", "inbound", &err));
     ck_assert_ptr_null(apply(&q, "limit", "10", &err));
+    ck_assert_int_eq(q.scope, -1);
+    ck_assert_ptr_null(apply(&q, "scope", "public", &err));
+    ck_assert_int_eq(q.scope, NW_ACLASS_PUBLIC);
+    ck_assert_ptr_null(apply(&q, "scope", "link-local", &err));
+    ck_assert_int_eq(q.scope, NW_ACLASS_LINK_LOCAL);
+    ck_assert_ptr_null(apply(&q, "exclude_loopback", "true", &err));
+    ck_assert_int_eq(q.exclude_loopback, 1);
+    ck_assert_ptr_null(apply(&q, "exclude_loopback", "0", &err));
+    ck_assert_int_eq(q.exclude_loopback, 0);
+    ck_assert_str_eq(q.community_id, "");
+    ck_assert_ptr_null(apply(&q, "community_id", "1:o8menXQ4hXu31Srz17+8UsfVwNM=", &err));
+    ck_assert_str_eq(q.community_id, "1:o8menXQ4hXu31Srz17+8UsfVwNM=");
+    /* an unencoded '+' in a URL arrives as a space: read back as '+' */
+    ck_assert_ptr_null(apply(&q, "community_id", "1:o8menXQ4hXu31Srz17 8UsfVwNM=", &err));
+    ck_assert_str_eq(q.community_id, "1:o8menXQ4hXu31Srz17+8UsfVwNM=");
 
     struct { const char *name, *value, *param; } bad[] = {
         {"ip", "10.0.0.0/33", "ip"},        {"ip", "' OR 1=1 --", "ip"},
@@ -248,6 +305,17 @@ START_TEST(params_accept_and_refuse)
         {"to", "2026-02-30T00:00:00Z", "to"}, {"limit", "0", "limit"},
         {"limit", "99999999999999999999", "limit"}, {"host", "", "host"},
         {"colour", "red", "colour"},
+        {"scope", "Public", "scope"},       {"scope", "global", "scope"},
+        {"scope", "", "scope"},             {"exclude_loopback", "yes", "exclude_loopback"},
+        {"exclude_loopback", "", "exclude_loopback"},
+        {"community_id", "", "community_id"},
+        {"community_id", "1:o8menXQ4hXu31Srz17+8UsfVwNM", "community_id"},   /* no pad */
+        {"community_id", "1:o8menXQ4hXu31Srz17+8UsfVwNM==", "community_id"},
+        {"community_id", "2:o8menXQ4hXu31Srz17+8UsfVwNM=", "community_id"},  /* version */
+        {"community_id", "1o8menXQ4hXu31Srz17+8UsfVwNM=x", "community_id"},
+        {"community_id", "1:o8menXQ4hXu31Srz17-8UsfVwNM=", "community_id"},  /* base64url */
+        {"community_id", "1:o8menXQ4hXu31Srz17+8UsfVw=M=", "community_id"},
+        {"community_id", "o8menXQ4hXu31Srz17+8UsfVwNM=", "community_id"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         nw_query_init(&q);

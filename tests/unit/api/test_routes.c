@@ -328,6 +328,55 @@ START_TEST(hostile_values_and_body_types)
 }
 END_TEST
 
+/* The flow filters narrow every list of connections, and are unknown
+ * (400, named) where no connection is listed. */
+START_TEST(flow_filters_where_connections_are_listed)
+{
+    write_conns("WS1", 3, T0 + 100 * SEC);      /* 10.0.0.1 -> 10.0.0.2 */
+    nw_api_env env = env0();
+    static const struct {
+        const char *path, *name, *value;
+        int status;
+        int rows;                                /* -1: not a page */
+    } cases[] = {
+        {"/api/v1/connections", "scope", "private", 200, 3},
+        {"/api/v1/connections", "scope", "public", 200, 0},
+        {"/api/v1/connections", "exclude_loopback", "true", 200, 3},
+        {"/api/v1/connections", "exclude_loopback", "false", 200, 3},
+        {"/api/v1/connections", "community_id", "1:AAAAAAAAAAAAAAAAAAAAAAAAAAA=", 200, 0},
+        {"/api/v1/connections", "scope", "everywhere", 400, -1},
+        {"/api/v1/connections", "exclude_loopback", "yes", 400, -1},
+        {"/api/v1/connections", "community_id", "1:abc", 400, -1},
+        {"/api/v1/export/sysmon", "community_id", "x", 400, -1},
+        {"/api/v1/export/sysmon", "scope", "x", 400, -1},
+        {"/api/v1/processes/4/connections", "scope", "x", 400, -1},
+        {"/api/v1/ips/10.0.0.2/processes", "scope", "public", 400, -1},
+        {"/api/v1/failures", "exclude_loopback", "true", 400, -1},
+        {"/api/v1/stats/top", "community_id", "1:AAAAAAAAAAAAAAAAAAAAAAAAAAA=", 400, -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nw_api_arg a[] = {{cases[i].name, cases[i].value}, {"host", "WS1"},
+                          {"at", "2026-03-16T00:01:00Z"}};
+        int proc = strstr(cases[i].path, "/processes/") != NULL;
+        nw_api_resp r;
+        get(&env, cases[i].path, a, proc ? 3 : 1, NULL, 0, &r);
+        ck_assert_msg(r.status == cases[i].status, "%s?%s=%s: %d", cases[i].path,
+                      cases[i].name, cases[i].value, r.status);
+        cJSON *j = cJSON_ParseWithLength(r.body.data, r.body.len);
+        if (cases[i].status == 400) {
+            cJSON *p = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "parameter");
+            ck_assert_msg(cJSON_IsString(p) && strcmp(p->valuestring, cases[i].name) == 0,
+                          "%s?%s=%s: %.*s", cases[i].path, cases[i].name, cases[i].value,
+                          (int)r.body.len, r.body.data);
+        } else {
+            ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "data")), cases[i].rows);
+        }
+        cJSON_Delete(j);
+        nw_api_resp_free(&r);
+    }
+}
+END_TEST
+
 static Suite *routes_suite(void)
 {
     Suite *s = suite_create("routes");
@@ -338,6 +387,7 @@ static Suite *routes_suite(void)
     tcase_add_test(tc, not_modified_before_any_query);
     tcase_add_test(tc, health_hosts_sources_and_tag);
     tcase_add_test(tc, hostile_values_and_body_types);
+    tcase_add_test(tc, flow_filters_where_connections_are_listed);
     suite_add_tcase(s, tc);
     return s;
 }

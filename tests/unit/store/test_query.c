@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "netwho/addrclass.h"
 #include "netwho/query.h"
 #include "netwho/store.h"
 #include "netwho/writer.h"
@@ -303,6 +304,90 @@ START_TEST(test_ports_and_filters)
     nw_query_init(&q);
     q.pid = 999;
     assert_set(run(&q, NULL), NULL, 0);
+}
+END_TEST
+
+/* The residual flow filters (query.h): applied after the indexed scan,
+ * combined with the indexed filters, with limit, *more and the cursor
+ * exact -- and without a process table (none was ever written here). */
+START_TEST(test_flow_filters)
+{
+    load_addresses();
+    nw_query q;
+    nw_query_init(&q);
+    ck_assert_int_eq(q.scope, -1);
+    /* Remote ends: 1, 2, 5 RFC 1918; 9 ::ffff:10.1.1.1 (an IPv4 peer of an
+     * IPv6 socket); 3, 4, 6, 7, 8 anything else; 10 ::1. */
+    q.scope = NW_ACLASS_PUBLIC;
+    static const int64_t pub[] = {3, 4, 6, 7, 8};
+    assert_set(run(&q, NULL), pub, 5);
+    q.scope = NW_ACLASS_PRIVATE;
+    static const int64_t priv[] = {1, 2, 5, 9};
+    assert_set(run(&q, NULL), priv, 4);
+    q.scope = NW_ACLASS_LOOPBACK;
+    static const int64_t lo[] = {10};
+    assert_set(run(&q, NULL), lo, 1);
+    q.scope = NW_ACLASS_MULTICAST;
+    assert_set(run(&q, NULL), NULL, 0);
+
+    nw_query_init(&q);
+    q.exclude_loopback = 1;
+    static const int64_t nolo[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    assert_set(run(&q, NULL), nolo, 9);
+    q.scope = NW_ACLASS_LOOPBACK;          /* both: nothing */
+    assert_set(run(&q, NULL), NULL, 0);
+
+    /* AND with the indexed filters. */
+    nw_query_init(&q);
+    q.scope = NW_ACLASS_PUBLIC;
+    q.port = 443;
+    static const int64_t pub443[] = {4, 6, 8};
+    assert_set(run(&q, NULL), pub443, 3);
+
+    /* The limit counts connections that pass, and *more says whether one
+     * more passes -- not whether the scan had more rows. */
+    nw_query_init(&q);
+    q.scope = NW_ACLASS_PUBLIC;
+    int more = -1;
+    q.limit = 2;
+    ids x = run(&q, &more);
+    static const int64_t first2[] = {3, 4};
+    assert_set(x, first2, 2);
+    ck_assert_int_eq(more, 1);
+    q.limit = 4;
+    run(&q, &more);
+    ck_assert_int_eq(more, 1);
+    q.limit = 5;                           /* exactly all: 9 and 10 follow, */
+    assert_set(run(&q, &more), pub, 5);    /* but do not pass               */
+    ck_assert_int_eq(more, 0);
+    /* The next page resumes after the last row given. */
+    q.limit = 2;
+    q.has_cursor = 1;
+    q.cursor_first_seen = x.fs[1];
+    q.cursor_id = x.v[1];
+    static const int64_t next2[] = {6, 7};
+    assert_set(run(&q, &more), next2, 2);
+    ck_assert_int_eq(more, 1);
+
+    /* Community ID (seed 0) of connection 1, 192.168.1.5:50000 ->
+     * 10.1.2.3:443 TCP, computed with Python's hashlib from the spec. */
+    nw_query_init(&q);
+    snprintf(q.community_id, sizeof q.community_id, "1:htjSo7nhWHwHNfQCe6bz21RnYmU=");
+    static const int64_t one[] = {1};
+    assert_set(run(&q, &more), one, 1);
+    ck_assert_int_eq(more, 0);
+    q.scope = NW_ACLASS_PUBLIC;            /* its remote is private */
+    assert_set(run(&q, NULL), NULL, 0);
+    nw_query_init(&q);
+    snprintf(q.community_id, sizeof q.community_id, "1:htjSo7nhWHwHNfQCe6bz21RnYmV=");
+    assert_set(run(&q, NULL), NULL, 0);
+
+    /* A process filter with no process table still answers nothing. */
+    nw_query_init(&q);
+    q.scope = NW_ACLASS_PUBLIC;
+    q.process = "svchost.exe";
+    assert_set(run(&q, &more), NULL, 0);
+    ck_assert_int_eq(more, 0);
 }
 END_TEST
 
@@ -736,6 +821,7 @@ static Suite *query_suite(void)
     tcase_add_test(tc, test_empty_store);
     tcase_add_test(tc, test_cidr);
     tcase_add_test(tc, test_ports_and_filters);
+    tcase_add_test(tc, test_flow_filters);
     tcase_add_test(tc, test_time_window_and_pruning);
     tcase_add_test(tc, test_pagination_over_overlapping_partitions);
     tcase_add_test(tc, test_nested_query);
