@@ -346,11 +346,12 @@ def usage_errors(ctx):
                  ["export", "--sysmon", "--store", ctx.store, "--port", "http"],
                  ["export", "--sysmon", "--store", ctx.store, "--scope", "world"],
                  ["export", "--sysmon", "--store", ctx.store, "--community-id", "1:x"],
-                 ["export", "--sysmon", "--store", ctx.store, "--exclude-loopback=2"]):
+                 ["export", "--sysmon", "--store", ctx.store, "--exclude-loopback=2"],
+                 ["export", "--sysmon", "--store", ctx.store, "--process", ""]):
         r = netwho(ctx, *args)
         check(r.rc == 2 and r.err.startswith("netwho: "), "%s -> %s" % (args, r.describe()))
     r = ok(netwho(ctx, "export", "--help"))
-    check("--sysmon" in r.out, "help")
+    check("--sysmon" in r.out and "--process" in r.out, "help")
 
 
 def http_get(port, path, headers=None, full=False):
