@@ -564,8 +564,9 @@ def process_match(p, flt):
     return name in (flt.lower(), flt.lower() + ".exe")
 
 
-def gen_expected(ctx, pred=None):
-    return {k: c for k, c in ctx.gexp.items() if pred is None or pred(c)}
+def gen_expected(ctx, pred):
+    """The expected rows a filter keeps, by row_key."""
+    return {k: c for k, c in ctx.gexp.items() if pred(c)}
 
 
 def match_events(ctx, events, want, what):
@@ -664,7 +665,6 @@ def check_gen_json(ctx, objs, want, what, ossem=False):
 
         def opt(v):
             return None if v == "-" else v
-        src_i, dst_i = ("Source", "Destination")
         want_o = {
             "event_creation_time": w["UtcTime"], "process_guid": p.get("guid"),
             "process_id": c["pid"], "process_name": p.get("image"),
@@ -672,7 +672,7 @@ def check_gen_json(ctx, objs, want, what, ossem=False):
             "network_connection_initiated": local_src,
             "src_is_ipv6": c["ip_version"] == 6, "dst_is_ipv6": c["ip_version"] == 6,
         }
-        for pre, end in (("src", src_i), ("dst", dst_i)):
+        for pre, end in (("src", "Source"), ("dst", "Destination")):
             want_o[pre + "_ip"] = w[end + "Ip"]
             want_o[pre + "_host_name"] = opt(w[end + "Hostname"])
             want_o[pre + "_port"] = int(w[end + "Port"])
@@ -762,13 +762,13 @@ def gen_xml_every_field(ctx):
 
 @test
 def gen_json_ndjson_ecs(ctx):
-    pid, out = run_pid([ctx.bin, "export", "--sysmon", "--store", ctx.gstore, "-o", "json"])
+    _, out = run_pid([ctx.bin, "export", "--sysmon", "--store", ctx.gstore, "-o", "json"])
     check_gen_json(ctx, json.loads(out), ctx.gexp, "export -o json")
-    pid, out = run_pid([ctx.bin, "export", "--sysmon", "--store", ctx.gstore, "-o", "ndjson",
-                        "--ossem"])
+    _, out = run_pid([ctx.bin, "export", "--sysmon", "--store", ctx.gstore, "-o", "ndjson",
+                      "--ossem"])
     check_gen_json(ctx, E.parse_ndjson_output(out), ctx.gexp, "export -o ndjson --ossem",
                    ossem=True)
-    pid, out = run_pid([ctx.bin, "export", "--sysmon", "--store", ctx.gstore, "-o", "ecs"])
+    _, out = run_pid([ctx.bin, "export", "--sysmon", "--store", ctx.gstore, "-o", "ecs"])
     check_gen_ecs(ctx, E.parse_ndjson_output(out), ctx.gexp, "export -o ecs")
 
 
