@@ -1480,10 +1480,16 @@ static void route_export_sysmon(nw_store *store, const nw_api_req *req, nw_api_r
 #ifdef SYS_gettid
     s->sopts.exporter_tid = (uint32_t)syscall(SYS_gettid);
 #endif
+    /* The stream outlives the request's arguments: keep its own copies,
+     * as answer_connections does. */
     s->q = q;
     if (q.host) {
         snprintf(s->host, sizeof s->host, "%s", q.host);
         s->q.host = s->host;
+    }
+    if (q.process) {
+        snprintf(s->process, sizeof s->process, "%s", q.process);
+        s->q.process = s->process;
     }
     s->remaining = limit > 0 ? limit : -1;
     start_stream(resp, s, req);

@@ -5,7 +5,7 @@
  * Filters go through params.h like 'netwho query'.  Each event is encoded
  * into a small buffer and written out at once, so an export of any size
  * runs in constant memory.  Processes come from nw_sysmon_process_for, the
- * one attribution hook (NULL until the store has a process table).
+ * one attribution hook (the process the query engine attributed, or NULL).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -28,8 +28,8 @@ static const char export_usage[] =
     "written uncompressed, an unknown value is '-'.\n"
     "\n"
     "filters: as 'netwho query' (--ip, --port, --local-port, --remote-port, --pid,\n"
-    "  --host, --proto, --direction, --state, --from, --to, --community-id,\n"
-    "  --exclude-loopback, --scope, --limit)\n"
+    "  --host, --process, --proto, --direction, --state, --from, --to,\n"
+    "  --community-id, --exclude-loopback, --scope, --limit)\n"
     "output:\n"
     "  -o, --output FMT    xml (default: Sysmon's Event XML inside <Events>),\n"
     "                      json (an array of objects keyed by Sysmon's field\n"
@@ -89,6 +89,7 @@ int cli_export(int argc, char **argv)
         {"remote-port", required_argument, 0, O_FILTER},
         {"pid", required_argument, 0, O_FILTER},
         {"host", required_argument, 0, O_FILTER},
+        {"process", required_argument, 0, O_FILTER},
         {"proto", required_argument, 0, O_FILTER},
         {"direction", required_argument, 0, O_FILTER},
         {"state", required_argument, 0, O_FILTER},

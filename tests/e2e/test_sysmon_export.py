@@ -2,15 +2,29 @@
 """
 test_sysmon_export.py -- end to end: the real `netwho export --sysmon` and
 `GET /api/v1/export/sysmon` of `netwhod`, checked against answers this file
-computes on its own from `netwho query -o ndjson`.
+computes on its own.
 
-The exported XML is parsed with a real XML parser (xml.etree), and every
-System and EventData field of every event is compared with the expected
-value; JSON, NDJSON (with OSSEM names) and ECS (with bulk lines) likewise.
-The Community ID is recomputed here with hashlib and base64 from the
-specification, the Sysmon rendering rules are re-implemented from
-include/netwho/sysmon.h, and service names are read from the generated
-table common/services_table.inc.
+Two sources of truth:
+  - the gen_* tests: input made by bench/gen.py --processes and the
+    generator's own expected connections (its .expect.json: addresses,
+    direction, first_seen, community_id and each connection's process with
+    its ProcessGuid); every field of every exported event is computed here
+    from those rows, and there must be exactly one event per row.  Only the
+    EventRecordID comes from netwho: the generator does not know ids, so
+    events are paired with rows by host, protocol, both ends and
+    first_seen, and the id must be the one `netwho query` gives that row;
+  - the other tests: the seed examples and tests/data/sample.ndjson (markup
+    in host names, hand-written edge cases), whose rows are read back with
+    `netwho query -o ndjson` and rendered here; they check the filters, the
+    options and the errors.
+
+The exported XML is parsed with a real XML parser (xml.etree, and xmllint
+when present), and every System and EventData field of every event is
+compared with the expected value; JSON, NDJSON (with OSSEM names) and ECS
+(whole documents) likewise.  The Community ID is recomputed here with
+hashlib and base64 from the specification, the Sysmon rendering rules are
+re-implemented from include/netwho/sysmon.h, and service names are read
+from the generated table common/services_table.inc.
 
     python3 tests/e2e/test_sysmon_export.py --bin-dir BUILD --source-dir SRC [--keep]
 
@@ -111,9 +125,12 @@ def expected(c, services, no_names=False, no_hosts=False):
     src, dst = (local, remote) if local_src else (remote, local)
     fs = c["first_seen"]                      # 2026-03-16T00:21:36.4231059Z
     v6 = "true" if c["ip_version"] == 6 else "false"
+    p = c.get("process") or {}
     return {
-        "RuleName": "-", "UtcTime": fs[:10] + " " + fs[11:23], "ProcessGuid": "-",
-        "ProcessId": str(c["pid"]), "Image": "-", "User": "-", "Protocol": c["proto"],
+        # UtcTime: milliseconds cut, not rounded (sysmon.h, gen_process.py)
+        "RuleName": "-", "UtcTime": fs[:10] + " " + fs[11:23],
+        "ProcessGuid": p.get("guid") or "-", "ProcessId": str(c["pid"]),
+        "Image": p.get("image") or "-", "User": p.get("user") or "-", "Protocol": c["proto"],
         "Initiated": "true" if local_src else "false",
         "SourceIsIpv6": v6, "SourceIp": src[0], "SourceHostname": src[1],
         "SourcePort": str(src[2]), "SourcePortName": src[3],
@@ -329,11 +346,12 @@ def usage_errors(ctx):
                  ["export", "--sysmon", "--store", ctx.store, "--port", "http"],
                  ["export", "--sysmon", "--store", ctx.store, "--scope", "world"],
                  ["export", "--sysmon", "--store", ctx.store, "--community-id", "1:x"],
-                 ["export", "--sysmon", "--store", ctx.store, "--exclude-loopback=2"]):
+                 ["export", "--sysmon", "--store", ctx.store, "--exclude-loopback=2"],
+                 ["export", "--sysmon", "--store", ctx.store, "--process", ""]):
         r = netwho(ctx, *args)
         check(r.rc == 2 and r.err.startswith("netwho: "), "%s -> %s" % (args, r.describe()))
     r = ok(netwho(ctx, "export", "--help"))
-    check("--sysmon" in r.out, "help")
+    check("--sysmon" in r.out and "--process" in r.out, "help")
 
 
 def http_get(port, path, headers=None, full=False):
@@ -347,10 +365,10 @@ def http_get(port, path, headers=None, full=False):
     return r.status, r.getheader("Content-Type"), body
 
 
-@test
-def http_route(ctx):
-    log = open(os.path.join(ctx.tmp, "netwhod.log"), "w+b")
-    p = subprocess.Popen([ctx.netwhod, "--store", ctx.store, "--listen", "127.0.0.1:0"],
+def start_netwhod(ctx, store, name):
+    """netwhod on store at an ephemeral port: (process, port)."""
+    log = open(os.path.join(ctx.tmp, name + ".log"), "w+b")
+    p = subprocess.Popen([ctx.netwhod, "--store", store, "--listen", "127.0.0.1:0"],
                          stdout=subprocess.DEVNULL, stderr=log)
     try:
         port = None
@@ -363,6 +381,27 @@ def http_route(ctx):
             check(p.poll() is None, "netwhod exited")
             time.sleep(0.05)
         check(port, "netwhod did not report its port")
+    except BaseException:
+        stop_netwhod(p)
+        raise
+    finally:
+        log.close()
+    return p, port
+
+
+def stop_netwhod(p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(5)
+
+
+@test
+def http_route(ctx):
+    p, port = start_netwhod(ctx, ctx.store, "netwhod")
+    try:
         st, ct, body = http_get(port, "/api/v1/export/sysmon")
         check(st == 200 and ct.startswith("application/xml"), "xml: %s %s" % (st, ct))
         check_xml_events(ctx, body, ctx.conns, exporter_pid=p.pid)
@@ -415,12 +454,377 @@ def http_route(ctx):
             err = json.loads(body)["error"]
             check(st == 400 and err["parameter"] == param, "%s -> %s %s" % (q, st, body))
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(5)
+        stop_netwhod(p)
+
+
+# ------------------------------------------------ against the generator
+#
+# Everything above takes its truth from `netwho query`; these tests take it
+# from bench/gen.py's expected answers instead (the .expect.json, written
+# by the generator itself, processes included), so an error shared by the
+# query engine and the exporter cannot hide.  Only the record ids come from
+# `netwho query`: the generator does not know them.
+
+GEN_ARGS = ["--events", "1500", "--hosts", "3", "--seed", "7", "--processes", "0.8"]
+SYSTEM_ORDER = ["Provider", "EventID", "Version", "Level", "Task", "Opcode", "Keywords",
+                "TimeCreated", "EventRecordID", "Correlation", "Execution", "Channel",
+                "Computer", "Security"]
+SYSTEM_TEXT = {"EventID": "3", "Version": "5", "Level": "4", "Task": "3", "Opcode": "0",
+               "Keywords": "0x8000000000000000",
+               "Channel": "Microsoft-Windows-Sysmon/Operational"}
+JSON_KEYS = {"EventID", "Computer", "EventRecordID", "TimeCreated", "community_id"} | \
+    set(DATA_ORDER)
+
+
+def _end(ip, port):
+    a = ipaddress.ip_address(ip)
+    if a.version == 6 and a.ipv4_mapped is not None:
+        a = a.ipv4_mapped
+    return (str(a), int(port))
+
+
+def row_key(c):
+    """A connection without its id: host, protocol, both ends (unordered,
+    so a wrongly oriented export still finds its row), first_seen."""
+    return (c["host"], c["proto"],
+            tuple(sorted([_end(c["local_ip"], c["local_port"]),
+                          _end(c["remote_ip"], c["remote_port"])])),
+            c["first_seen"])
+
+
+def event_key(computer, proto, sip, sport, dip, dport, system_time):
+    """row_key of an exported event (SystemTime: first_seen with 9 digits)."""
+    fs = system_time[:-3] + "Z" if system_time.endswith("00Z") else system_time
+    return (computer, proto, tuple(sorted([_end(sip, sport), _end(dip, dport)])), fs)
+
+
+def run_pid(argv):
+    """Runs argv; (pid, rc, stdout, stderr): the pid is what Execution names."""
+    p = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    out, err = p.communicate(timeout=120)
+    check(p.returncode == 0, "%s -> exit %s: %s" % (" ".join(map(str, argv)), p.returncode,
+                                                   err.decode("utf-8", "replace")[-800:]))
+    return p.pid, out.decode("utf-8")
+
+
+def gen_setup(ctx):
+    """bench/gen.py with process events -> ctx.gstore; the expected rows
+    by row_key (ctx.gexp) and the ids netwho gave them (ctx.gids)."""
+    data = os.path.join(ctx.tmp, "gen.ndjson")
+    exp_path = os.path.join(ctx.tmp, "gen.expect.json")
+    res = E.run([sys.executable, os.path.join(ctx.src, "bench", "gen.py")] + GEN_ARGS +
+                ["--out", data, "--expect", exp_path])
+    check(res.rc == 0, "gen.py: " + res.describe())
+    with open(exp_path, encoding="utf-8") as f:
+        exp = json.load(f)
+    ctx.gstore = os.path.join(ctx.tmp, "gen-store")
+    summary = json.loads(ok(netwho(ctx, "ingest", "--store", ctx.gstore, "--quiet", data)).out)
+    for k in ("events", "accepted", "rejected"):
+        check(summary[k] == exp[k], "ingest %s %s, expected %s" % (k, summary[k], exp[k]))
+    rows = exp["connections"]
+    ctx.gexp = {row_key(c): c for c in rows}
+    check(len(ctx.gexp) == len(rows), "gen.py rows share a key (test bug)")
+    # The data must hold every case the rendering rules distinguish.
+    procs = [c["process"] for c in rows if c["process"]]
+    for what, n in (("inbound", sum(c["direction"] == "inbound" for c in rows)),
+                    ("unknown direction", sum(c["direction"] == "unknown" for c in rows)),
+                    ("IPv6", sum(c["ip_version"] == 6 for c in rows)),
+                    ("UDP", sum(c["proto"] == "udp" for c in rows)),
+                    ("no process", len(rows) - len(procs)),
+                    ("a process with a user", sum(bool(p["user"]) for p in procs)),
+                    ("a process without a user", sum(not p["user"] for p in procs)),
+                    ("a Sysmon-named process", sum(bool(p["command_line"]) for p in procs)),
+                    ("a process with no parent", sum(p["parent_pid"] is None for p in procs)),
+                    ("a named service port", sum(
+                        (c["remote_port"], c["proto"]) in ctx.services for c in rows))):
+        check(n > 0, "gen.py %s made no connection with %s (test bug)" % (GEN_ARGS, what))
+    ids = {}
+    for q in E.parse_ndjson_output(ok(netwho(ctx, "query", "--store", ctx.gstore,
+                                             "-o", "ndjson")).out):
+        ids[row_key(q)] = q["id"]
+    check(set(ids) == set(ctx.gexp), "netwho query's connections are not gen.py's: %d vs %d, "
+          "e.g. %s" % (len(ids), len(ctx.gexp), sorted(set(ids) ^ set(ctx.gexp), key=str)[:3]))
+    ctx.gids = ids
+
+
+def process_match(p, flt):
+    """nw_process_matches (procstore.h), re-stated: a bare name against the
+    image's file name ("x" also matches "x.exe"), a path against the whole
+    image with a drive letter and a \\Device\\HarddiskVolumeN the same."""
+    if not p or not p["image"]:
+        return False
+    if "\\" in flt or "/" in flt:
+        def norm(s):
+            s = s.replace("/", "\\")
+            return re.sub(r"^(?:[A-Za-z]:|\\Device\\HarddiskVolume\d+)", "", s,
+                          flags=re.I).lower()
+        return norm(p["image"]) == norm(flt)
+    name = p["image"].replace("/", "\\").rsplit("\\", 1)[-1].lower()
+    return name in (flt.lower(), flt.lower() + ".exe")
+
+
+def gen_expected(ctx, pred):
+    """The expected rows a filter keeps, by row_key."""
+    return {k: c for k, c in ctx.gexp.items() if pred(c)}
+
+
+def match_events(ctx, events, want, what):
+    """Pairs exported events with expected rows, one to one: [(event, row)].
+    events: [(key, event)]."""
+    pairs, seen = [], set()
+    for k, ev in events:
+        check(k in want, "%s: an event no expected row explains: %s" % (what, k))
+        check(k not in seen, "%s: two events for %s" % (what, k))
+        seen.add(k)
+        pairs.append((ev, want[k]))
+    check(len(pairs) == len(want), "%s: %d events for %d expected connections; missing %s"
+          % (what, len(pairs), len(want), sorted(set(want) - seen, key=str)[:3]))
+    return pairs
+
+
+def check_gen_xml(ctx, text, want, exporter_pid, exporter_tid, what):
+    """Every System and EventData field of every event against the
+    expected rows; exactly one event per row."""
+    root = ET.fromstring(text.encode("utf-8"))
+    check(root.tag == "Events", "%s: root is %s" % (what, root.tag))
+    keyed = []
+    for ev in root:
+        check(ev.tag == NS + "Event", "%s: element %s" % (what, ev.tag))
+        check([x.tag for x in ev] == [NS + "System", NS + "EventData"],
+              "%s: Event children %s" % (what, [x.tag for x in ev]))
+        sysel = ev.find(NS + "System")
+        data = {d.get("Name"): d.text for d in ev.find(NS + "EventData")}
+        keyed.append((event_key(sysel.find(NS + "Computer").text, data["Protocol"],
+                                data["SourceIp"], data["SourcePort"], data["DestinationIp"],
+                                data["DestinationPort"],
+                                sysel.find(NS + "TimeCreated").get("SystemTime")), ev))
+    tids = set()
+    for ev, c in match_events(ctx, keyed, want, what):
+        rid = ctx.gids[row_key(c)]
+        w, _ = expected(c, ctx.services)
+        tag = "%s: connection %d" % (what, rid)
+        sysel = ev.find(NS + "System")
+        check([x.tag for x in sysel] == [NS + t for t in SYSTEM_ORDER],
+              "%s: System children %s" % (tag, [x.tag[len(NS):] for x in sysel]))
+        prov = sysel.find(NS + "Provider")
+        check(prov.attrib == {"Name": "Microsoft-Windows-Sysmon",
+                              "Guid": "{5770385F-C22A-43E0-BF4C-06F5698FFBD9}"},
+              "%s: Provider %s" % (tag, prov.attrib))
+        for t, v in SYSTEM_TEXT.items():
+            got = sysel.find(NS + t).text
+            check(got == v, "%s: %s = %r, expected %r" % (tag, t, got, v))
+        st = sysel.find(NS + "TimeCreated").attrib
+        check(st == {"SystemTime": c["first_seen"][:-1] + "00Z"},
+              "%s: TimeCreated %s, first_seen %s" % (tag, st, c["first_seen"]))
+        got = sysel.find(NS + "EventRecordID").text
+        check(got == str(rid), "%s: EventRecordID %s" % (tag, got))
+        corr = sysel.find(NS + "Correlation")
+        check(not corr.attrib and not corr.text and not len(corr), "%s: Correlation" % tag)
+        exe = sysel.find(NS + "Execution").attrib
+        check(set(exe) == {"ProcessID", "ThreadID"} and
+              exe["ProcessID"] == str(exporter_pid) and
+              (exe["ThreadID"] == str(exporter_tid) if exporter_tid else
+               int(exe["ThreadID"]) > 0),
+              "%s: Execution %s, exporter %s/%s" % (tag, exe, exporter_pid, exporter_tid))
+        tids.add(exe["ThreadID"])
+        got = sysel.find(NS + "Computer").text
+        check(got == c["host"], "%s: Computer %r, expected %r" % (tag, got, c["host"]))
+        sec = sysel.find(NS + "Security").attrib
+        check(sec == {"UserID": "S-1-5-18"}, "%s: Security %s" % (tag, sec))
+        dl = ev.find(NS + "EventData").findall(NS + "Data")
+        check(len(dl) == len(ev.find(NS + "EventData")), "%s: EventData not all Data" % tag)
+        check([d.get("Name") for d in dl] == DATA_ORDER, "%s: Data order" % tag)
+        for d in dl:
+            k = d.get("Name")
+            check(d.text == w[k], "%s: %s = %r, expected %r" % (tag, k, d.text, w[k]))
+    # one thread encodes one answer (netwhod: the connection's thread)
+    check(len(tids) <= 1, "%s: Execution ThreadIDs %s" % (what, sorted(tids)))
+    return len(want)
+
+
+def check_gen_json(ctx, objs, want, what, ossem=False):
+    keyed = [(event_key(o["Computer"], o["Protocol"], o["SourceIp"], o["SourcePort"],
+                        o["DestinationIp"], o["DestinationPort"], o["TimeCreated"]), o)
+             for o in objs]
+    for o, c in match_events(ctx, keyed, want, what):
+        rid = ctx.gids[row_key(c)]
+        w, local_src = expected(c, ctx.services)
+        tag = "%s: connection %d" % (what, rid)
+        sysmon_keys = {k for k in o if not re.match(r"[a-z]", k) or k == "community_id"}
+        check(sysmon_keys == JSON_KEYS, "%s: keys %s" % (tag, sorted(sysmon_keys ^ JSON_KEYS)))
+        head = {"EventID": 3, "Computer": c["host"], "EventRecordID": rid,
+                "TimeCreated": c["first_seen"][:-1] + "00Z",
+                "community_id": c["community_id"]}
+        for k, v in list(head.items()) + list(w.items()):
+            check(o[k] == v, "%s: %s = %r, expected %r" % (tag, k, o[k], v))
+        if not ossem:
+            check(set(o) == JSON_KEYS, "%s: OSSEM names without ossem" % tag)
+            continue
+        p = c["process"] or {}
+
+        def opt(v):
+            return None if v == "-" else v
+        want_o = {
+            "event_creation_time": w["UtcTime"], "process_guid": p.get("guid"),
+            "process_id": c["pid"], "process_name": p.get("image"),
+            "user_name": p.get("user"), "network_protocol": c["proto"],
+            "network_connection_initiated": local_src,
+            "src_is_ipv6": c["ip_version"] == 6, "dst_is_ipv6": c["ip_version"] == 6,
+        }
+        for pre, end in (("src", "Source"), ("dst", "Destination")):
+            want_o[pre + "_ip"] = w[end + "Ip"]
+            want_o[pre + "_host_name"] = opt(w[end + "Hostname"])
+            want_o[pre + "_port"] = int(w[end + "Port"])
+            want_o[pre + "_port_name"] = opt(w[end + "PortName"])
+        extra = set(o) - JSON_KEYS
+        check(extra == set(want_o), "%s: OSSEM keys %s" % (tag, sorted(extra ^ set(want_o))))
+        for k, v in want_o.items():
+            check(o[k] == v, "%s: %s = %r, expected %r" % (tag, k, o[k], v))
+    return len(want)
+
+
+STATE_OUTCOME = {"attempted": "unknown", "established": "success", "closed": "success",
+                 "failed": "failure"}
+DIR_ACTION = {"outbound": "connection_attempted", "inbound": "connection_accepted",
+              "unknown": "network_flow"}
+DIR_ECS = {"outbound": "egress", "inbound": "ingress", "unknown": "unknown"}
+
+
+def ecs_doc(ctx, c):
+    """The whole ECS document sysmon.h describes, from an expected row."""
+    rid = ctx.gids[row_key(c)]
+    w, local_src = expected(c, ctx.services)
+    fs = c["first_seen"]
+    event = {"kind": "event", "category": ["network"], "type": ["connection"],
+             "action": DIR_ACTION[c["direction"]], "outcome": STATE_OUTCOME[c["state"]],
+             "dataset": "netwho.connection", "id": str(rid), "start": fs}
+    if c["state"] in ("closed", "failed"):
+        event["end"] = c["last_seen"]
+    local = {"ip": c["local_ip"], "port": c["local_port"], "bytes": c["bytes_sent"]}
+    remote = {"ip": c["remote_ip"], "port": c["remote_port"], "bytes": c["bytes_received"]}
+    src, dst = (local, remote) if local_src else (remote, local)
+    doc = {"@timestamp": fs, "event": event, "host": {"name": c["host"]},
+           "source": src, "destination": dst,
+           "network": {"transport": c["proto"], "iana_number": str(PROTO[c["proto"]]),
+                       "type": "ipv%d" % c["ip_version"], "direction": DIR_ECS[c["direction"]],
+                       "bytes": c["bytes_sent"] + c["bytes_received"],
+                       "community_id": c["community_id"]},
+           "process": {"pid": c["pid"]}}
+    p = c["process"]
+    if p:
+        proc = doc["process"]
+        if p["image"]:
+            proc["executable"] = p["image"]
+            proc["name"] = p["name"]
+        if p["command_line"]:
+            proc["command_line"] = p["command_line"]
+        proc["entity_id"] = p["guid"]
+        proc["start"] = p["create_time"]
+        if p["parent_pid"] is not None:
+            proc["parent"] = {"pid": p["parent_pid"]}
+            if p["parent_image"]:
+                proc["parent"]["executable"] = p["parent_image"]
+        if p["user"]:
+            dom, _, name = p["user"].rpartition("\\")
+            doc["user"] = {"name": name}
+            if dom:
+                doc["user"]["domain"] = dom
+    return doc
+
+
+def check_gen_ecs(ctx, docs, want, what):
+    keyed = []
+    for d in docs:
+        keyed.append(((d["host"]["name"], d["network"]["transport"],
+                       tuple(sorted([_end(d["source"]["ip"], d["source"]["port"]),
+                                     _end(d["destination"]["ip"], d["destination"]["port"])])),
+                       d["@timestamp"]), d))
+    for d, c in match_events(ctx, keyed, want, what):
+        w = ecs_doc(ctx, c)
+        for k in sorted(set(d) | set(w)):
+            check(d.get(k) == w.get(k), "%s: connection %s %s = %s, expected %s"
+                  % (what, w["event"]["id"], k, json.dumps(d.get(k)), json.dumps(w.get(k))))
+    return len(want)
+
+
+@test
+def gen_xml_every_field(ctx):
+    """netwho export --sysmon -o xml of the generated store: every field of
+    every event is the one the generator's expected row gives."""
+    pid, out = run_pid([ctx.bin, "export", "--sysmon", "--store", ctx.gstore, "-o", "xml"])
+    # single-threaded: Execution ThreadID is the pid (cli_export.c)
+    check_gen_xml(ctx, out, ctx.gexp, pid, pid, "export -o xml")
+    if shutil.which("xmllint"):
+        r = E.run(["xmllint", "--noout", "-"], input_bytes=out.encode())
+        check(r.rc == 0, "xmllint: " + r.err)
+
+
+@test
+def gen_json_ndjson_ecs(ctx):
+    _, out = run_pid([ctx.bin, "export", "--sysmon", "--store", ctx.gstore, "-o", "json"])
+    check_gen_json(ctx, json.loads(out), ctx.gexp, "export -o json")
+    _, out = run_pid([ctx.bin, "export", "--sysmon", "--store", ctx.gstore, "-o", "ndjson",
+                      "--ossem"])
+    check_gen_json(ctx, E.parse_ndjson_output(out), ctx.gexp, "export -o ndjson --ossem",
+                   ossem=True)
+    _, out = run_pid([ctx.bin, "export", "--sysmon", "--store", ctx.gstore, "-o", "ecs"])
+    check_gen_ecs(ctx, E.parse_ndjson_output(out), ctx.gexp, "export -o ecs")
+
+
+def process_filters(ctx):
+    """(filter text, expected rows) for a few --process / process= values:
+    a bare name in another case, without .exe, a C: path that must match a
+    \\Device\\HarddiskVolumeN image, and a name nobody has."""
+    procs = [c["process"] for c in ctx.gexp.values() if c["process"]]
+    sysmon3 = next(p for p in procs if p["image"].startswith("C:\\Users\\Public\\"))
+    kernel = next(p for p in procs if p["image"].startswith("\\Device\\HarddiskVolume"))
+    cases = [sysmon3["name"].upper(), sysmon3["name"][:-4],
+             "c:" + kernel["image"][len("\\Device\\HarddiskVolume2"):],
+             "no-such-program.exe"]
+    out = []
+    for f in cases:
+        want = gen_expected(ctx, lambda c: process_match(c["process"], f))
+        out.append((f, want))
+    check(all(w for _, w in out[:3]), "a process filter matches nothing (test bug)")
+    check(len(out[0][1]) > 2, "the agent filter should span hosts (test bug)")
+    return out
+
+
+@test
+def gen_process_filter(ctx):
+    """netwho export --process NAME keeps exactly the connections of the
+    processes the generator attributed, every field still right."""
+    for f, want in process_filters(ctx):
+        pid, out = run_pid([ctx.bin, "export", "--sysmon", "--store", ctx.gstore,
+                            "--process", f])
+        check_gen_xml(ctx, out, want, pid, pid, "export --process %s" % f)
+
+
+@test
+def gen_http(ctx):
+    """GET /api/v1/export/sysmon of netwhod on the generated store: the
+    same events, Execution naming netwhod, and process= like --process."""
+    p, port = start_netwhod(ctx, ctx.gstore, "netwhod-gen")
+    try:
+        st, ct, body = http_get(port, "/api/v1/export/sysmon")
+        check(st == 200 and ct.startswith("application/xml"), "xml: %s %s" % (st, ct))
+        check_gen_xml(ctx, body, ctx.gexp, p.pid, None, "GET xml")
+        st, ct, body = http_get(port, "/api/v1/export/sysmon?format=ecs")
+        check(st == 200, "ecs: %s" % st)
+        check_gen_ecs(ctx, E.parse_ndjson_output(body), ctx.gexp, "GET ecs")
+        st, ct, body = http_get(port, "/api/v1/export/sysmon?format=json&ossem=true")
+        check(st == 200, "json: %s" % st)
+        check_gen_json(ctx, json.loads(body), ctx.gexp, "GET json", ossem=True)
+        for f, want in process_filters(ctx):
+            q = urllib.parse.quote(f, safe="")
+            st, ct, body = http_get(port, "/api/v1/export/sysmon?format=xml&process=" + q)
+            check(st == 200, "process=%s: %s %s" % (f, st, body[:200]))
+            check_gen_xml(ctx, body, want, p.pid, None, "GET process=%s" % f)
+            st, ct, body = http_get(port, "/api/v1/export/sysmon?format=ndjson&process=" + q)
+            check_gen_json(ctx, E.parse_ndjson_output(body), want, "GET ndjson process=%s" % f)
+    finally:
+        stop_netwhod(p)
 
 
 # ------------------------------------------------------------ main
@@ -437,6 +841,7 @@ def setup(ctx):
     ctx.store2 = os.path.join(ctx.tmp, "store2")
     seed = os.path.join(ctx.src, "tests", "data", "kernel_network_seed_examples.jsonl")
     ok(netwho(ctx, "ingest", "--store", ctx.store2, "--host", "WS<&>\"'01", seed))
+    gen_setup(ctx)
 
 
 def main():

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "netwho/procevent.h"
 #include "netwho/routes.h"
 #include "netwho/store.h"
 #include "netwho/writer.h"
@@ -89,6 +90,33 @@ static void write_conns(const char *host, int n, nw_time last)
         c.last_seen = last - (nw_time)i * SEC;
         ck_assert(sink.conn(sink.ctx, &c) == NW_OK);
     }
+    ck_assert_msg(nw_writer_close(w, &err) == NW_OK, "%s", err.msg);
+    nw_store_close(s);
+}
+
+/* Writes the process pid of host, created at create, running since. */
+static void write_process(const char *host, uint32_t pid, nw_time create, const char *image)
+{
+    nw_err err = {{0}};
+    nw_store *s;
+    nw_store_opts o = {NW_PART_DEFAULT, 0};
+    ck_assert_msg(nw_store_open(g_dir, &o, &s, &err) == NW_OK, "%s", err.msg);
+    nw_writer *w;
+    ck_assert_msg(nw_writer_open(s, &w, &err) == NW_OK, "%s", err.msg);
+    nw_proc_event *pe = calloc(1, sizeof *pe);
+    ck_assert_ptr_nonnull(pe);
+    pe->source = NW_PSRC_KP_START;
+    pe->time = create;
+    pe->create_prec = NW_PREC_EXACT;
+    snprintf(pe->host, sizeof pe->host, "%s", host);
+    snprintf(pe->image, sizeof pe->image, "%s", image);
+    pe->p.host = pe->host;
+    pe->p.image = pe->image;
+    pe->p.pid = pid;
+    pe->p.create_time = create;
+    pe->p.exit_time = NW_TIME_MAX;
+    ck_assert_msg(nw_writer_process(w, pe, &err) == NW_OK, "%s", err.msg);
+    free(pe);
     ck_assert_msg(nw_writer_close(w, &err) == NW_OK, "%s", err.msg);
     nw_store_close(s);
 }
@@ -377,6 +405,42 @@ START_TEST(flow_filters_where_connections_are_listed)
 }
 END_TEST
 
+/* A streamed answer is pulled after the handler has returned, when the
+ * request's argument strings are gone (the HTTP server frees them with the
+ * request): a stream keeps its own copies of the filters it still needs. */
+START_TEST(streams_keep_their_own_filters)
+{
+    write_conns("WS1", 2, T0 + 100 * SEC);      /* pids 4 and 5 */
+    write_process("WS1", 4, T0 - 100 * SEC, "C:\\Tools\\agent.exe");
+    nw_api_env env = env0();
+    static const char *const paths[] = {"/api/v1/connections", "/api/v1/export/sysmon"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char host[8], process[16];
+        snprintf(host, sizeof host, "ws1");
+        snprintf(process, sizeof process, "AGENT.exe");
+        nw_api_arg a[] = {{"host", host}, {"process", process}, {"format", "ndjson"}};
+        nw_api_resp r;
+        get(&env, paths[i], a, 3, NULL, 0, &r);
+        ck_assert_msg(r.status == 200 && r.stream, "%s: %d", paths[i], r.status);
+        memset(host, 'x', sizeof host - 1);     /* the request is over */
+        memset(process, 'x', sizeof process - 1);
+        nw_buf out;
+        nw_buf_init(&out, 1 << 20);
+        int rc;
+        while ((rc = nw_api_stream_next(r.stream, &out)) == 1)
+            ;
+        ck_assert_int_eq(rc, 0);
+        size_t lines = 0;
+        for (size_t k = 0; k < out.len; k++)
+            lines += out.data[k] == '\n';
+        ck_assert_msg(lines == 1 && strstr(out.data, "agent.exe"),  /* NUL-terminated */
+                      "%s: %zu rows: %.*s", paths[i], lines, (int)out.len, out.data);
+        nw_buf_free(&out);
+        nw_api_resp_free(&r);
+    }
+}
+END_TEST
+
 static Suite *routes_suite(void)
 {
     Suite *s = suite_create("routes");
@@ -388,6 +452,7 @@ static Suite *routes_suite(void)
     tcase_add_test(tc, health_hosts_sources_and_tag);
     tcase_add_test(tc, hostile_values_and_body_types);
     tcase_add_test(tc, flow_filters_where_connections_are_listed);
+    tcase_add_test(tc, streams_keep_their_own_filters);
     suite_add_tcase(s, tc);
     return s;
 }
