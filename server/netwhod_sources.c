@@ -236,6 +236,13 @@ out:
     return NULL;
 }
 
+int nwd_wait_stop(int stop_fd, unsigned seconds)
+{
+    struct pollfd p = {stop_fd, POLLIN, 0};
+    int ms = seconds >= 1 ? 1000 : 200;
+    return poll(&p, 1, ms) > 0;
+}
+
 /* --------------------------------------------------------- the decoder */
 
 static void batch_clear(nwd_batch *b)
@@ -256,10 +263,26 @@ static void hand_over(src *x)
         return;
     nw_api_ingest_result res;
     nwd_ingest_stream(x->set->ingest, b, &res);
+    /* Ingest is off (a store error, a full disk): nothing of the batch was
+     * kept; hold it and send it again until it is taken or netwhod stops.
+     * Meanwhile nothing more is read: the pipe fills, the pump blocks, and
+     * so does whoever writes to the FIFO. */
+    while (res.status != NW_OK && res.retry_after &&
+           !nwd_wait_stop(x->set->stop_rd, res.retry_after)) {
+        pthread_mutex_lock(&x->set->mu);
+        snprintf(x->last_error, sizeof x->last_error, "waiting: %.480s", res.message);
+        pthread_mutex_unlock(&x->set->mu);
+        nwd_ingest_stream(x->set->ingest, b, &res);
+    }
+    if (res.status != NW_OK && res.retry_after)
+        nwd_log("%s: stopped while ingest was off: a batch of %zu events was not stored",
+                x->path, b->nev);
     pthread_mutex_lock(&x->set->mu);
     if (res.status == NW_OK) {
         x->accepted += res.accepted;
         x->rejected += res.rejected;
+        if (strncmp(x->last_error, "waiting: ", 9) == 0)
+            x->last_error[0] = '\0';
     } else {
         x->failed_batches++;
         snprintf(x->last_error, sizeof x->last_error, "%s", res.message);
