@@ -462,6 +462,41 @@ def truncated_partition(ctx):
     srv.stop()
 
 
+@test
+def fifo_writer_cut_mid_line(ctx):
+    """A FIFO writer that leaves mid-line: its partial event is rejected as
+    truncated (and kept as a dead letter), never run into the next
+    writer's bytes -- the next writer's first event is stored."""
+    store = os.path.join(ctx.tmp, "store-fifo")
+    fifo = os.path.join(ctx.tmp, "cut.fifo")
+    srv = Server(ctx, store, "--fifo", fifo, name="fifo")
+    first = events(0, 10)
+    partial = events(10, 1)
+    second = events(20, 20)
+    with open(fifo, "wb") as f:
+        f.write(first + partial[:len(partial) // 2])
+    time.sleep(0.3)
+    with open(fifo, "wb") as f:
+        f.write(second)
+
+    def done():
+        st, _, h = srv.health()
+        s = h["sources"][0]
+        return h if s["accepted"] + s["rejected"] >= 31 else None
+    h = wait_for("both writers ingested", done, timeout=20)
+    s = h["sources"][0]
+    check(s["accepted"] == 30 and s["rejected"] == 1,
+          "accepted %d rejected %d (want 30, 1)" % (s["accepted"], s["rejected"]))
+    check(h["ingest"]["rejected_by_reason"].get("truncated") == 1,
+          "reasons: %r" % h["ingest"]["rejected_by_reason"])
+    srv.stop()                       # the stop writes the open connections
+    check("1 writers left mid-object" in srv.text(), "not logged: %s" % srv.text()[-600:])
+    res = E.run([ctx.netwho, "query", "--store", store, "-o", "json"])
+    check(res.rc == 0, res.describe())
+    rows = E.parse_json_output(res)
+    check(len(rows) == 30, "stored %d connections, want 30" % len(rows))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", required=True)
