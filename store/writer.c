@@ -88,6 +88,7 @@ struct nw_writer {
      * no commit before the step's own, so that its rows and its checkpoint
      * are one commit; ck is set during that commit only. */
     int hold;
+    int discard;                   /* nw_writer_discard: close commits nothing */
     const nw_ckpt *ck;
     nw_redo redo;                  /* the held step's rows (ckpt_int.h)   */
     char only[NW_WRITER_MAX_OPEN_PARTITIONS * (NW_PART_NAME_MAX + 1) + 1];
@@ -954,7 +955,7 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
 {
     if (!w)
         return NW_OK;
-    nw_status st = commit_all(w, err);
+    nw_status st = w->discard ? NW_OK : commit_all(w, err);
     /* A handle still in a transaction after a failed commit rolls back as
      * it closes. */
     handles_close_all(w);
@@ -974,6 +975,14 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
         w->s->writer = NULL;
     free(w);
     return st;
+}
+
+void nw_writer_discard(nw_writer *w)
+{
+    if (!w)
+        return;
+    w->discard = 1;
+    nw_writer_close(w, NULL);
 }
 
 nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err)
