@@ -409,7 +409,12 @@ static enum MHD_Result send_resp(nwd_listener *l, struct MHD_Connection *c, req_
     add_common_headers(l, c, mr, resp, gz);
     r->status = resp->status;
     r->route = resp->route;
-    if (resp->status >= 500)
+    /* A 503 of /health (polled) or of a POST (backpressure, ingest off:
+     * logged once by ingest) would repeat a line per request: metrics
+     * count them. */
+    if (resp->status >= 500 &&
+        !(resp->status == 503 &&
+          (resp->route == NW_ROUTE_HEALTH || resp->route == NW_ROUTE_EVENTS)))
         nwd_log("%d on %s", resp->status, nw_api_route_name(resp->route));
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, mr);
     MHD_destroy_response(mr);

@@ -85,6 +85,7 @@ struct nwd_ingest {
     int has_follow;                 /* a --follow source exists          */
     int ck_skip;                    /* this step changed nothing         */
     int st_ck, st_follow;           /* ck_on, has_follow for this step   */
+    int ck_reload;                  /* reload the checkpoint (st_recover) */
     /* Backpressure and failure (under mu; see netwhod.h). */
     nwd_ingest_limits lim;
     uint64_t q_bytes;               /* POST bodies admitted, not answered */
@@ -456,7 +457,11 @@ static nw_status st_end(nwd_ingest *g, nw_status st, nw_err *err)
         g->rs_ready = 0;         /* unsure what was written: start over */
     }
     nw_err cerr = {{0}};
-    nw_status cst = nw_writer_close(g->st_writer, &cerr);
+    nw_status cst = NW_OK;
+    if (st == NW_OK)
+        cst = nw_writer_close(g->st_writer, &cerr);
+    else
+        nw_writer_discard(g->st_writer);  /* nothing of a failed step */
     g->st_writer = NULL;
     memset(&g->cur_sink, 0, sizeof g->cur_sink);
     if (st == NW_OK && cst != NW_OK) {
@@ -630,16 +635,27 @@ static void st_recover(nwd_ingest *g)
     g->st_tracker = NULL;
     g->st_live = 0;
     g->rs_ready = 0;
-    if (!g->ck_on)
-        return;
+    /* The checkpoint is loaded once the store is writable again: a commit
+     * cut between partition files is repaired by the load, which writes. */
+    g->ck_reload = g->ck_on;
+}
+
+/* Loads the last committed checkpoint after st_recover; 0, or -1 with why. */
+static int st_reload(nwd_ingest *g, char *why, size_t cap)
+{
+    if (!g->ck_reload)
+        return 0;
     nw_ckpt ck;
     memset(&ck, 0, sizeof ck);
     char warn[NW_ERR_MAX];
     nw_err err = {{0}};
     if (nw_store_checkpoint_load(g->store, &ck, warn, sizeof warn, &err) != NW_OK) {
-        nwd_log("ingest: cannot reload the last checkpoint: %s", err.msg);
-        return;
+        snprintf(why, cap, "cannot reload the last checkpoint: %s", err.msg);
+        return -1;
     }
+    if (warn[0])
+        nwd_log("ingest: checkpoint: %s", warn);
+    g->ck_reload = 0;
     if (ck.tracker_len) {
         g->st_tracker = stream_tracker_new(g);
         if (g->st_tracker &&
@@ -660,6 +676,7 @@ static void st_recover(nwd_ingest *g)
         g->ck.seq = ck.seq;
     pthread_mutex_unlock(&g->mu);
     nw_ckpt_clear(&ck);
+    return 0;
 }
 
 /* Turns ingest off after a failure (msg: why) and schedules a retry. */
@@ -740,7 +757,7 @@ static void retry_if_due(nwd_ingest *g)
     if (!due)
         return;
     char why[NW_ERR_MAX];
-    if (probe(g, why, sizeof why) != 0) {
+    if (probe(g, why, sizeof why) != 0 || st_reload(g, why, sizeof why) != 0) {
         go_down(g, why);
         return;
     }
