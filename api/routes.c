@@ -1755,6 +1755,11 @@ void nw_api_handle(const nw_api_env *env, nw_store *store, const nw_api_req *req
             return;
         }
     }
+    uint64_t gen0 = 0;
+    nw_err gerr = {{0}};
+    int have_gen0 = nw_store_generation(store, &gen0, &gerr) == NW_OK;
+    int tries = 0;
+again:
     switch (route) {
     case NW_ROUTE_CONNECTIONS: route_connections(store, req, resp); break;
     case NW_ROUTE_CONNECTION: route_connection(store, req, seg, seglen, resp); break;
@@ -1769,6 +1774,22 @@ void nw_api_handle(const nw_api_env *env, nw_store *store, const nw_api_req *req
     case NW_ROUTE_METRICS: route_metrics(env, store, req, resp); break;
     case NW_ROUTE_EXPORT_SYSMON: route_export_sysmon(store, req, resp); break;
     default: break;
+    }
+    /* Retention may drop a partition while the query reads it (the file
+     * unlinked under a handle that was just opening it): if the store's
+     * generation moved during a failed query, it is asked again, once,
+     * against the catalog as it is now. */
+    uint64_t gen1 = 0;
+    if (resp->status == 500 && !resp->stream && tries++ == 0 && have_gen0 &&
+        nw_store_generation(store, &gen1, &gerr) == NW_OK && gen1 != gen0) {
+        nw_api_resp_free(resp);
+        memset(resp, 0, sizeof *resp);
+        nw_buf_init(&resp->body, NW_API_BODY_MAX);
+        resp->route = route;
+        gen0 = gen1;
+        if (route != NW_ROUTE_HEALTH && route != NW_ROUTE_METRICS)
+            generation_etag(env, store, route, req, resp->pre_etag);
+        goto again;
     }
 }
 
