@@ -354,6 +354,54 @@ def disk_full_while_following(ctx):
 
 
 @test
+def fifo_writer_waits_while_ingest_is_off(ctx):
+    """The disk full under a FIFO source: the reader keeps its batch and
+    reads no further, so the writer blocks instead of netwhod buffering
+    its megabytes; when space returns the writer finishes and every event
+    is stored."""
+    mnt = small_fs(ctx, "8m")
+    if mnt is None:
+        print("SKIP fifo_writer_waits_while_ingest_is_off: %s" % TMPFS_SKIP)
+        return
+    store = os.path.join(mnt, "store")
+    fifo = os.path.join(ctx.tmp, "full.fifo")
+    srv = Server(ctx, store, "--fifo", fifo, name="fifofull")
+    filler = os.path.join(mnt, "filler")
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    n = 12000
+    body = events(0, n)
+    done = threading.Event()
+
+    def writer():
+        with open(fifo, "wb") as f:
+            f.write(body)
+        done.set()
+    th = threading.Thread(target=writer)
+    th.start()
+    wait_for("ingest off", lambda: srv.health()[0] == 503, timeout=30)
+    time.sleep(2)
+    check(not done.is_set(), "the writer of %d bytes was not held back" % len(body))
+    st, _, h = srv.health()
+    read = h["sources"][0]["bytes_read"]
+    check(read < len(body) // 2, "read %d of %d bytes while ingest was off" % (read, len(body)))
+    os.unlink(filler)
+    check(done.wait(60), "the writer never finished")
+    th.join(10)
+    wait_for("all events taken", lambda: srv.health()[2]["sources"][0]["accepted"] >= n,
+             timeout=60)
+    srv.stop()
+    res = E.run([ctx.netwho, "query", "--store", store, "-o", "json"])
+    check(res.rc == 0, res.describe())
+    check(len(E.parse_json_output(res)) == n, "stored connections differ from %d" % n)
+
+
+@test
 def stale_hosts_and_gauges(ctx):
     """--stale-after: a host whose newest event is older makes /health 503
     naming it; a fresh host does not; /metrics has the same as gauges."""
