@@ -1147,6 +1147,22 @@ static void health_hosts(nw_store *store, const char *dir, uint64_t gen, int hav
     pthread_mutex_unlock(&hosts_cache.mu);
 }
 
+/* A copy of the cached hosts (health_hosts fills the cache): *n of them,
+ * malloc'ed (free()), or NULL. */
+static nw_host_seen *hosts_copy(const char *dir, size_t *n)
+{
+    nw_host_seen *v = NULL;
+    *n = 0;
+    pthread_mutex_lock(&hosts_cache.mu);
+    if (hosts_cache.n && strcmp(hosts_cache.dir, dir) == 0 &&
+        (v = malloc(hosts_cache.n * sizeof *v)) != NULL) {
+        memcpy(v, hosts_cache.v, hosts_cache.n * sizeof *v);
+        *n = hosts_cache.n;
+    }
+    pthread_mutex_unlock(&hosts_cache.mu);
+    return v;
+}
+
 static const char *source_state_name(nw_api_source_state st)
 {
     static const char *const names[] = {"starting", "running", "ended", "failed",
@@ -1154,8 +1170,9 @@ static const char *source_state_name(nw_api_source_state st)
     return (unsigned)st < 5 ? names[st] : "failed";
 }
 
-/* Appends "sources":[...]; sets *failed if one has stopped on an error. */
-static void health_sources(const nw_api_env *env, nw_buf *b, int *failed)
+/* Appends "sources":[...]; adds a reason to rs for each one stopped on an
+ * error. */
+static void health_sources(const nw_api_env *env, nw_buf *b, nw_buf *rs)
 {
     nw_buf_adds(b, ",\"sources\":[");
     nw_api_source *v = NULL;
@@ -1177,8 +1194,13 @@ static void health_sources(const nw_api_env *env, nw_buf *b, int *failed)
         else
             nw_buf_adds(b, "null");
         nw_buf_adds(b, "}");
-        if (x->state == NW_SRC_FAILED)
-            *failed = 1;
+        if (x->state == NW_SRC_FAILED) {
+            char why[NW_ERR_MAX + 400];
+            snprintf(why, sizeof why, "source %s %s failed: %s", x->kind, x->path,
+                     x->last_error[0] ? x->last_error : "stopped");
+            nw_buf_adds(rs, rs->len ? "," : "");
+            nw_buf_add_json_str(rs, why, strlen(why));
+        }
     }
     free(v);
     nw_buf_adds(b, "]");
@@ -1243,25 +1265,91 @@ static void route_health(const nw_api_env *env, nw_store *store, const nw_api_re
                         nw_reject_name((nw_reject)i), is.rejected_by[i]);
             first = 0;
         }
-    nw_buf_adds(b, "}}");
-    int failed = 0;
-    health_sources(env, b, &failed);
-    nw_buf_adds(b, ",\"store_check\":");
-    if (env->store_problem) {
-        nw_buf_add_json_str(b, env->store_problem, strlen(env->store_problem));
-        failed = 1;
-    } else {
-        nw_buf_adds(b, "\"ok\"");
+    nw_buf_adds(b, "}");
+    /* Why the answer is 503 (JSON strings, comma-separated). */
+    nw_buf rs;
+    nw_buf_init(&rs, 1024 * 1024);
+    if (env->ingest) {
+        nw_buf_addf(b, ",\"up\":%s,\"error\":", is.up ? "true" : "false");
+        if (is.error[0])
+            nw_buf_add_json_str(b, is.error, strlen(is.error));
+        else
+            nw_buf_adds(b, "null");
+        nw_buf_addf(b,
+                    ",\"errors\":%" PRIu64 ",\"stalled_seconds\":%.0f,\"queue_bytes\":%" PRIu64
+                    ",\"queue_limit\":%" PRIu64 ",\"overloaded\":%" PRIu64
+                    ",\"retention_runs\":%" PRIu64 ",\"partitions_dropped\":%" PRIu64,
+                    is.errors, is.stalled_s, is.queue_bytes, is.queue_limit, is.overloaded,
+                    is.retention_runs, is.partitions_dropped);
+        char why[NW_ERR_MAX + 64];
+        if (!is.up) {
+            snprintf(why, sizeof why, "ingest is off: %s", is.error);
+            nw_buf_add_json_str(&rs, why, strlen(why));
+        }
+        if (is.stalled_s > 0) {
+            snprintf(why, sizeof why, "ingest is stalled: one batch has run for %.0f s",
+                     is.stalled_s);
+            nw_buf_adds(&rs, rs.len ? "," : "");
+            nw_buf_add_json_str(&rs, why, strlen(why));
+        }
     }
-    int rc = nw_buf_adds(b, "}\n");
-    nw_buf_addf(&resp->body, "{\"status\":\"%s\"", failed ? "degraded" : "ok");
+    nw_buf_adds(b, "}");
+    health_sources(env, b, &rs);
+    if (env->stale_after_s > 0) {
+        size_t nh = 0;
+        nw_host_seen *hv = hosts_copy(env->store_dir, &nh);
+        nw_time limit = nw_time_now() - (nw_time)env->stale_after_s * NW_TICKS_PER_SEC;
+        for (size_t i = 0; i < nh; i++)
+            if (hv[i].last_event < limit) {
+                char why[NW_HOST_MAX + 160], when[NW_TIME_STRLEN] = "never";
+                nw_time_format(hv[i].last_event, when, sizeof when);
+                snprintf(why, sizeof why, "host %s is stale: its last event is at %s, more "
+                         "than %" PRId64 " s ago", hv[i].host, when, env->stale_after_s);
+                nw_buf_adds(&rs, rs.len ? "," : "");
+                nw_buf_add_json_str(&rs, why, strlen(why));
+            }
+        free(hv);
+    }
+    int unhealthy = rs.len > 0;
+    nw_buf_adds(b, ",\"store_check\":");
+    if (env->store_problem)
+        nw_buf_add_json_str(b, env->store_problem, strlen(env->store_problem));
+    else
+        nw_buf_adds(b, "\"ok\"");
+    nw_buf_adds(b, ",\"reasons\":[");
+    if (rs.len)
+        nw_buf_add(b, rs.data, rs.len);
+    int rc = nw_buf_adds(b, "]}\n");
+    nw_buf_free(&rs);
+    if (unhealthy)
+        resp->status = 503;
+    nw_buf_addf(&resp->body, "{\"status\":\"%s\"",
+                unhealthy ? "unhealthy" : env->store_problem ? "degraded" : "ok");
     rc |= nw_buf_add(&resp->body, tail.data, tail.len);
     nw_buf_free(&tail);
     if (rc) {
         nw_api_error(resp, 500, "internal", "answer too large", NULL);
         return;
     }
-    finish_etag(req, resp);
+    /* A 503 carries no tag: a poller must never get "not modified" for
+     * an unhealthy server. */
+    if (!unhealthy)
+        finish_etag(req, resp);
+}
+
+/* A Prometheus label value, quoted and escaped (\\, \", \n). */
+static void metrics_label(nw_buf *b, const char *v)
+{
+    nw_buf_adds(b, "\"");
+    for (const char *p = v; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            nw_buf_addf(b, "\\%c", *p);
+        else if (*p == '\n')
+            nw_buf_adds(b, "\\n");
+        else
+            nw_buf_add(b, p, 1);
+    }
+    nw_buf_adds(b, "\"");
 }
 
 static void route_metrics(const nw_api_env *env, nw_store *store, const nw_api_req *req,
@@ -1309,6 +1397,61 @@ static void route_metrics(const nw_api_env *env, nw_store *store, const nw_api_r
                 "# TYPE netwhod_ingest_batches_total counter\n"
                 "netwhod_ingest_batches_total %" PRIu64 "\n",
                 is.batches);
+    if (env->ingest) {
+        nw_buf_addf(b,
+                    "# HELP netwhod_ingest_up 1 while ingest runs, 0 while it is off after a "
+                    "store error or a full disk.\n# TYPE netwhod_ingest_up gauge\n"
+                    "netwhod_ingest_up %d\n"
+                    "# HELP netwhod_ingest_errors_total Batches failed by the store.\n"
+                    "# TYPE netwhod_ingest_errors_total counter\n"
+                    "netwhod_ingest_errors_total %" PRIu64 "\n"
+                    "# HELP netwhod_ingest_stalled 1 while one batch has run too long.\n"
+                    "# TYPE netwhod_ingest_stalled gauge\nnetwhod_ingest_stalled %d\n"
+                    "# HELP netwhod_ingest_queue_bytes POST bodies held (read, queued or "
+                    "being ingested).\n# TYPE netwhod_ingest_queue_bytes gauge\n"
+                    "netwhod_ingest_queue_bytes %" PRIu64 "\n"
+                    "# HELP netwhod_ingest_overloaded_total POSTs answered 503 because "
+                    "ingest was behind.\n# TYPE netwhod_ingest_overloaded_total counter\n"
+                    "netwhod_ingest_overloaded_total %" PRIu64 "\n"
+                    "# HELP netwhod_retention_partitions_dropped_total Partitions dropped "
+                    "by background retention.\n"
+                    "# TYPE netwhod_retention_partitions_dropped_total counter\n"
+                    "netwhod_retention_partitions_dropped_total %" PRIu64 "\n",
+                    is.up, is.errors, is.stalled_s > 0, is.queue_bytes, is.overloaded,
+                    is.partitions_dropped);
+    }
+    nw_api_source *v = NULL;
+    size_t nsrc = 0;
+    if (env->sources && (v = calloc(NW_API_SOURCES_MAX, sizeof *v)) != NULL)
+        nsrc = env->sources(env->sources_ctx, v, NW_API_SOURCES_MAX);
+    if (nsrc)
+        nw_buf_adds(b, "# HELP netwhod_source_up 0 if a live source stopped on an error.\n"
+                       "# TYPE netwhod_source_up gauge\n");
+    for (size_t i = 0; i < nsrc && i < NW_API_SOURCES_MAX; i++) {
+        nw_buf_addf(b, "netwhod_source_up{kind=\"%s\",path=", v[i].kind);
+        metrics_label(b, v[i].path);
+        nw_buf_addf(b, "} %d\n", v[i].state != NW_SRC_FAILED);
+    }
+    free(v);
+    /* The hosts /health cached (a /health poll refreshes them). */
+    uint64_t gen = 0;
+    if (nw_store_generation(store, &gen, &err) == NW_OK) {
+        nw_buf scratch;
+        nw_buf_init(&scratch, NW_API_BODY_MAX);
+        health_hosts(store, env->store_dir, gen, 1, &scratch);
+        nw_buf_free(&scratch);
+    }
+    size_t nh = 0;
+    nw_host_seen *hv = hosts_copy(env->store_dir, &nh);
+    if (nh)
+        nw_buf_adds(b, "# HELP netwhod_host_last_event_seconds Time of a host's newest event "
+                       "(Unix seconds).\n# TYPE netwhod_host_last_event_seconds gauge\n");
+    for (size_t i = 0; i < nh; i++) {
+        nw_buf_adds(b, "netwhod_host_last_event_seconds{host=");
+        metrics_label(b, hv[i].host);
+        nw_buf_addf(b, "} %.3f\n", (double)hv[i].last_event / (double)NW_TICKS_PER_SEC);
+    }
+    free(hv);
     /* Metrics change with every request: no ETag (a 304 would hide them). */
 }
 
@@ -1379,6 +1522,14 @@ static void route_events(const nw_api_env *env, const nw_api_req *req, nw_api_re
         return;
     }
     env->ingest(env->ingest_ctx, req->body, req->body_len, r);
+    if (r->status != NW_OK && r->retry_after) {
+        /* Ingest is off (a store error, a full disk) and retries by
+         * itself: nothing of this body was kept; send it again later. */
+        nw_api_error(resp, 503, "ingest_unavailable", r->message, NULL);
+        resp->retry_after = r->retry_after;
+        free(r);
+        return;
+    }
     if (r->status == NW_ERR_BUSY) {
         nw_api_error(resp, 503, "store_busy", r->message, NULL);
         free(r);
@@ -1618,6 +1769,11 @@ void nw_api_handle(const nw_api_env *env, nw_store *store, const nw_api_req *req
             return;
         }
     }
+    uint64_t gen0 = 0;
+    nw_err gerr = {{0}};
+    int have_gen0 = nw_store_generation(store, &gen0, &gerr) == NW_OK;
+    int tries = 0;
+again:
     switch (route) {
     case NW_ROUTE_CONNECTIONS: route_connections(store, req, resp); break;
     case NW_ROUTE_CONNECTION: route_connection(store, req, seg, seglen, resp); break;
@@ -1632,6 +1788,22 @@ void nw_api_handle(const nw_api_env *env, nw_store *store, const nw_api_req *req
     case NW_ROUTE_METRICS: route_metrics(env, store, req, resp); break;
     case NW_ROUTE_EXPORT_SYSMON: route_export_sysmon(store, req, resp); break;
     default: break;
+    }
+    /* Retention may drop a partition while the query reads it (the file
+     * unlinked under a handle that was just opening it): if the store's
+     * generation moved during a failed query, it is asked again, once,
+     * against the catalog as it is now. */
+    uint64_t gen1 = 0;
+    if (resp->status == 500 && !resp->stream && tries++ == 0 && have_gen0 &&
+        nw_store_generation(store, &gen1, &gerr) == NW_OK && gen1 != gen0) {
+        nw_api_resp_free(resp);
+        memset(resp, 0, sizeof *resp);
+        nw_buf_init(&resp->body, NW_API_BODY_MAX);
+        resp->route = route;
+        gen0 = gen1;
+        if (route != NW_ROUTE_HEALTH && route != NW_ROUTE_METRICS)
+            generation_etag(env, store, route, req, resp->pre_etag);
+        goto again;
     }
 }
 

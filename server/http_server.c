@@ -78,6 +78,11 @@ typedef struct req_ctx {
     struct timespec start;
     nw_buf body;
     int too_large;               /* the body passed NWD_MAX_BODY         */
+    int is_ingest;               /* POST /api/v1/events: admitted bytes  */
+    uint64_t admitted;           /* counted by nwd_ingest_admit          */
+    int refused;                 /* a body past the budget: 503 at end   */
+    unsigned retry_after;
+    char why[NW_ERR_MAX];
     int answered;                /* a response was queued early          */
     int status;
     nw_api_route route;
@@ -99,6 +104,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     if (r->status)               /* 0: the client left before an answer */
         nw_metrics_observe(l->conf->env->metrics, (int)r->route, r->status, elapsed(&r->start));
+    if (r->admitted)
+        nwd_ingest_release(l->conf->ingest, r->admitted);
     nw_buf_free(&r->body);
     free(r);
     *con_cls = NULL;
@@ -308,8 +315,11 @@ static void add_common_headers(const nwd_listener *l, struct MHD_Connection *c,
         MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
     if (resp->status == 401)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (resp->status == 503)
-        MHD_add_response_header(mr, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (resp->status == 503) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", resp->retry_after ? resp->retry_after : 1u);
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     if (gz)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
     /* Every answer may differ by Accept-Encoding (a 200 is gzip-coded on
@@ -399,7 +409,12 @@ static enum MHD_Result send_resp(nwd_listener *l, struct MHD_Connection *c, req_
     add_common_headers(l, c, mr, resp, gz);
     r->status = resp->status;
     r->route = resp->route;
-    if (resp->status >= 500)
+    /* A 503 of /health (polled) or of a POST (backpressure, ingest off:
+     * logged once by ingest) would repeat a line per request: metrics
+     * count them. */
+    if (resp->status >= 500 &&
+        !(resp->status == 503 &&
+          (resp->route == NW_ROUTE_HEALTH || resp->route == NW_ROUTE_EVENTS)))
         nwd_log("%d on %s", resp->status, nw_api_route_name(resp->route));
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, mr);
     MHD_destroy_response(mr);
@@ -423,6 +438,20 @@ static enum MHD_Result send_error(nwd_listener *l, struct MHD_Connection *c, req
                                   int status, const char *code, const char *msg)
 {
     return send_error_param(l, c, r, status, code, msg, NULL);
+}
+
+/* 503 for a POST that ingest cannot take now (rc of nwd_ingest_admit). */
+static enum MHD_Result send_unavailable(nwd_listener *l, struct MHD_Connection *c,
+                                        req_ctx *r, int rc)
+{
+    nw_api_resp resp;
+    memset(&resp, 0, sizeof resp);
+    nw_buf_init(&resp.body, NW_API_BODY_MAX);
+    nw_api_error(&resp, 503, rc == 2 ? "ingest_unavailable" : "overloaded", r->why, NULL);
+    resp.retry_after = r->retry_after;
+    resp.route = NW_ROUTE_EVENTS;
+    r->answered = 1;
+    return send_resp(l, c, r, &resp, 0);
 }
 
 /* --------------------------------------------------------- auth, args */
@@ -529,6 +558,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return send_error(l, c, r, 413, "body_too_large", msg);
             }
         }
+        /* Backpressure: a POST of events is admitted against the ingest
+         * budget before its body is read (netwhod.h); a body without a
+         * Content-Length is admitted as it arrives. */
+        if (l->conf->ingest && strcmp(method, "POST") == 0 &&
+            strcmp(url, "/api/v1/events") == 0) {
+            r->is_ingest = 1;
+            uint64_t want = cl ? strtoull(cl, NULL, 10) : 0;
+            int rc = nwd_ingest_admit(l->conf->ingest, want, 0, r->why, sizeof r->why,
+                                      &r->retry_after);
+            if (rc)
+                return send_unavailable(l, c, r, rc);
+            r->admitted = want;
+        }
         return MHD_YES;
     }
     if (r->answered) {
@@ -538,11 +580,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_data_size) {
         /* A body without a (truthful) Content-Length: stop keeping it at
          * the cap, read the rest away, and answer 413 at the end. */
-        if (!r->too_large && nw_buf_add(&r->body, upload_data, *upload_data_size))
+        if (r->is_ingest && !r->refused && r->body.len + *upload_data_size > r->admitted) {
+            uint64_t more = r->body.len + *upload_data_size - r->admitted;
+            if (nwd_ingest_admit(l->conf->ingest, more, 1, r->why, sizeof r->why,
+                                 &r->retry_after) == 0)
+                r->admitted += more;
+            else
+                r->refused = 1, nw_buf_free(&r->body);
+        }
+        if (!r->too_large && !r->refused &&
+            nw_buf_add(&r->body, upload_data, *upload_data_size))
             r->too_large = 1;
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (r->refused)
+        return send_unavailable(l, c, r, strncmp(r->why, "ingest is off", 13) == 0 ? 2 : 1);
     if (r->too_large) {
         char msg[96];
         snprintf(msg, sizeof msg, "the body may be at most %d bytes", NWD_MAX_BODY);

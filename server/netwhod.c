@@ -69,7 +69,23 @@ static const char usage[] =
     "                       data, so a restart (even after kill -9) goes on where\n"
     "                       the last commit ended.  Repeatable.\n"
     "  --stdin              ingest standard input to its end\n"
+    "  --retention-days N   in the background, drop whole partitions (oldest\n"
+    "                       first) whose span ended more than N days ago\n"
+    "  --max-store-bytes N  ... and the oldest partitions while the store is larger\n"
+    "                       than N bytes (K, M, G suffixes); whichever comes first\n"
+    "  --retention-interval SECONDS  how often retention runs (default 300)\n"
+    "  --stale-after DURATION  /api/v1/health answers 503 when a host's newest\n"
+    "                       event is older than DURATION (90s, 15m, 2h, 1d);\n"
+    "                       default: never\n"
+    "  --ingest-queue-bytes N  POST bodies held at once (default 128M); past it\n"
+    "                       POST /api/v1/events answers 503 with Retry-After\n"
     "  -h, --help           this text\n"
+    "\n"
+    "When the store cannot be written (a full disk, an I/O or SQLite error),\n"
+    "ingest turns off: the error is logged and shown in /api/v1/health (503) and\n"
+    "/metrics (netwhod_ingest_up 0), POSTs get 503 with Retry-After, live\n"
+    "sources wait with their batch, queries go on.  It is retried after 1, 2, 4,\n"
+    "8 seconds and turns on again by itself once the store is writable.\n"
     "\n"
     "At start the newest partition is checked (PRAGMA quick_check, schema\n"
     "version); a problem is logged and shown in /api/v1/health.\n"
@@ -274,12 +290,61 @@ static uint64_t instance_id(void)
            ((uint64_t)getpid() << 40);
 }
 
+/* ------------------------------------------------------------- numbers */
+
+/* "N" with an optional K/M/G/T suffix (powers of 1024) -> *out; -1 if not. */
+static int parse_bytes(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno || s[0] == '-')
+        return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case 0: break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: return -1;
+    }
+    if (*end || (shift && v > (UINT64_MAX >> shift)))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/* "90", "90s", "15m", "2h", "1d" -> seconds (> 0); -1 if not. */
+static int parse_duration(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || errno || v <= 0)
+        return -1;
+    int64_t mul = 1;
+    switch (*end) {
+    case 0: break;
+    case 's': mul = 1; end++; break;
+    case 'm': mul = 60; end++; break;
+    case 'h': mul = 3600; end++; break;
+    case 'd': mul = 86400; end++; break;
+    default: return -1;
+    }
+    if (*end || v > (INT64_MAX / NW_TICKS_PER_SEC) / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
 {
     enum { O_STORE = 256, O_LISTEN, O_NOLISTEN, O_SOCKET, O_TOKEN, O_CORS, O_HOST, O_NOINGEST,
-           O_OPENAPI, O_FIFO, O_FOLLOW, O_STDIN };
+           O_OPENAPI, O_FIFO, O_FOLLOW, O_STDIN, O_RETDAYS, O_MAXBYTES, O_RETEVERY,
+           O_STALE, O_QUEUE };
     static const struct option opts[] = {
         {"store", required_argument, 0, O_STORE},
         {"listen", required_argument, 0, O_LISTEN},
@@ -293,12 +358,19 @@ int main(int argc, char **argv)
         {"fifo", required_argument, 0, O_FIFO},
         {"follow", required_argument, 0, O_FOLLOW},
         {"stdin", no_argument, 0, O_STDIN},
+        {"retention-days", required_argument, 0, O_RETDAYS},
+        {"max-store-bytes", required_argument, 0, O_MAXBYTES},
+        {"retention-interval", required_argument, 0, O_RETEVERY},
+        {"stale-after", required_argument, 0, O_STALE},
+        {"ingest-queue-bytes", required_argument, 0, O_QUEUE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *store_dir = NULL, *listen_spec = "127.0.0.1:8080", *socket_path = NULL,
                *token_file = NULL, *host = NULL,
                *openapi = NETWHO_OPENAPI_PATH;
     int no_listen = 0, no_ingest = 0, use_stdin = 0, c;
+    nwd_ingest_limits lim = {.retention_every_s = 300};
+    int64_t stale_after = 0;
     const char *fifo_path = NULL;
     const char *cors[NWD_MAX_CORS];
     int ncors = 0;
@@ -349,6 +421,43 @@ int main(int argc, char **argv)
             follow[nfollow++] = optarg;
             break;
         case O_STDIN: use_stdin = 1; break;
+        case O_RETDAYS: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!optarg[0] || *end || v < 1 || v > 36500) {
+                nwd_log("--retention-days: expected a number of days from 1 to 36500");
+                return EXIT_USAGE;
+            }
+            lim.retention.days = (int)v;
+            break;
+        }
+        case O_MAXBYTES:
+            if (parse_bytes(optarg, &lim.retention.max_bytes) || !lim.retention.max_bytes) {
+                nwd_log("--max-store-bytes: expected a size such as 500000000 or 20G");
+                return EXIT_USAGE;
+            }
+            break;
+        case O_RETEVERY: {
+            int64_t v;
+            if (parse_duration(optarg, &v) || v > 86400) {
+                nwd_log("--retention-interval: expected 1 to 86400 seconds (or 5m, 1h)");
+                return EXIT_USAGE;
+            }
+            lim.retention_every_s = (unsigned)v;
+            break;
+        }
+        case O_STALE:
+            if (parse_duration(optarg, &stale_after)) {
+                nwd_log("--stale-after: expected a duration such as 90s, 15m, 2h or 1d");
+                return EXIT_USAGE;
+            }
+            break;
+        case O_QUEUE:
+            if (parse_bytes(optarg, &lim.queue_bytes) || lim.queue_bytes < 64 * 1024) {
+                nwd_log("--ingest-queue-bytes: expected a size of at least 64K");
+                return EXIT_USAGE;
+            }
+            break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default:
             nwd_log("unknown or incomplete option '%s' (see netwhod --help)", argv[optind - 1]);
@@ -370,6 +479,11 @@ int main(int argc, char **argv)
 
     if (no_ingest && (fifo_path || nfollow || use_stdin)) {
         nwd_log("--no-ingest cannot be used with --fifo, --follow or --stdin");
+        return EXIT_USAGE;
+    }
+    if (no_ingest && (lim.retention.days || lim.retention.max_bytes)) {
+        /* Retention needs the writer, which a read-only server never takes. */
+        nwd_log("--no-ingest cannot be used with --retention-days or --max-store-bytes");
         return EXIT_USAGE;
     }
 
@@ -427,7 +541,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (!no_ingest && nwd_ingest_start(store_dir, host, &ingest, &err) != NW_OK) {
+    if (!no_ingest && nwd_ingest_start(store_dir, host, &lim, &ingest, &err) != NW_OK) {
         nwd_log("ingest: %s", err.msg);
         goto done;
     }
@@ -455,9 +569,11 @@ int main(int argc, char **argv)
         .sources = sources ? nwd_sources_status : NULL,
         .sources_ctx = sources,
         .store_problem = store_problem,
+        .stale_after_s = stale_after,
         .instance = instance_id(),
     };
     nwd_http_conf conf = {.env = &env, .store_dir = store_dir, .token = token,
+                          .ingest = ingest,
                           .cors_origins = cors, .ncors = ncors};
     if (tcp_fd >= 0) {
         tcp_l = nwd_http_start(tcp_fd, token != NULL, &conf);

@@ -17,6 +17,7 @@
 #include "netwho/pipeline.h"
 #include "netwho/routes.h"
 #include "netwho/status.h"
+#include "netwho/store.h"
 
 /* Seconds an idle or stalled client connection is kept (MHD's default is
  * never, which lets a silent client hold a thread forever). */
@@ -51,10 +52,43 @@ void nwd_log(const char *fmt, ...)
 
 typedef struct nwd_ingest nwd_ingest;
 
+/* Bytes of POST bodies held at once (being read, queued or ingested) by
+ * default: past it a POST is answered 503 with Retry-After before its body
+ * is read, so memory stays bounded however fast clients send.  One body
+ * is always admitted when nothing else is held (it is at most
+ * NWD_MAX_BODY). */
+#define NWD_INGEST_QUEUE_BYTES (128ULL * 1024 * 1024)
+/* After a store error or a full disk, ingest is off and retried after 1,
+ * 2, 4, ... up to this many seconds. */
+#define NWD_INGEST_RETRY_MAX_S 8
+/* A retry needs this much free space in the store's file system, and
+ * writes (and removes) a file of NWD_INGEST_PROBE_BYTES there. */
+#define NWD_INGEST_MIN_FREE (1024 * 1024)
+#define NWD_INGEST_PROBE_BYTES (256 * 1024)
+/* One batch running longer than this makes /health say ingest is stalled. */
+#define NWD_INGEST_STALL_S 60
+
+typedef struct nwd_ingest_limits {
+    uint64_t queue_bytes;       /* 0: NWD_INGEST_QUEUE_BYTES               */
+    nw_retention retention;     /* run in the background; both 0: never    */
+    unsigned retention_every_s; /* seconds between retention runs          */
+} nwd_ingest_limits;
+
 /* Starts the ingest thread for the store in dir (which must exist).
- * default_host: for events whose system.computer is empty (NULL: "unknown"). */
-nw_status nwd_ingest_start(const char *dir, const char *default_host, nwd_ingest **out,
-                           nw_err *err);
+ * default_host: for events whose system.computer is empty (NULL: "unknown").
+ * lim may be NULL (defaults, no retention). */
+nw_status nwd_ingest_start(const char *dir, const char *default_host,
+                           const nwd_ingest_limits *lim, nwd_ingest **out, nw_err *err);
+/*
+ * Admission of a POST body of `bytes` (its Content-Length, or what arrived
+ * so far of a body without one: more = 1 adds to an earlier admission).
+ * 0: admitted, the bytes are counted until nwd_ingest_release.  1: over the
+ * budget, 2: ingest is off -- then why and *retry_after (seconds) say what
+ * to answer (503), and nothing is counted.
+ */
+int nwd_ingest_admit(nwd_ingest *g, uint64_t bytes, int more, char *why, size_t cap,
+                     unsigned *retry_after);
+void nwd_ingest_release(nwd_ingest *g, uint64_t bytes);
 /* Runs one batch (an HTTP body) on the ingest thread and waits until it is
  * committed or failed.  Callable from any thread; batches run one at a time. */
 void nwd_ingest_submit(void *ingest, const char *buf, size_t len, nw_api_ingest_result *out);
@@ -109,6 +143,11 @@ void nwd_ingest_checkpoints(nwd_ingest *g);
 /* The checkpointed position of path: 1 and *out, or 0 if none. */
 int nwd_ingest_follow_position(nwd_ingest *g, const char *path, nw_ckpt_file *out);
 
+/* Waits up to `seconds` (at most 1) for stop_fd to become readable: 1 if
+ * netwhod is stopping, else 0.  For readers that retry a batch while
+ * ingest is off. */
+int nwd_wait_stop(int stop_fd, unsigned seconds);
+
 /* ------------------------------------------------------------ sources */
 
 typedef enum { NWD_SRC_FIFO, NWD_SRC_STDIN, NWD_SRC_FOLLOW } nwd_src_kind;
@@ -153,6 +192,7 @@ typedef struct nwd_http_conf {
     const nw_api_env *env;
     const char *store_dir;      /* each request thread opens it read-only  */
     const char *token;          /* NULL: no authentication                 */
+    nwd_ingest *ingest;         /* POST admission (NULL: no ingest)        */
     /* Origins allowed to read answers from a browser (--cors): "*" for
      * any, else exact matches of the request's Origin.  None: no CORS. */
     const char *const *cors_origins;

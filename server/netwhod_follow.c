@@ -276,11 +276,23 @@ static void hand_over(nwd_follow *f, int force)
     b->pos = &pos;
     nw_api_ingest_result res;
     nwd_ingest_stream(f->ingest, b, &res);
+    /* Ingest is off: the batch was not kept; hold it (and read no further)
+     * until it is taken.  Stopped meanwhile, the checkpoint still points
+     * before it: the next run reads it again. */
+    while (res.status != NW_OK && res.retry_after &&
+           !nwd_wait_stop(f->stop_fd, res.retry_after)) {
+        pthread_mutex_lock(&f->mu);
+        snprintf(f->last_error, sizeof f->last_error, "waiting: %.480s", res.message);
+        pthread_mutex_unlock(&f->mu);
+        nwd_ingest_stream(f->ingest, b, &res);
+    }
     b->pos = NULL;
     pthread_mutex_lock(&f->mu);
     if (res.status == NW_OK) {
         f->accepted += res.accepted;
         f->rejected += res.rejected;
+        if (strncmp(f->last_error, "waiting: ", 9) == 0)
+            f->last_error[0] = '\0';
     } else {
         f->failed_batches++;
         snprintf(f->last_error, sizeof f->last_error, "%s", res.message);

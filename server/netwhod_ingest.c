@@ -12,12 +12,16 @@
  * queryable when it returns.  An idle netwhod holds no lock that would
  * block `netwho ingest`.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "netwhod.h"
 #include "netwho/checkpoint.h"
@@ -81,6 +85,18 @@ struct nwd_ingest {
     int has_follow;                 /* a --follow source exists          */
     int ck_skip;                    /* this step changed nothing         */
     int st_ck, st_follow;           /* ck_on, has_follow for this step   */
+    int ck_reload;                  /* reload the checkpoint (st_recover) */
+    /* Backpressure and failure (under mu; see netwhod.h). */
+    nwd_ingest_limits lim;
+    uint64_t q_bytes;               /* POST bodies admitted, not answered */
+    int down;                       /* off after a store error            */
+    char down_msg[NW_ERR_MAX];
+    unsigned fails;                 /* failed steps and probes in a row   */
+    struct timespec retry_at;       /* next probe (monotonic)             */
+    struct timespec down_since;
+    int running;                    /* a job runs since run_start         */
+    struct timespec run_start;
+    struct timespec next_retention;
 };
 
 /* 8 Mbit = 1 MiB; rebuilt from the store after NWD_RESUME_BLOOM_KEYS keys,
@@ -144,6 +160,8 @@ static void fail(nw_api_ingest_result *out, nw_status st, const char *msg)
 
 static nw_status st_begin(nwd_ingest *g, nw_err *err);
 static nw_status st_end(nwd_ingest *g, nw_status st, nw_err *err);
+static void st_recover(nwd_ingest *g);
+static unsigned go_down(nwd_ingest *g, const char *msg);
 
 /*
  * One POSTed batch, decoded and folded into the stream tracker that the
@@ -430,11 +448,20 @@ static nw_status st_end(nwd_ingest *g, nw_status st, nw_err *err)
     if (st == NW_OK) {
         nw_time newest;
         store_facts(g, &newest, &g->rs_conns);   /* still under the lock */
+        /* Keep every partition's WAL index in place, so that queries can
+         * still open them when the disk fills up (store.h). */
+        nw_err kerr = {{0}};
+        if (nw_store_keep_open(g->store, &kerr) != NW_OK)
+            nwd_log("ingest: %s", kerr.msg);
     } else {
         g->rs_ready = 0;         /* unsure what was written: start over */
     }
     nw_err cerr = {{0}};
-    nw_status cst = nw_writer_close(g->st_writer, &cerr);
+    nw_status cst = NW_OK;
+    if (st == NW_OK)
+        cst = nw_writer_close(g->st_writer, &cerr);
+    else
+        nw_writer_discard(g->st_writer);  /* nothing of a failed step */
     g->st_writer = NULL;
     memset(&g->cur_sink, 0, sizeof g->cur_sink);
     if (st == NW_OK && cst != NW_OK) {
@@ -527,6 +554,10 @@ static void stream_tick(nwd_ingest *g)
     g->ck_skip = 0;
     if (st != NW_OK) {
         nwd_log("ingest: tick: %s", err.msg);
+        if (st != NW_ERR_BUSY) {
+            st_recover(g);
+            go_down(g, err.msg);
+        }
         return;
     }
     nw_tracker_stats_get(g->st_tracker, &ts);
@@ -564,6 +595,230 @@ static void stream_flush(nwd_ingest *g)
     g->st_tracker = NULL;
 }
 
+/* ------------------------------------------------- failure and retry */
+
+static double ts_sub(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(a->tv_sec - b->tv_sec) + (double)(a->tv_nsec - b->tv_nsec) / 1e9;
+}
+
+/* Seconds to wait before the next try after `fails` failures in a row:
+ * 1, 2, 4, ... NWD_INGEST_RETRY_MAX_S. */
+static unsigned backoff_s(unsigned fails)
+{
+    unsigned b = 1;
+    while (fails-- > 1 && b < NWD_INGEST_RETRY_MAX_S)
+        b *= 2;
+    return b < NWD_INGEST_RETRY_MAX_S ? b : NWD_INGEST_RETRY_MAX_S;
+}
+
+/* Seconds until the next retry (at least 1); under mu. */
+static unsigned retry_in(nwd_ingest *g)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double d = ts_sub(&g->retry_at, &now);
+    return d < 1 ? 1u : (unsigned)(d + 0.999);
+}
+
+/*
+ * After a failed step: what the step fed the stream tracker is not in the
+ * store (its transaction rolled back), so the tracker goes back to what
+ * the store holds -- the last committed checkpoint's snapshot and file
+ * positions when checkpoints are on, else a fresh tracker (open
+ * connections are then resumed from their rows).  The batch can then be
+ * sent again without counting anything twice.
+ */
+static void st_recover(nwd_ingest *g)
+{
+    nw_tracker_free(g->st_tracker);
+    g->st_tracker = NULL;
+    g->st_live = 0;
+    g->rs_ready = 0;
+    /* The checkpoint is loaded once the store is writable again: a commit
+     * cut between partition files is repaired by the load, which writes. */
+    g->ck_reload = g->ck_on;
+}
+
+/* Loads the last committed checkpoint after st_recover; 0, or -1 with why. */
+static int st_reload(nwd_ingest *g, char *why, size_t cap)
+{
+    if (!g->ck_reload)
+        return 0;
+    nw_ckpt ck;
+    memset(&ck, 0, sizeof ck);
+    char warn[NW_ERR_MAX];
+    nw_err err = {{0}};
+    if (nw_store_checkpoint_load(g->store, &ck, warn, sizeof warn, &err) != NW_OK) {
+        snprintf(why, cap, "cannot reload the last checkpoint: %s", err.msg);
+        return -1;
+    }
+    if (warn[0])
+        nwd_log("ingest: checkpoint: %s", warn);
+    g->ck_reload = 0;
+    if (ck.tracker_len) {
+        g->st_tracker = stream_tracker_new(g);
+        if (g->st_tracker &&
+            nw_tracker_load(g->st_tracker, ck.tracker, ck.tracker_len) != NW_OK) {
+            nw_tracker_free(g->st_tracker);
+            g->st_tracker = NULL;
+        }
+        if (g->st_tracker) {
+            g->st_live = 1;
+            clock_gettime(CLOCK_MONOTONIC, &g->st_last);
+        }
+    }
+    pthread_mutex_lock(&g->mu);
+    /* Positions of the failed step were never committed. */
+    memcpy(g->ck.files, ck.files, sizeof ck.files);
+    g->ck.nfiles = ck.nfiles;
+    if (ck.seq > g->ck.seq)
+        g->ck.seq = ck.seq;
+    pthread_mutex_unlock(&g->mu);
+    nw_ckpt_clear(&ck);
+    return 0;
+}
+
+/* Turns ingest off after a failure (msg: why) and schedules a retry. */
+static unsigned go_down(nwd_ingest *g, const char *msg)
+{
+    pthread_mutex_lock(&g->mu);
+    int was = g->down;
+    g->down = 1;
+    g->fails++;
+    snprintf(g->down_msg, sizeof g->down_msg, "%s", msg);
+    unsigned b = backoff_s(g->fails);
+    clock_gettime(CLOCK_MONOTONIC, &g->retry_at);
+    g->retry_at.tv_sec += b;
+    if (!was)
+        g->down_since = g->retry_at, g->down_since.tv_sec -= b;
+    pthread_mutex_unlock(&g->mu);
+    if (!was)
+        nwd_log("ingest: ERROR: ingest is off: %s -- POSTs are answered 503, live sources "
+                "wait, queries go on; retrying in %u s", msg, b);
+    return b;
+}
+
+/*
+ * Whether the store can be written again: enough free space, a file of
+ * NWD_INGEST_PROBE_BYTES written and synced in its directory, and the
+ * writer lock.  0 if so, else -1 with why.
+ */
+static int probe(nwd_ingest *g, char *why, size_t cap)
+{
+    struct statvfs vs;
+    if (statvfs(g->dir, &vs) == 0 &&
+        (uint64_t)vs.f_bavail * vs.f_frsize < NWD_INGEST_MIN_FREE) {
+        snprintf(why, cap, "the store's file system has %llu bytes free",
+                 (unsigned long long)vs.f_bavail * vs.f_frsize);
+        return -1;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/.netwhod-probe", g->dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(why, cap, "cannot create a file in %s: %s", g->dir, strerror(errno));
+        return -1;
+    }
+    static const char zeros[4096];
+    int rc = 0;
+    for (size_t n = 0; n < NWD_INGEST_PROBE_BYTES && rc == 0; n += sizeof zeros)
+        if (write(fd, zeros, sizeof zeros) != (ssize_t)sizeof zeros)
+            rc = -1;
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -1;
+    if (rc != 0)
+        snprintf(why, cap, "cannot write in %s: %s", g->dir, strerror(errno));
+    close(fd);
+    unlink(path);
+    if (rc != 0)
+        return -1;
+    nw_writer *w = NULL;
+    nw_err err = {{0}};
+    if (nw_writer_open(g->store, &w, &err) != NW_OK) {
+        snprintf(why, cap, "%s", err.msg);
+        return -1;
+    }
+    if (nw_writer_close(w, &err) != NW_OK) {
+        snprintf(why, cap, "%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* While off: probes when the retry is due, and turns ingest on again. */
+static void retry_if_due(nwd_ingest *g)
+{
+    pthread_mutex_lock(&g->mu);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int due = g->down && ts_sub(&now, &g->retry_at) >= 0;
+    pthread_mutex_unlock(&g->mu);
+    if (!due)
+        return;
+    char why[NW_ERR_MAX];
+    if (probe(g, why, sizeof why) != 0 || st_reload(g, why, sizeof why) != 0) {
+        go_down(g, why);
+        return;
+    }
+    pthread_mutex_lock(&g->mu);
+    g->down = 0;
+    g->down_msg[0] = '\0';
+    double off = ts_sub(&now, &g->down_since);
+    pthread_mutex_unlock(&g->mu);
+    nwd_log("ingest: the store is writable again: ingest is back on after %.0f s", off);
+}
+
+/* Background retention (--retention-days, --max-store-bytes), when due. */
+static void retention_if_due(nwd_ingest *g)
+{
+    const nw_retention *r = &g->lim.retention;
+    if (!r->days && !r->max_bytes)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (ts_sub(&now, &g->next_retention) < 0)
+        return;
+    g->next_retention = now;
+    g->next_retention.tv_sec += g->lim.retention_every_s ? g->lim.retention_every_s : 1;
+    nw_writer *w = NULL;
+    nw_err err = {{0}};
+    size_t dropped = 0;
+    nw_status st = nw_writer_open(g->store, &w, &err);
+    if (st == NW_OK) {
+        st = nw_store_apply_retention(g->store, r, &dropped, &err);
+        nw_err cerr = {{0}};
+        nw_status cst = nw_writer_close(w, &cerr);
+        if (st == NW_OK && cst != NW_OK) {
+            st = cst;
+            err = cerr;
+        }
+    }
+    if (st != NW_OK) {
+        if (st != NW_ERR_BUSY)
+            nwd_log("retention: %s", err.msg);
+        return;
+    }
+    g->rs_ready = 0;             /* rows went: rebuild the resume filter */
+    if (nw_store_keep_open(g->store, &err) != NW_OK)   /* retention closed them */
+        nwd_log("retention: %s", err.msg);
+    pthread_mutex_lock(&g->mu);
+    g->stats.retention_runs++;
+    g->stats.partitions_dropped += dropped;
+    pthread_mutex_unlock(&g->mu);
+    if (dropped)
+        nwd_log("retention: dropped %zu partition%s", dropped, dropped == 1 ? "" : "s");
+}
+
+/* A job refused without running: ingest is off (under mu). */
+static void refuse_down(nwd_ingest *g, nw_api_ingest_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->status = NW_ERR_IO;
+    snprintf(out->message, sizeof out->message, "ingest is off: %.480s", g->down_msg);
+    out->retry_after = retry_in(g);
+}
+
 static void *ingest_main(void *p)
 {
     nwd_ingest *g = p;
@@ -575,8 +830,14 @@ static void *ingest_main(void *p)
             until.tv_sec += 1;
             if (pthread_cond_timedwait(&g->wake, &g->mu, &until) != 0 && !g->head &&
                 !g->stopping) {
+                int down = g->down;
                 pthread_mutex_unlock(&g->mu);
-                stream_tick(g);
+                if (down) {
+                    retry_if_due(g);
+                } else {
+                    stream_tick(g);
+                    retention_if_due(g);
+                }
                 pthread_mutex_lock(&g->mu);
             }
         }
@@ -586,6 +847,15 @@ static void *ingest_main(void *p)
         g->head = j->next;
         if (!g->head)
             g->tail = NULL;
+        if (g->down) {
+            /* Queued before ingest went off: sent back, not run. */
+            refuse_down(g, j->out);
+            j->done = 1;
+            pthread_cond_broadcast(&g->done);
+            continue;
+        }
+        g->running = 1;
+        clock_gettime(CLOCK_MONOTONIC, &g->run_start);
         pthread_mutex_unlock(&g->mu);
 
         uint64_t by_id[64] = {0};
@@ -599,8 +869,24 @@ static void *ingest_main(void *p)
             if (j->out->status != NW_OK)
                 nwd_log("ingest: batch of %zu bytes failed: %s", j->len, j->out->message);
         }
+        if (j->out->status != NW_OK && j->out->status != NW_ERR_BUSY) {
+            /* A store error or a full disk: nothing of the batch is kept
+             * (the tracker goes back to the store's state), and ingest is
+             * off until a retry finds the store writable. */
+            st_recover(g);
+            j->out->retry_after = go_down(g, j->out->message);
+            pthread_mutex_lock(&g->mu);
+            g->stats.errors++;
+            pthread_mutex_unlock(&g->mu);
+        } else if (j->out->status == NW_OK) {
+            pthread_mutex_lock(&g->mu);
+            g->fails = 0;
+            pthread_mutex_unlock(&g->mu);
+            retention_if_due(g);
+        }
 
         pthread_mutex_lock(&g->mu);
+        g->running = 0;
         g->stats.batches++;
         if (j->out->status != NW_OK) {
             g->stats.failed_batches++;
@@ -685,12 +971,19 @@ int nwd_ingest_follow_position(nwd_ingest *g, const char *path, nw_ckpt_file *ou
     return found;
 }
 
-nw_status nwd_ingest_start(const char *dir, const char *default_host, nwd_ingest **out,
-                           nw_err *err)
+nw_status nwd_ingest_start(const char *dir, const char *default_host,
+                           const nwd_ingest_limits *lim, nwd_ingest **out, nw_err *err)
 {
     nwd_ingest *g = calloc(1, sizeof *g);
     if (!g)
         return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    if (lim)
+        g->lim = *lim;
+    if (!g->lim.queue_bytes)
+        g->lim.queue_bytes = NWD_INGEST_QUEUE_BYTES;
+    /* The first retention run comes a second after the start. */
+    clock_gettime(CLOCK_MONOTONIC, &g->next_retention);
+    g->next_retention.tv_sec += 1;
     g->dir = strdup(dir);
     g->default_host = default_host ? strdup(default_host) : NULL;
     nw_store_opts so = {.partition = NW_PART_DEFAULT, .create = 0};
@@ -704,6 +997,11 @@ nw_status nwd_ingest_start(const char *dir, const char *default_host, nwd_ingest
         return st;
     }
     st = ck_load(g, err);
+    if (st == NW_OK) {
+        nw_err kerr = {{0}};
+        if (nw_store_keep_open(g->store, &kerr) != NW_OK)
+            nwd_log("ingest: %s", kerr.msg);
+    }
     if (st != NW_OK) {
         nw_tracker_free(g->st_tracker);
         nw_store_close(g->store);
@@ -754,6 +1052,11 @@ static void submit(nwd_ingest *g, job *jp)
         fail(out, NW_ERR_BUSY, "netwhod is shutting down");
         return;
     }
+    if (g->down) {
+        refuse_down(g, out);
+        pthread_mutex_unlock(&g->mu);
+        return;
+    }
     if (g->tail)
         g->tail->next = &j;
     else
@@ -768,8 +1071,16 @@ static void submit(nwd_ingest *g, job *jp)
 void nwd_ingest_stats(void *p, nw_api_ingest_stats *out)
 {
     nwd_ingest *g = p;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
     pthread_mutex_lock(&g->mu);
     *out = g->stats;
+    out->up = !g->down;
+    snprintf(out->error, sizeof out->error, "%s", g->down ? g->down_msg : "");
+    double run = g->running ? ts_sub(&now, &g->run_start) : 0;
+    out->stalled_s = run > NWD_INGEST_STALL_S ? run : 0;
+    out->queue_bytes = g->q_bytes;
+    out->queue_limit = g->lim.queue_bytes;
     pthread_mutex_unlock(&g->mu);
 }
 
@@ -790,4 +1101,35 @@ void nwd_ingest_stop(nwd_ingest *g)
     free(g->dir);
     free(g->default_host);
     free(g);
+}
+
+int nwd_ingest_admit(nwd_ingest *g, uint64_t bytes, int more, char *why, size_t cap,
+                     unsigned *retry_after)
+{
+    int rc = 0;
+    pthread_mutex_lock(&g->mu);
+    if (g->down) {
+        snprintf(why, cap, "ingest is off: %.480s", g->down_msg);
+        *retry_after = retry_in(g);
+        rc = 2;
+    } else if ((more || g->q_bytes > 0) && g->q_bytes + bytes > g->lim.queue_bytes) {
+        snprintf(why, cap,
+                 "ingest is behind: %llu bytes of events are waiting (the limit is %llu); "
+                 "send again later",
+                 (unsigned long long)g->q_bytes, (unsigned long long)g->lim.queue_bytes);
+        *retry_after = 1;
+        g->stats.overloaded++;
+        rc = 1;
+    } else {
+        g->q_bytes += bytes;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+void nwd_ingest_release(nwd_ingest *g, uint64_t bytes)
+{
+    pthread_mutex_lock(&g->mu);
+    g->q_bytes = g->q_bytes > bytes ? g->q_bytes - bytes : 0;
+    pthread_mutex_unlock(&g->mu);
 }

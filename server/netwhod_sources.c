@@ -50,6 +50,7 @@ typedef struct src {
     /* Under set->mu: */
     nw_api_source_state state;
     uint64_t read_bytes, accepted, rejected, failed_batches;
+    uint64_t cut_writers;   /* FIFO writers that left mid-object        */
     char last_error[NW_ERR_MAX];
 } src;
 
@@ -150,20 +151,16 @@ int nwd_sources_add(nwd_sources *s, nwd_src_kind kind, const char *path)
             x->made_fifo = 1;
             chmod(path, 0660);   /* mkfifo's mode is cut by the umask */
         }
-        /* O_NONBLOCK: a blocking open would wait for a first writer.  Then
-         * we open the FIFO for writing ourselves and keep that end: with a
-         * writer always present, read() never sees EOF when a writer closes,
-         * so writers may come and go (cat a > F; cat b > F) without the
-         * close-and-reopen race in which a writer arriving between our EOF
-         * and our reopen would fail with ENXIO or block.  The read end stays
+        /* O_NONBLOCK: a blocking open would wait for a first writer.  No
+         * write end of our own: read() must see the end of every writer, so
+         * that a line cut short by one writer is not continued by the next
+         * one's bytes (see fifo_writers_gone).  The read end stays
          * non-blocking; the pump waits in poll() with the stop pipe. */
         x->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-        if (x->fd >= 0)
-            x->dummy_wr = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-        if (x->fd < 0 || x->dummy_wr < 0)
+        if (x->fd < 0)
             nwd_log("--fifo %s: %s", path, strerror(errno));
     }
-    if (x->fd < 0 || (kind == NWD_SRC_FIFO && x->dummy_wr < 0))
+    if (x->fd < 0)
         goto fail;
     s->v[s->n++] = x;
     nwd_log("reading %s %s", kind_name(kind), path);
@@ -194,6 +191,37 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/*
+ * Every writer of the FIFO has closed it (read() gave 0).  If the last byte
+ * was not a newline, a writer left mid-object: a newline goes down the
+ * pipe, so that the framer reports that object truncated when the next
+ * writer's first '{' starts its line, instead of running the two together
+ * (and losing the next writer's first event).  Then the FIFO is opened
+ * again *before* the old read end is closed -- there is always a reader,
+ * so a writer arriving meanwhile neither fails (ENXIO) nor loses bytes --
+ * because the old end would report the hang-up to poll() forever.
+ * 0, or -1 (the source failed).
+ */
+static int fifo_writers_gone(src *x, char last)
+{
+    if (last && last != '\n') {
+        if (write_all(x->pipe_wr, "\n", 1) != 0)
+            return -1;
+        pthread_mutex_lock(&x->set->mu);
+        x->cut_writers++;
+        pthread_mutex_unlock(&x->set->mu);
+    }
+    int fd = open(x->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        set_error(x, 1, "reopen: %s", strerror(errno));
+        nwd_log("fifo %s: reopen: %s", x->path, strerror(errno));
+        return -1;
+    }
+    close(x->fd);
+    x->fd = fd;
+    return 0;
+}
+
 static void *pump_main(void *p)
 {
     src *x = p;
@@ -204,6 +232,7 @@ static void *pump_main(void *p)
         goto out;
     }
     set_state(x, NW_SRC_RUNNING);
+    char last = 0;                   /* the last byte read, 0 after a gap */
     for (;;) {
         struct pollfd pf[2] = {{x->set->stop_rd, POLLIN, 0}, {x->fd, POLLIN, 0}};
         int rc = poll(pf, 2, -1);
@@ -219,8 +248,15 @@ static void *pump_main(void *p)
             nwd_log("%s %s: read: %s", kind_name(x->kind), x->path, strerror(errno));
             break;
         }
+        if (n == 0 && x->kind == NWD_SRC_FIFO) {
+            if (fifo_writers_gone(x, last) != 0)
+                break;
+            last = 0;
+            continue;
+        }
         if (n == 0)
             break;                                   /* the end of stdin */
+        last = buf[n - 1];
         pthread_mutex_lock(&x->set->mu);
         x->read_bytes += (uint64_t)n;
         pthread_mutex_unlock(&x->set->mu);
@@ -234,6 +270,13 @@ out:
     close(x->pipe_wr);               /* the decoder sees EOF */
     x->pipe_wr = -1;
     return NULL;
+}
+
+int nwd_wait_stop(int stop_fd, unsigned seconds)
+{
+    struct pollfd p = {stop_fd, POLLIN, 0};
+    int ms = seconds >= 1 ? 1000 : 200;
+    return poll(&p, 1, ms) > 0;
 }
 
 /* --------------------------------------------------------- the decoder */
@@ -256,10 +299,26 @@ static void hand_over(src *x)
         return;
     nw_api_ingest_result res;
     nwd_ingest_stream(x->set->ingest, b, &res);
+    /* Ingest is off (a store error, a full disk): nothing of the batch was
+     * kept; hold it and send it again until it is taken or netwhod stops.
+     * Meanwhile nothing more is read: the pipe fills, the pump blocks, and
+     * so does whoever writes to the FIFO. */
+    while (res.status != NW_OK && res.retry_after &&
+           !nwd_wait_stop(x->set->stop_rd, res.retry_after)) {
+        pthread_mutex_lock(&x->set->mu);
+        snprintf(x->last_error, sizeof x->last_error, "waiting: %.480s", res.message);
+        pthread_mutex_unlock(&x->set->mu);
+        nwd_ingest_stream(x->set->ingest, b, &res);
+    }
+    if (res.status != NW_OK && res.retry_after)
+        nwd_log("%s: stopped while ingest was off: a batch of %zu events was not stored",
+                x->path, b->nev);
     pthread_mutex_lock(&x->set->mu);
     if (res.status == NW_OK) {
         x->accepted += res.accepted;
         x->rejected += res.rejected;
+        if (strncmp(x->last_error, "waiting: ", 9) == 0)
+            x->last_error[0] = '\0';
     } else {
         x->failed_batches++;
         snprintf(x->last_error, sizeof x->last_error, "%s", res.message);
@@ -458,9 +517,11 @@ void nwd_sources_stop(nwd_sources *s)
             close(x->pipe_rd);
         }
         nwd_log("%s %s: %" PRIu64 " bytes read, %" PRIu64 " events accepted, %" PRIu64
-                " rejected, %" PRIu64 " failed batches%s%s",
+                " rejected, %" PRIu64 " failed batches, %" PRIu64
+                " writers left mid-object%s%s",
                 kind_name(x->kind), x->path, x->read_bytes, x->accepted, x->rejected,
-                x->failed_batches, x->last_error[0] ? "; last error: " : "", x->last_error);
+                x->failed_batches, x->cut_writers, x->last_error[0] ? "; last error: " : "",
+                x->last_error);
         if (x->fd >= 0 && x->fd != STDIN_FILENO)
             close(x->fd);
         if (x->dummy_wr >= 0)

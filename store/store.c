@@ -509,10 +509,79 @@ nw_status nw__catalog_upgrade(nw_store *s, nw_err *err)
     return st;
 }
 
+/* Closes the connections nw_store_keep_open holds. */
+static void keep_close(nw_store *s)
+{
+    for (size_t i = 0; i < s->nkeep; i++)
+        sqlite3_close(s->keep[i]);
+    free(s->keep);
+    free(s->keep_names);
+    s->keep = NULL;
+    s->keep_names = NULL;
+    s->nkeep = 0;
+}
+
+nw_status nw_store_keep_open(nw_store *s, nw_err *err)
+{
+    nw_cat_row *rows = NULL;
+    size_t n = 0;
+    nw_status st = nw__catalog_rows(s, &rows, &n, err);
+    if (st != NW_OK)
+        return st;
+    /* The catalog lists the partitions; processes.db is kept as well. */
+    size_t want = n + 1;
+    sqlite3 **keep = calloc(want, sizeof *keep);
+    char (*names)[NW_PART_NAME_MAX] = calloc(want, sizeof *names);
+    if (!keep || !names) {
+        free(keep);
+        free(names);
+        free(rows);
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < want; i++)
+        snprintf(names[i], sizeof names[i], "%s", i < n ? rows[i].info.name : SQL_PROCDB_FILE);
+    free(rows);
+    size_t nk = 0;
+    for (size_t i = 0; i < want; i++) {
+        size_t j = 0;
+        while (j < s->nkeep && strcmp(s->keep_names[j], names[i]) != 0)
+            j++;
+        if (j < s->nkeep) {              /* already open: move it over */
+            keep[nk] = s->keep[j];
+            s->keep[j] = NULL;
+        } else {
+            char *path = nw__path(s->dir, names[i]);
+            struct stat sb;
+            sqlite3 *db = NULL;
+            /* A read sets up the WAL index (-shm) and keeps it. */
+            if (path && stat(path, &sb) == 0 &&
+                sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                                NULL) == SQLITE_OK &&
+                sqlite3_exec(db, "PRAGMA schema_version", NULL, NULL, NULL) == SQLITE_OK) {
+                keep[nk] = db;
+            } else {
+                sqlite3_close(db);
+                keep[nk] = NULL;
+            }
+            free(path);
+            if (!keep[nk])
+                continue;
+        }
+        memcpy(names[nk], names[i], sizeof names[nk]);
+        nk++;
+    }
+    keep_close(s);                       /* those no longer listed */
+    s->keep = keep;
+    s->keep_names = names;
+    s->nkeep = nk;
+    return NW_OK;
+}
+
 void nw_store_close(nw_store *s)
 {
     if (!s)
         return;
+    keep_close(s);
     nw__store_close_read_handles(s);
     nw__proc_read_close(s);
     free(s->rd);
@@ -826,6 +895,7 @@ nw_status nw_store_apply_retention(nw_store *s, const nw_retention *r, size_t *d
     if (st != NW_OK)
         return st;
     nw__store_close_read_handles(s);
+    keep_close(s);
 
     nw_cat_row *rows = NULL;
     size_t n = 0, count = 0;

@@ -90,6 +90,10 @@ struct nw_store {
     int who_no_rollup;
     char conn_host[NW_HOST_MAX];/* nw_query_connection's host storage    */
     struct nw_proc_rd *proc_rd; /* processes.db read handle (process.c)  */
+    /* nw_store_keep_open: one idle read connection per partition file. */
+    sqlite3 **keep;
+    char (*keep_names)[NW_PART_NAME_MAX];
+    size_t nkeep;
 };
 
 /* ------------------------------------------------------------- store.c */

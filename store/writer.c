@@ -104,6 +104,7 @@ struct nw_writer {
      * no commit before the step's own, so that its rows and its checkpoint
      * are one commit; ck is set during that commit only. */
     int hold;
+    int discard;                   /* nw_writer_discard: close commits nothing */
     const nw_ckpt *ck;
     nw_redo redo;                  /* the held step's rows (ckpt_int.h)   */
     char only[NW_WRITER_MAX_OPEN_PARTITIONS * (NW_PART_NAME_MAX + 1) + 1];
@@ -1339,9 +1340,10 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
     if (!w)
         return NW_OK;
     /* What was written before a failure of the thread is kept, as it is
-     * when rows are written synchronously. */
+     * when rows are written synchronously -- unless the caller discarded
+     * the step (nw_writer_discard): then nothing more is committed. */
     nw_status tst = thread_stop(w);
-    nw_status st = commit_all(w, tst == NW_OK ? err : NULL);
+    nw_status st = w->discard ? NW_OK : commit_all(w, tst == NW_OK ? err : NULL);
     if (tst != NW_OK)
         st = thread_failed(w, tst, err);
     /* A handle still in a transaction after a failed commit rolls back as
@@ -1364,6 +1366,14 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
     pthread_mutex_destroy(&w->dl_mu);
     free(w);
     return st;
+}
+
+void nw_writer_discard(nw_writer *w)
+{
+    if (!w)
+        return;
+    w->discard = 1;
+    nw_writer_close(w, NULL);
 }
 
 nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err)

@@ -86,6 +86,10 @@ typedef struct nw_api_ingest_result {
     char message[NW_ERR_MAX];
     uint64_t accepted, rejected;
     uint64_t rejected_by[NW_REJ__COUNT];
+    /* > 0: ingest is off (a store error, a full disk) and retried by
+     * itself; nothing of this batch was kept: send it again in about this
+     * many seconds (POST: 503 with Retry-After). */
+    unsigned retry_after;
 } nw_api_ingest_result;
 
 /* Counters of the ingest service since start, for health and metrics. */
@@ -93,6 +97,16 @@ typedef struct nw_api_ingest_stats {
     uint64_t batches, accepted, rejected, failed_batches;
     uint64_t rejected_by[NW_REJ__COUNT];
     uint64_t events_by_id[64];  /* by ETW event id (all ids are < 64)      */
+    /* Whether ingest runs: 0 after a store error or a full disk until a
+     * retry finds the store writable again (error says why). */
+    int up;
+    char error[NW_ERR_MAX];     /* "" while up                              */
+    uint64_t errors;            /* batches failed by the store, since start */
+    double stalled_s;           /* > 0: one batch has run this long, past
+                                   the stall limit                          */
+    uint64_t queue_bytes, queue_limit;  /* POST bodies held / the budget    */
+    uint64_t overloaded;        /* POSTs answered 503 for the budget        */
+    uint64_t retention_runs, partitions_dropped;
 } nw_api_ingest_stats;
 
 /* One live ingest source (netwhod --fifo/--follow/--stdin) in /health. */
@@ -135,6 +149,9 @@ typedef struct nw_api_env {
      * newest partition, schema versions), or NULL if nothing: /health is
      * then "degraded" and says it in "store_check". */
     const char *store_problem;
+    /* A host whose newest event is older than this many seconds makes
+     * /health answer 503 (0: never). */
+    int64_t stale_after_s;
     /* Mixed into every ETag: a new server process (perhaps a new version,
      * or a store replaced under the same path) never matches an old tag. */
     uint64_t instance;
@@ -151,6 +168,7 @@ typedef struct nw_api_resp {
     char pre_etag[24];          /* internal: the generation tag computed
                                    before the query (kept by resets)        */
     const char *allow;          /* Allow header of a 405, else NULL         */
+    unsigned retry_after;       /* Retry-After of a 503 (0: 1 second)       */
     nw_api_route route;
 } nw_api_resp;
 

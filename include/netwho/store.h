@@ -119,6 +119,17 @@ nw_status nw_store_hosts(nw_store *s, nw_host_seen **out, size_t *n, size_t *dro
  * WAL files; dead letters not included). */
 uint64_t nw_store_bytes(nw_store *s);
 
+/*
+ * Holds one idle read-only connection open on every partition the catalog
+ * lists (and processes.db), opening those new since the last call and
+ * closing those gone.  While a connection is open, SQLite keeps the file's
+ * WAL index (-shm) and -wal in place between writer steps, so a reader
+ * that opens the partition later creates no file -- which it could not
+ * on a full disk.  For a long-lived writer (netwhod); freed by
+ * nw_store_close, dropped by nw_store_apply_retention.
+ */
+nw_status nw_store_keep_open(nw_store *s, nw_err *err);
+
 typedef struct nw_retention {
     int days;                  /* drop partitions ending before now - days;
                                   0 = no age limit                         */

@@ -40,6 +40,12 @@ nw_status nw_writer_open(nw_store *s, nw_writer **out, nw_err *err);
  * Returns the commit's status. */
 nw_status nw_writer_close(nw_writer *w, nw_err *err);
 
+/* Ends w without committing (after a failed commit: nw_writer_close would
+ * try again, and a second try that succeeds would commit the partitions
+ * without the checkpoint the caller goes back to).  Open transactions roll
+ * back; releases the lock, frees w. */
+void nw_writer_discard(nw_writer *w);
+
 /* Commits every open transaction and updates the catalog. */
 nw_status nw_writer_commit(nw_writer *w, nw_err *err);
 

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -71,11 +72,18 @@ RECORDER = O.Recorder()
 def health(p):
     """GET /api/v1/health (recorded for the openapi.yaml check)."""
     url = "http://127.0.0.1:%d/api/v1/health" % p.port
-    with urllib.request.urlopen(url, timeout=10) as r:
+    try:
+        r = urllib.request.urlopen(url, timeout=10)
+    except urllib.error.HTTPError as e:
+        r = e                        # 503: unhealthy, the same body shape
+    with r:
         body = r.read()
-        RECORDER.add("GET", "/api/v1/health", r.status,
+        status = r.status if hasattr(r, "status") else r.code
+        RECORDER.add("GET", "/api/v1/health", status,
                      {k.lower(): v for k, v in r.getheaders()}, body)
-    return json.loads(body)
+    out = json.loads(body)
+    out["_code"] = status
+    return out
 
 
 def source_done(p, total, timeout=20):
@@ -286,8 +294,8 @@ def stdin_to_eof(ctx):
 @test
 def failing_source_degrades_health(ctx):
     """A source that cannot be read (a directory: read() fails with EISDIR)
-    is 'failed' with its error, and /health says 'degraded' -- while the
-    others go on."""
+    is 'failed' with its error, and /health answers 503 'unhealthy' naming
+    it -- while the others go on."""
     good = os.path.join(ctx.tmp, "good.ndjson")
     with open(good, "wb") as f:
         f.write(split_data(ctx)[0][:20000].rsplit(b"\n", 1)[0] + b"\n")
@@ -304,7 +312,10 @@ def failing_source_degrades_health(ctx):
     b = states.get(bad)
     check(b and b["state"] == "failed" and b["last_error"] and "read" in b["last_error"],
           "the unreadable source: %r" % b)
-    check(h["status"] == "degraded", "status %r with a failed source" % h["status"])
+    check(h["status"] == "unhealthy" and h.get("_code") == 503 and
+          any(bad in r for r in h["reasons"]),
+          "status %r (%r) with a failed source: %r" % (h["status"], h.get("_code"),
+                                                      h.get("reasons")))
     g = states.get(good)
     check(g and g["state"] == "running" and g["last_error"] is None, "the good one: %r" % g)
     stop(p)

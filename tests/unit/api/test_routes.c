@@ -291,14 +291,18 @@ START_TEST(health_hosts_sources_and_tag)
     get(&env, "/api/v1/health", NULL, 0, tag, 0, &r);
     ck_assert_int_eq(r.status, 304);
     nw_api_resp_free(&r);
-    /* Sources: listed, a failed one degrades the status, and the tag moves. */
+    /* Sources: listed, a failed one makes it 503 "unhealthy" with the
+     * reason, and the tag moves. */
     env.sources = two_sources;
     get(&env, "/api/v1/health", NULL, 0, tag, 0, &r);
-    ck_assert_int_eq(r.status, 200);
-    ck_assert_str_ne(r.etag, tag);
+    ck_assert_int_eq(r.status, 503);
     j = cJSON_ParseWithLength(r.body.data, r.body.len);
     ck_assert_ptr_nonnull(j);
-    ck_assert_str_eq(cJSON_GetObjectItem(j, "status")->valuestring, "degraded");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "status")->valuestring, "unhealthy");
+    cJSON *reasons = cJSON_GetObjectItem(j, "reasons");
+    ck_assert_int_eq(cJSON_GetArraySize(reasons), 1);
+    ck_assert_ptr_nonnull(strstr(cJSON_GetArrayItem(reasons, 0)->valuestring,
+                                 "read: Is a directory"));
     cJSON *src = cJSON_GetObjectItem(j, "sources");
     ck_assert_int_eq(cJSON_GetArraySize(src), 2);
     cJSON *s0 = cJSON_GetArrayItem(src, 0), *s1 = cJSON_GetArrayItem(src, 1);
