@@ -650,7 +650,7 @@ static int st_reload(nwd_ingest *g, char *why, size_t cap)
     char warn[NW_ERR_MAX];
     nw_err err = {{0}};
     if (nw_store_checkpoint_load(g->store, &ck, warn, sizeof warn, &err) != NW_OK) {
-        snprintf(why, cap, "cannot reload the last checkpoint: %s", err.msg);
+        snprintf(why, cap, "cannot reload the last checkpoint: %.400s", err.msg);
         return -1;
     }
     if (warn[0])
