@@ -45,6 +45,7 @@
 #include "netwho/checkpoint.h"
 #include "netwho/decode.h"
 #include "netwho/framer.h"
+#include "netwho/procevent.h"
 
 /* How often a file at its end, or a missing one, is looked at again. */
 #define NWD_FOLLOW_POLL_MS 200
@@ -76,6 +77,18 @@ struct nwd_follow {
     uint64_t read_bytes, accepted, rejected, failed_batches;
     char last_error[NW_ERR_MAX];
 };
+
+/* Frees what a batch owns and empties it (its arrays are kept). */
+static void batch_clear(nwd_batch *b)
+{
+    for (size_t i = 0; i < b->nrej; i++) {
+        free(b->rej[i].raw);
+        free(b->rej[i].detail);
+    }
+    for (size_t i = 0; i < b->nproc; i++)
+        free(b->proc[i]);
+    b->nev = b->nrej = b->nproc = b->nproc_frames = 0;
+}
 
 static void set_status(nwd_follow *f, int st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -143,12 +156,10 @@ void nwd_follow_free(nwd_follow *f)
     if (f->fd >= 0)
         close(f->fd);
     nw_framer_free(f->fr);
-    for (size_t i = 0; i < f->batch.nrej; i++) {
-        free(f->batch.rej[i].raw);
-        free(f->batch.rej[i].detail);
-    }
+    batch_clear(&f->batch);
     free(f->batch.ev);
     free(f->batch.rej);
+    free(f->batch.proc);
     pthread_mutex_destroy(&f->mu);
     free(f->path);
     free(f);
@@ -212,6 +223,25 @@ static int add_reject(nwd_batch *b, nw_reject why, uint64_t offset, const nw_fra
     return 0;
 }
 
+/* Keeps a decoded process event (procevent.h) with the batch; takes it. */
+static int add_process(nwd_batch *b, nw_proc_event *pe)
+{
+    if (b->nproc == b->pcap) {
+        size_t cap = b->pcap ? b->pcap * 2 : 64;
+        nw_proc_event **v = realloc(b->proc, cap * sizeof *v);
+        if (!v) {
+            free(pe);
+            return 1;
+        }
+        b->proc = v;
+        b->pcap = cap;
+    }
+    b->proc[b->nproc++] = pe;
+    if (pe->source != NW_PSRC_SYSMON_NETWORK)
+        b->nproc_frames++;
+    return 0;
+}
+
 static int on_frame(void *p, const nw_frame *fm)
 {
     nwd_follow *f = p;
@@ -227,10 +257,16 @@ static int on_frame(void *p, const nw_frame *fm)
             b->ev = v;
             b->cap = cap;
         }
-        why = nw_decode_event(fm->data, fm->len, f->default_host, &b->ev[b->nev], detail,
-                              sizeof detail);
-        if (why == NW_ACCEPTED)
+        /* Network, Kernel-Process and Sysmon events alike, as every other
+         * ingest path takes them. */
+        int has_ev = 0;
+        nw_proc_event *pe = NULL;
+        why = nw_decode_record(fm->data, fm->len, f->default_host, &b->ev[b->nev], &has_ev,
+                               &pe, detail, sizeof detail);
+        if (why == NW_ACCEPTED && has_ev)
             b->nev++;
+        if (pe && add_process(b, pe))
+            return f->stop_now = 1;
     } else {
         why = frame_reason(fm, detail, sizeof detail);
     }
@@ -298,11 +334,7 @@ static void hand_over(nwd_follow *f, int force)
         snprintf(f->last_error, sizeof f->last_error, "%s", res.message);
     }
     pthread_mutex_unlock(&f->mu);
-    for (size_t i = 0; i < b->nrej; i++) {
-        free(b->rej[i].raw);
-        free(b->rej[i].detail);
-    }
-    b->nev = b->nrej = 0;
+    batch_clear(b);
     f->frames = 0;
 }
 

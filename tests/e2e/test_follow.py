@@ -393,6 +393,44 @@ def corrupt_newest_partition_is_reported(ctx):
     srv.stop()
 
 
+@test
+def process_events_are_followed_too(ctx):
+    """Kernel-Process and Sysmon events in a followed file are decoded like
+    every other ingest path takes them: the connections of a real Sysmon
+    export carry the same processes as after `netwho ingest` of the file."""
+    src = os.path.join(ctx.src, "tests", "data",
+                       "sysmon_otrf_2019_covenant_psremoting_grunt.jsonl")
+    with open(src, "rb") as f:
+        data = f.read()
+    lines = data.count(b"\n")
+    path = os.path.join(ctx.tmp, "sysmon.jsonl")
+    with open(path, "wb") as f:
+        f.write(data)
+    ref = os.path.join(ctx.tmp, "store-sysmon-ref")
+    r = subprocess.run([ctx.netwho, "ingest", "--store", ref, "--host", HOST, "--quiet", src],
+                       capture_output=True, timeout=60)
+    check(r.returncode == 0, "reference ingest: %r" % r.stderr[-400:])
+    r = subprocess.run([ctx.netwho, "query", "--store", ref, "-o", "json"],
+                       capture_output=True, timeout=60)
+    want = sorted((c["host"], c["local_port"], c["remote_port"], c["first_seen"],
+                   (c["process"] or {}).get("image"), (c["process"] or {}).get("guid"))
+                  for c in json.loads(r.stdout))
+    check(sum(1 for w in want if w[4]) > 0, "the reference has no attributed connection")
+    store = os.path.join(ctx.tmp, "store-sysmon")
+    srv = Server(ctx, store, "--follow", path).wait_port()
+    drained(srv, len(data))
+    s = srv.source()
+    check(s["accepted"] == lines and s["rejected"] == 0,
+          "%d lines: accepted %d, rejected %d" % (lines, s["accepted"], s["rejected"]))
+    rows = srv.get("/api/v1/connections?limit=10000")["data"]
+    got = sorted((c["host"], c["local_port"], c["remote_port"], c["first_seen"],
+                  (c["process"] or {}).get("image"), (c["process"] or {}).get("guid"))
+                 for c in rows)
+    check(got == want, "followed Sysmon file: %d rows, %d expected; first difference %r" % (
+        len(got), len(want), next(((g, w) for g, w in zip(got, want) if g != w), None)))
+    srv.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", required=True)
