@@ -40,6 +40,11 @@
 
 #define NW_HOURLY_SCHEMA_VERSION 1
 
+/* Days of roll-up rows `netwho ingest` and netwhod keep unless told
+ * (--rollup-retention-days): a year and a month, so that "the same month
+ * last year" is still there. */
+#define NW_ROLLUP_RETENTION_DAYS_DEFAULT 400
+
 /* One hour in nw_time ticks. */
 #define NW_TICKS_PER_HOUR (3600 * NW_TICKS_PER_SEC)
 
