@@ -274,6 +274,29 @@ static int json_who(nw_buf *b, const nw_who_row *w)
     return rc ? -1 : 0;
 }
 
+/* An hourly row's remote address as text (IPv4 unmapped). */
+static void hourly_ip(const nw_hourly_row *h, char out[NW_ADDR_STRLEN])
+{
+    nw_addr_format(&h->remote_ip, nw_addr_is_v4(&h->remote_ip) ? 4 : 6, out, NW_ADDR_STRLEN);
+}
+
+static int json_hourly(nw_buf *b, const nw_hourly_row *h)
+{
+    char ip[NW_ADDR_STRLEN];
+    hourly_ip(h, ip);
+    int rc = nw_buf_adds(b, "{\"hour\":");
+    rc |= h->hour == NW_TIME_MIN ? nw_buf_adds(b, "null") : add_time(b, h->hour, 1);
+    rc |= nw_buf_adds(b, ",\"host\":");
+    rc |= nw_buf_add_json_str(b, h->host, strlen(h->host));
+    rc |= nw_buf_addf(b,
+                      ",\"pid\":%" PRIu32 ",\"remote_ip\":\"%s\",\"remote_port\":%u"
+                      ",\"connections\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
+                      ",\"bytes_received\":%" PRIu64 "}",
+                      h->pid, ip, (unsigned)h->remote_port, h->connections, h->bytes_sent,
+                      h->bytes_received);
+    return rc ? -1 : 0;
+}
+
 static int json_transfer(nw_buf *b, const nw_transfer *t)
 {
     int rc = nw_buf_adds(b, "{\"time\":");
@@ -310,6 +333,7 @@ static const char *const csv_headers[] = {
     "time,bytes_sent,bytes_received,bytes_retransmitted,send_events,receive_events,"
     "retransmit_events\r\n",
     "time,host,event_id,proto,fail_proto,fail_code\r\n",
+    "hour,host,pid,remote_ip,remote_port,connections,bytes_sent,bytes_received\r\n",
 };
 
 /* A CSV field: quoted (with "" for ") when it holds a comma, quote or
@@ -372,6 +396,19 @@ static int csv_who(nw_buf *b, const nw_who_row *w)
     return rc | nw_buf_adds(b, "\r\n") ? -1 : 0;
 }
 
+static int csv_hourly(nw_buf *b, const nw_hourly_row *h)
+{
+    char ip[NW_ADDR_STRLEN];
+    hourly_ip(h, ip);
+    int rc = h->hour == NW_TIME_MIN ? 0 : add_time(b, h->hour, 0);
+    rc |= nw_buf_add(b, ",", 1);
+    rc |= csv_str(b, h->host);
+    rc |= nw_buf_addf(b, ",%" PRIu32 ",%s,%u,%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\r\n", h->pid,
+                      ip, (unsigned)h->remote_port, h->connections, h->bytes_sent,
+                      h->bytes_received);
+    return rc ? -1 : 0;
+}
+
 static int csv_transfer(nw_buf *b, const nw_transfer *t)
 {
     int rc = add_time(b, t->time, 0);
@@ -401,6 +438,8 @@ static const char *const table_headers[] = {
     "LAST SEEN\n",
     "TIME                         SENT         RECEIVED     RETRANSMITTED SENDS  RECVS  RETX\n",
     "TIME                         HOST                     EVENT PROTO FAIL_PROTO FAIL_CODE\n",
+    "HOUR                         HOST                     PID    REMOTE                          "
+    "           CONNS    SENT         RECEIVED\n",
 };
 
 static void endpoint(char *out, size_t cap, const nw_addr *a, int v, unsigned port)
@@ -433,6 +472,21 @@ static int table_who(nw_buf *b, const nw_who_row *w)
     nw_time_format(w->last_seen, l, sizeof l);
     return nw_buf_addf(b, "%-24.24s %-6" PRIu32 " %-8" PRIu64 " %-12" PRIu64 " %-12" PRIu64 " %-28s %s\n",
                        w->host, w->pid, w->connections, w->bytes_sent, w->bytes_received, f, l);
+}
+
+static int table_hourly(nw_buf *b, const nw_hourly_row *h)
+{
+    char ip[NW_ADDR_STRLEN], ts[NW_TIME_STRLEN] = "total";
+    char r[NW_ADDR_STRLEN + 10];
+    hourly_ip(h, ip);
+    snprintf(r, sizeof r, nw_addr_is_v4(&h->remote_ip) ? "%s:%u" : "[%s]:%u", ip,
+             (unsigned)h->remote_port);
+    if (h->hour != NW_TIME_MIN)
+        nw_time_format(h->hour, ts, sizeof ts);
+    return nw_buf_addf(b, "%-28s %-24.24s %-6" PRIu32 " %-46s %-8" PRIu64 " %-12" PRIu64
+                       " %" PRIu64 "\n",
+                       ts, h->host, h->pid, r, h->connections, h->bytes_sent,
+                       h->bytes_received);
 }
 
 static int table_transfer(nw_buf *b, const nw_transfer *t)
@@ -515,6 +569,10 @@ int nw_enc_transfer(nw_enc *e, const nw_transfer *t)
 int nw_enc_failure(nw_enc *e, const nw_failure *f)
 {
     ENC_ROW(e, f, json_failure, csv_failure, table_failure);
+}
+int nw_enc_hourly(nw_enc *e, const nw_hourly_row *h)
+{
+    ENC_ROW(e, h, json_hourly, csv_hourly, table_hourly);
 }
 
 int nw_enc_end(nw_enc *e)

@@ -198,3 +198,60 @@ nw_status nw_params_check(const nw_query *q, const char **bad_param, nw_err *err
     }
     return NW_OK;
 }
+
+nw_status nw_params_hourly(nw_hourly_query *h, const char *name, const char *value,
+                           const char **bad_param, nw_err *err)
+{
+    static const char *const names[] = {"ip", "host", "pid", "port", "from", "to", "limit"};
+    if (strcmp(name, "by") == 0) {
+        if (strcmp(value, "hour") == 0)
+            h->by_hour = 1;
+        else if (strcmp(value, "total") == 0)
+            h->by_hour = 0;
+        else
+            return bad("by", value, "hour or total", bad_param, err);
+        return NW_OK;
+    }
+    size_t i = 0;
+    while (i < sizeof names / sizeof names[0] && strcmp(name, names[i]) != 0)
+        i++;
+    if (i == sizeof names / sizeof names[0]) {
+        if (bad_param)
+            *bad_param = name;
+        char n[80];
+        shown(name, n, sizeof n);
+        return nw_fail(err, NW_ERR_INVALID,
+                       "unknown parameter '%s' (expected ip, host, pid, port, from, to, "
+                       "by, limit)", n);
+    }
+    /* The connection filters' parsing, so a value means one thing. */
+    nw_query q;
+    nw_query_init(&q);
+    nw_status st = nw_params_apply(&q, name, value, bad_param, err);
+    if (st != NW_OK)
+        return st;
+    switch (i) {
+    case 0:
+        h->has_ip = 1;
+        h->ip_lo = q.ip_lo;
+        h->ip_hi = q.ip_hi;
+        break;
+    case 1: h->host = q.host; break;
+    case 2: h->pid = q.pid; break;
+    case 3: h->remote_port = q.port; break;
+    case 4: h->from = q.from; break;
+    case 5: h->to = q.to; break;
+    default: h->limit = q.limit; break;
+    }
+    return NW_OK;
+}
+
+nw_status nw_params_hourly_check(const nw_hourly_query *h, const char **bad_param,
+                                 nw_err *err)
+{
+    nw_query q;
+    nw_query_init(&q);
+    q.from = h->from;
+    q.to = h->to;
+    return nw_params_check(&q, bad_param, err);
+}

@@ -38,7 +38,7 @@
 static const char *const route_names[NW_ROUTE__COUNT] = {
     "unknown", "connections", "connection", "transfers", "processes", "top",
     "failures", "health", "metrics", "openapi", "events", "export_sysmon",
-    "process_connections"};
+    "process_connections", "hourly"};
 
 const char *nw_api_route_name(nw_api_route r)
 {
@@ -190,6 +190,8 @@ static const char *const p_proc_conns[] = {"host", "at", FLOW_FILTERS, "limit", 
                                            "format", NULL};
 static const char *const p_top[] = {"by", "order", "from", "to", "limit", NULL};
 static const char *const p_failures[] = {"host", "from", "to", "limit", "format", NULL};
+static const char *const p_hourly[] = {"ip", "host", "pid", "port", "from", "to", "by",
+                                       "limit", "format", NULL};
 static const char *const p_none[] = {NULL};
 static const char *const p_export_sysmon[] = {FILTERS, "limit", "format", "ossem", "bulk",
                                               NULL};
@@ -1004,6 +1006,66 @@ static void route_failures(nw_store *store, const nw_api_req *req, nw_api_resp *
     list_end(req, resp, f, &p.enc);
 }
 
+static int hourly_cb(void *ctx, const nw_hourly_row *h)
+{
+    page_ctx *p = ctx;
+    return nw_enc_hourly(&p->enc, h);
+}
+
+/* GET /api/v1/stats/hourly: the hourly roll-up (hourly.h), one page of at
+ * most limit rows; JSON says whether more follow ("more"). */
+static void route_hourly(nw_store *store, const nw_api_req *req, nw_api_resp *resp)
+{
+    nw_hourly_query q;
+    nw_hourly_query_init(&q);
+    nw_format f;
+    int64_t limit;
+    if (check_args(req, p_hourly, resp) || get_format(req, &f, resp) ||
+        get_limit(req, 0, NW_API_LIMIT_MAX, &limit, resp))
+        return;
+    for (size_t i = 0; i < req->nargs; i++) {
+        const char *name = req->args[i].name;
+        if (strcmp(name, "format") == 0 || strcmp(name, "limit") == 0)
+            continue;
+        const char *bad = NULL;
+        nw_err err = {{0}};
+        if (nw_params_hourly(&q, name, req->args[i].value, &bad, &err) != NW_OK) {
+            nw_api_error(resp, 400, "bad_parameter", err.msg, bad ? bad : name);
+            return;
+        }
+    }
+    const char *bad = NULL;
+    nw_err err = {{0}};
+    if (nw_params_hourly_check(&q, &bad, &err) != NW_OK) {
+        nw_api_error(resp, 400, "bad_parameter", err.msg, bad);
+        return;
+    }
+    q.limit = limit;
+    page_ctx p;
+    memset(&p, 0, sizeof p);
+    int more = 0;
+    resp_reset(resp, 200, format_ctype(f));
+    if (f == NW_FMT_JSON)
+        nw_buf_adds(&resp->body, "{\"data\":");
+    nw_enc_begin(&p.enc, f, NW_REC_HOURLY, &resp->body);
+    if (nw_query_hourly(store, &q, hourly_cb, &p, &more, &err) != NW_OK) {
+        internal_error(resp, &err);
+        return;
+    }
+    int rc = nw_enc_end(&p.enc);
+    if (f == NW_FMT_JSON) {
+        /* nw_enc_end ended the array with a newline: drop it. */
+        if (resp->body.len && resp->body.data[resp->body.len - 1] == '\n')
+            resp->body.data[--resp->body.len] = '\0';
+        rc |= nw_buf_adds(&resp->body, more ? ",\"more\":true}\n" : ",\"more\":false}\n");
+    }
+    if (rc) {
+        nw_api_error(resp, 500, "internal", "answer too large", NULL);
+        return;
+    }
+    finish_etag(req, resp);
+}
+
 static void route_top(nw_store *store, const nw_api_req *req, nw_api_resp *resp)
 {
     static const char *const bys[] = {"remote_ip", "remote_port", "pid", "host"};
@@ -1705,6 +1767,8 @@ void nw_api_handle(const nw_api_env *env, nw_store *store, const nw_api_req *req
         }
     } else if (strcmp(path, "/api/v1/stats/top") == 0) {
         route = NW_ROUTE_TOP;
+    } else if (strcmp(path, "/api/v1/stats/hourly") == 0) {
+        route = NW_ROUTE_HOURLY;
     } else if (strcmp(path, "/api/v1/failures") == 0) {
         route = NW_ROUTE_FAILURES;
     } else if (strcmp(path, "/api/v1/health") == 0) {
@@ -1783,6 +1847,7 @@ again:
         route_process_connections(store, req, seg, seglen, resp);
         break;
     case NW_ROUTE_TOP: route_top(store, req, resp); break;
+    case NW_ROUTE_HOURLY: route_hourly(store, req, resp); break;
     case NW_ROUTE_FAILURES: route_failures(store, req, resp); break;
     case NW_ROUTE_HEALTH: route_health(env, store, req, resp); break;
     case NW_ROUTE_METRICS: route_metrics(env, store, req, resp); break;

@@ -19,6 +19,8 @@ static const char usage[] =
     "  who         which processes talked to an IP or CIDR\n"
     "  transfers   a connection's traffic over time\n"
     "  failures    failed connection attempts (events 17 and 49)\n"
+    "  hourly      connections and bytes per hour, process and remote end, kept\n"
+    "              longer than the raw connections\n"
     "  partitions  the store's partitions and what they hold\n"
     "  export      connections as Sysmon Event ID 3 (XML, JSON) or ECS\n"
     "\n"
@@ -69,6 +71,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "query") == 0 || strcmp(cmd, "who") == 0 ||
         strcmp(cmd, "transfers") == 0 || strcmp(cmd, "failures") == 0)
         return cli_query(argc - 1, argv + 1);
+    if (strcmp(cmd, "hourly") == 0)
+        return cli_hourly(argc - 1, argv + 1);
     if (strcmp(cmd, "partitions") == 0)
         return cli_partitions(argc - 1, argv + 1);
     if (strcmp(cmd, "export") == 0)

@@ -12,6 +12,7 @@
 int cli_ingest(int argc, char **argv);
 int cli_query(int argc, char **argv);       /* query, who, transfers, failures */
 int cli_partitions(int argc, char **argv);
+int cli_hourly(int argc, char **argv);      /* the hourly roll-up */
 int cli_export(int argc, char **argv);      /* export --sysmon */
 
 /* The residual flow filters of 'netwho query' and 'netwho export' (params.h;

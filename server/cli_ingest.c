@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "netwho/buf.h"
+#include "netwho/hourly.h"
 #include "netwho/pipeline.h"
 #include "netwho/store.h"
 #include "netwho/tracker.h"
@@ -45,6 +46,9 @@ static const char ingest_usage[] =
     "  --retention-days N     afterwards, drop partitions older than N days\n"
     "  --max-store-bytes N    afterwards, drop oldest partitions until the store\n"
     "                         is at most N bytes (suffixes K, M, G)\n"
+    "  --rollup-retention-days N  afterwards, delete hourly roll-up rows (netwho\n"
+    "                         hourly) older than N days (default 400; 0 keeps\n"
+    "                         them forever); partition retention never does\n"
     "  --quiet                no progress on a terminal\n"
     "  -h, --help             this text\n";
 
@@ -185,7 +189,7 @@ static void print_summary(const ingest_ctx *c, const nw_pipeline_stats *ps,
 int cli_ingest(int argc, char **argv)
 {
     enum { O_STORE = 256, O_HOST, O_PART, O_THREADS, O_REORDER, O_UDP, O_TCP, O_RES,
-           O_MAXOPEN, O_RETDAYS, O_MAXBYTES, O_QUIET };
+           O_MAXOPEN, O_RETDAYS, O_MAXBYTES, O_ROLLDAYS, O_QUIET };
     static const struct option opts[] = {
         {"store", required_argument, 0, O_STORE},
         {"host", required_argument, 0, O_HOST},
@@ -198,6 +202,7 @@ int cli_ingest(int argc, char **argv)
         {"max-open", required_argument, 0, O_MAXOPEN},
         {"retention-days", required_argument, 0, O_RETDAYS},
         {"max-store-bytes", required_argument, 0, O_MAXBYTES},
+        {"rollup-retention-days", required_argument, 0, O_ROLLDAYS},
         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -206,7 +211,7 @@ int cli_ingest(int argc, char **argv)
     nw_tracker_opts topts;
     nw_tracker_opts_default(&topts);
     nw_pipeline_opts popts = {0};
-    nw_retention ret = {0};
+    nw_retention ret = {.rollup_days = NW_ROLLUP_RETENTION_DAYS_DEFAULT};
     int quiet = 0, c;
     uint64_t n;
 
@@ -274,6 +279,13 @@ int cli_ingest(int argc, char **argv)
                 return NW_EXIT_USAGE;
             }
             ret.days = (int)n;
+            break;
+        case O_ROLLDAYS:
+            if (parse_count(optarg, &n) || n > 36500) {
+                cli_error("--rollup-retention-days: expected a number of days from 0 to 36500");
+                return NW_EXIT_USAGE;
+            }
+            ret.rollup_days = (int)n;
             break;
         case O_MAXBYTES:
             if (parse_count(optarg, &n) || n == 0) {
@@ -407,7 +419,7 @@ int cli_ingest(int argc, char **argv)
         goto done;
     }
     size_t dropped = 0;
-    if ((ret.days || ret.max_bytes) &&
+    if ((ret.days || ret.max_bytes || ret.rollup_days) &&
         nw_store_apply_retention(store, &ret, &dropped, &err) != NW_OK) {
         cli_error("retention: %s", err.msg);
         goto done;

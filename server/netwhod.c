@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "netwhod.h"
+#include "netwho/hourly.h"
 #include "netwho/metrics.h"
 #include "netwho/store.h"
 
@@ -73,6 +74,9 @@ static const char usage[] =
     "                       first) whose span ended more than N days ago\n"
     "  --max-store-bytes N  ... and the oldest partitions while the store is larger\n"
     "                       than N bytes (K, M, G suffixes); whichever comes first\n"
+    "  --rollup-retention-days N  ... and delete hourly roll-up rows (GET\n"
+    "                       /api/v1/stats/hourly) older than N days (default 400;\n"
+    "                       0 keeps them forever); dropping partitions keeps them\n"
     "  --retention-interval SECONDS  how often retention runs (default 300)\n"
     "  --stale-after DURATION  /api/v1/health answers 503 when a host's newest\n"
     "                       event is older than DURATION (90s, 15m, 2h, 1d);\n"
@@ -343,7 +347,7 @@ static int parse_duration(const char *s, int64_t *out)
 int main(int argc, char **argv)
 {
     enum { O_STORE = 256, O_LISTEN, O_NOLISTEN, O_SOCKET, O_TOKEN, O_CORS, O_HOST, O_NOINGEST,
-           O_OPENAPI, O_FIFO, O_FOLLOW, O_STDIN, O_RETDAYS, O_MAXBYTES, O_RETEVERY,
+           O_OPENAPI, O_FIFO, O_FOLLOW, O_STDIN, O_RETDAYS, O_MAXBYTES, O_ROLLDAYS, O_RETEVERY,
            O_STALE, O_QUEUE };
     static const struct option opts[] = {
         {"store", required_argument, 0, O_STORE},
@@ -359,6 +363,7 @@ int main(int argc, char **argv)
         {"follow", required_argument, 0, O_FOLLOW},
         {"stdin", no_argument, 0, O_STDIN},
         {"retention-days", required_argument, 0, O_RETDAYS},
+        {"rollup-retention-days", required_argument, 0, O_ROLLDAYS},
         {"max-store-bytes", required_argument, 0, O_MAXBYTES},
         {"retention-interval", required_argument, 0, O_RETEVERY},
         {"stale-after", required_argument, 0, O_STALE},
@@ -370,6 +375,8 @@ int main(int argc, char **argv)
                *openapi = NETWHO_OPENAPI_PATH;
     int no_listen = 0, no_ingest = 0, use_stdin = 0, c;
     nwd_ingest_limits lim = {.retention_every_s = 300};
+    lim.retention.rollup_days = NW_ROLLUP_RETENTION_DAYS_DEFAULT;
+    int rollup_days_given = 0;
     int64_t stale_after = 0;
     const char *fifo_path = NULL;
     const char *cors[NWD_MAX_CORS];
@@ -431,6 +438,17 @@ int main(int argc, char **argv)
             lim.retention.days = (int)v;
             break;
         }
+        case O_ROLLDAYS: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!optarg[0] || *end || v < 0 || v > 36500) {
+                nwd_log("--rollup-retention-days: expected a number of days from 0 to 36500");
+                return EXIT_USAGE;
+            }
+            lim.retention.rollup_days = (int)v;
+            rollup_days_given = 1;
+            break;
+        }
         case O_MAXBYTES:
             if (parse_bytes(optarg, &lim.retention.max_bytes) || !lim.retention.max_bytes) {
                 nwd_log("--max-store-bytes: expected a size such as 500000000 or 20G");
@@ -481,11 +499,14 @@ int main(int argc, char **argv)
         nwd_log("--no-ingest cannot be used with --fifo, --follow or --stdin");
         return EXIT_USAGE;
     }
-    if (no_ingest && (lim.retention.days || lim.retention.max_bytes)) {
+    if (no_ingest && (lim.retention.days || lim.retention.max_bytes || rollup_days_given)) {
         /* Retention needs the writer, which a read-only server never takes. */
-        nwd_log("--no-ingest cannot be used with --retention-days or --max-store-bytes");
+        nwd_log("--no-ingest cannot be used with --retention-days, --max-store-bytes or "
+                "--rollup-retention-days");
         return EXIT_USAGE;
     }
+    if (no_ingest)
+        lim.retention.rollup_days = 0;   /* the default: nothing to run */
 
     char *token = NULL;
     if (token_file && !(token = read_token(token_file)))

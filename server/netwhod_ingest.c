@@ -769,11 +769,12 @@ static void retry_if_due(nwd_ingest *g)
     nwd_log("ingest: the store is writable again: ingest is back on after %.0f s", off);
 }
 
-/* Background retention (--retention-days, --max-store-bytes), when due. */
+/* Background retention (--retention-days, --max-store-bytes,
+ * --rollup-retention-days), when due. */
 static void retention_if_due(nwd_ingest *g)
 {
     const nw_retention *r = &g->lim.retention;
-    if (!r->days && !r->max_bytes)
+    if (!r->days && !r->max_bytes && !r->rollup_days)
         return;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -799,7 +800,8 @@ static void retention_if_due(nwd_ingest *g)
             nwd_log("retention: %s", err.msg);
         return;
     }
-    g->rs_ready = 0;             /* rows went: rebuild the resume filter */
+    if (r->days || r->max_bytes)
+        g->rs_ready = 0;         /* rows went: rebuild the resume filter */
     if (nw_store_keep_open(g->store, &err) != NW_OK)   /* retention closed them */
         nwd_log("retention: %s", err.msg);
     pthread_mutex_lock(&g->mu);

@@ -553,4 +553,60 @@
     " FROM processes WHERE host = ?1 AND pid = ?2 AND create_time <= ?3"      \
     " ORDER BY create_time DESC LIMIT 1"
 
+/* ------------------------------------------------------------ rollups.db */
+
+/*
+ * The hourly roll-up (hourly.h, store/hourly.c): one row per (hour, host,
+ * pid, remote ip, remote port).  hour is hours since the Unix epoch (a
+ * small integer: 3 bytes a row where a tick time takes 8).  The primary
+ * key leads with the remote address so that "this ip or CIDR over a time
+ * range" is one range of the key (then port, then hour); hourly_hour
+ * serves queries without an address and retention's DELETE by hour.
+ * WITHOUT ROWID: the key is the row.
+ */
+#define SQL_HOURLY_FILE "rollups.db"
+#define SQL_HOURLY_SCHEMA                                                     \
+    "CREATE TABLE IF NOT EXISTS hourly("                                      \
+    " remote_ip BLOB NOT NULL, remote_port INTEGER NOT NULL,"                 \
+    " hour INTEGER NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,"       \
+    " connections INTEGER NOT NULL, bytes_sent INTEGER NOT NULL,"             \
+    " bytes_received INTEGER NOT NULL,"                                       \
+    " PRIMARY KEY(remote_ip, remote_port, hour, host, pid)) WITHOUT ROWID;"   \
+    "CREATE INDEX IF NOT EXISTS hourly_hour ON hourly(hour)"
+
+/* The writer's additions, summed in memory, at commit. */
+#define SQL_HOURLY_ADD                                                        \
+    "INSERT INTO hourly(remote_ip, remote_port, hour, host, pid,"             \
+    " connections, bytes_sent, bytes_received)"                               \
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"                                 \
+    " ON CONFLICT(remote_ip, remote_port, hour, host, pid) DO UPDATE SET"     \
+    " connections = connections + excluded.connections,"                      \
+    " bytes_sent = bytes_sent + excluded.bytes_sent,"                         \
+    " bytes_received = bytes_received + excluded.bytes_received"
+
+/* Roll-up retention: rows of hours before ?1.  The table is small (a row
+ * per key and hour, not per connection), so deleting rows is cheap here,
+ * unlike in the partitions. */
+#define SQL_HOURLY_PRUNE "DELETE FROM hourly WHERE hour < ?1"
+
+/* Queries: a head, the fragments (fixed parameter numbers, as above), a
+ * tail.  ?8 is the row limit (-1: all). */
+#define SQL_Q_HOURLY_HEAD                                                     \
+    "SELECT hour, host, pid, remote_ip, remote_port, connections,"            \
+    " bytes_sent, bytes_received FROM hourly WHERE 1"
+#define SQL_Q_HOURLY_TAIL                                                     \
+    " ORDER BY hour, host, pid, remote_ip, remote_port LIMIT ?8"
+#define SQL_Q_HOURLY_TOTAL_HEAD                                               \
+    "SELECT NULL, host, pid, remote_ip, remote_port, sum(connections),"       \
+    " sum(bytes_sent), sum(bytes_received) FROM hourly WHERE 1"
+#define SQL_Q_HOURLY_TOTAL_TAIL                                               \
+    " GROUP BY host, pid, remote_ip, remote_port"                             \
+    " ORDER BY host, pid, remote_ip, remote_port LIMIT ?8"
+#define SQL_FH_IP " AND remote_ip BETWEEN ?1 AND ?2"
+#define SQL_FH_PORT " AND remote_port = ?3"
+#define SQL_FH_PID " AND pid = ?4"
+#define SQL_FH_HOST " AND host = ?5 COLLATE NOCASE"
+#define SQL_FH_FROM " AND hour >= ?6"
+#define SQL_FH_TO " AND hour < ?7"
+
 #endif

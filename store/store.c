@@ -584,6 +584,7 @@ void nw_store_close(nw_store *s)
     keep_close(s);
     nw__store_close_read_handles(s);
     nw__proc_read_close(s);
+    nw__hourly_read_close(s);
     free(s->rd);
     sqlite3_finalize(s->cat_list);
     sqlite3_close(s->cat);
@@ -878,10 +879,11 @@ nw_status nw_store_apply_retention(nw_store *s, const nw_retention *r, size_t *d
 {
     if (dropped)
         *dropped = 0;
-    if (!r || r->days < 0 || r->days > NW_RETENTION_MAX_DAYS)
+    if (!r || r->days < 0 || r->days > NW_RETENTION_MAX_DAYS ||
+        r->rollup_days < 0 || r->rollup_days > NW_RETENTION_MAX_DAYS)
         return nw_fail(err, NW_ERR_INVALID, "retention days must be 0..%d",
                        NW_RETENTION_MAX_DAYS);
-    if (r->days == 0 && r->max_bytes == 0)
+    if (r->days == 0 && r->max_bytes == 0 && r->rollup_days == 0)
         return NW_OK;
 
     /* The caller should hold the writer; if it does not, hold the lock for
@@ -924,6 +926,15 @@ nw_status nw_store_apply_retention(nw_store *s, const nw_retention *r, size_t *d
                 keep_from = rows[i].info.min_first_seen;
         }
         st = nw__proc_prune(s, keep_from, err);
+    }
+    if (st == NW_OK && r->rollup_days > 0) {
+        /* The roll-up outlives the partitions: only its own age limit
+         * deletes from it (hourly.h).  The writer committed above. */
+        nw_time now = r->now ? r->now : nw_time_now();
+        int deleted = 0;
+        st = nw__hourly_prune(s, now - (nw_time)r->rollup_days * DAY_TICKS, &deleted, err);
+        if (st == NW_OK && deleted)
+            st = nw__bump_generation(s, err);
     }
     if (s->writer) {
         nw_err e2;

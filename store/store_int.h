@@ -90,6 +90,7 @@ struct nw_store {
     int who_no_rollup;
     char conn_host[NW_HOST_MAX];/* nw_query_connection's host storage    */
     struct nw_proc_rd *proc_rd; /* processes.db read handle (process.c)  */
+    sqlite3 *hourly_rd;         /* rollups.db read handle (hourly.c)     */
     /* nw_store_keep_open: one idle read connection per partition file. */
     sqlite3 **keep;
     char (*keep_names)[NW_PART_NAME_MAX];
@@ -192,6 +193,27 @@ void nw__procw_close(struct nw_proc_wr *pw);
 nw_status nw__proc_prune(nw_store *s, nw_time before, nw_err *err);
 /* Closes the store's read handle on processes.db (nw_store_close). */
 void nw__proc_read_close(nw_store *s);
+
+/* ------------------------------------------------------------ hourly.c */
+
+struct nw_hourly_wr;
+
+/* The writer's hourly roll-up additions (hourly.h): conns in the hour of
+ * c->first_seen, the byte deltas in the hour of c->last_seen, summed in
+ * memory in *hw (made on first use).  nw__hourly_commit upserts them into
+ * DIR/rollups.db in one transaction (keeping them if it fails, for the
+ * next commit); nw__hourly_close frees *hw, dropping what is uncommitted. */
+nw_status nw__hourly_add(struct nw_hourly_wr **hw, const nw_conn *c, int64_t conns,
+                         int64_t d_sent, int64_t d_recv, nw_err *err);
+nw_status nw__hourly_commit(nw_store *s, struct nw_hourly_wr *hw, nw_err *err);
+void nw__hourly_close(struct nw_hourly_wr *hw);
+/* Retention: deletes the rows of hours that end at or before `before`
+ * (the hour holding it is kept).  *deleted = 1 if any row went.  NW_OK if
+ * there is no rollups.db.  Needs the writer lock and no open roll-up
+ * transaction (the writer commits first). */
+nw_status nw__hourly_prune(nw_store *s, nw_time before, int *deleted, nw_err *err);
+/* Closes the store's read handle on rollups.db (nw_store_close). */
+void nw__hourly_read_close(nw_store *s);
 
 /* ------------------------------------------------------------- query.c */
 

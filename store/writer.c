@@ -100,6 +100,10 @@ struct nw_writer {
     nw_writer_stats stats;
     nw_err err;                    /* last sink error                     */
     struct nw_proc_wr *pw;         /* processes.db, once a process came   */
+    /* The hourly roll-up's additions since the last commit (hourly.h):
+     * touched by conn_write (the writer thread, if it runs) and by the
+     * commit (after the queue drained), never at once. */
+    struct nw_hourly_wr *hw;
     /* A checkpointed step (nw_writer_hold, nw_writer_commit_checkpoint):
      * no commit before the step's own, so that its rows and its checkpoint
      * are one commit; ck is set during that commit only. */
@@ -545,6 +549,11 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
         committed = 1;
         changed |= st == NW_OK;
     }
+    /* The hourly roll-up (hourly.h): right after the partitions, before
+     * the generation, so that a reader who sees a generation sees its
+     * roll-up too.  Kept in memory if this fails (tried again next time). */
+    if (st == NW_OK)
+        st = nw__hourly_commit(w->s, w->hw, err);
     /* After the partitions (even if a later one failed): a reader that read
      * the old generation saw data as old or newer, never a generation newer
      * than its data -- netwhod answers 304 from it without querying. */
@@ -811,8 +820,11 @@ static nw_status conn_write(nw_writer *w, const nw_conn *c, int note_key)
      * the connection row is written either way, and the catalog bounds
      * must cover it (the commit repairs the roll-up, see rollup_repair). */
     nw_status rst;
+    int64_t d_sent, d_recv;
     if (inserted) {
-        rst = rollup_add(h, c, 1, (int64_t)c->bytes_sent, (int64_t)c->bytes_received, err);
+        d_sent = (int64_t)c->bytes_sent;
+        d_recv = (int64_t)c->bytes_received;
+        rst = rollup_add(h, c, 1, d_sent, d_recv, err);
     } else {
         int64_t sent = 0, recv = 0;
         st = old_bytes(h, c->id, &sent, &recv, err);
@@ -823,9 +835,14 @@ static nw_status conn_write(nw_writer *w, const nw_conn *c, int note_key)
         if (st != NW_OK)
             return st;
         /* Unsigned wrap-around: the difference of two stored int64s. */
-        rst = rollup_add(h, c, 0, (int64_t)(c->bytes_sent - (uint64_t)sent),
-                         (int64_t)(c->bytes_received - (uint64_t)recv), err);
+        d_sent = (int64_t)(c->bytes_sent - (uint64_t)sent);
+        d_recv = (int64_t)(c->bytes_received - (uint64_t)recv);
+        rst = rollup_add(h, c, 0, d_sent, d_recv, err);
     }
+    /* The same deltas into the store's hourly roll-up (hourly.h). */
+    nw_status hst = nw__hourly_add(&w->hw, c, inserted ? 1 : 0, d_sent, d_recv, err);
+    if (rst == NW_OK)
+        rst = hst;
     if (note_key && (c->state == NW_STATE_ATTEMPTED || c->state == NW_STATE_ESTABLISHED))
         bloom_add(w, c);
     part_entry *e = h->e;
@@ -1350,6 +1367,7 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
      * it closes. */
     handles_close_all(w);
     nw__procw_close(w->pw);
+    nw__hourly_close(w->hw);   /* uncommitted sums (a discard) are dropped */
     nw_status st2 = nw__dl_close(&w->dl, st == NW_OK ? err : NULL);
     if (st == NW_OK)
         st = st2;

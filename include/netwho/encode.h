@@ -30,6 +30,7 @@
 
 #include "netwho/buf.h"
 #include "netwho/conn.h"
+#include "netwho/hourly.h"
 #include "netwho/query.h"
 
 typedef enum nw_format {
@@ -47,7 +48,10 @@ typedef enum nw_record {
     NW_REC_CONN = 0,
     NW_REC_WHO,
     NW_REC_TRANSFER,
-    NW_REC_FAILURE
+    NW_REC_FAILURE,
+    NW_REC_HOURLY      /* hourly.h rows: hour, host, pid, remote_ip,
+                          remote_port, connections, bytes_sent,
+                          bytes_received (hour null / empty in a total) */
 } nw_record;
 
 typedef struct nw_enc {
@@ -64,6 +68,7 @@ int nw_enc_conn(nw_enc *e, const nw_conn *c);
 int nw_enc_who(nw_enc *e, const nw_who_row *w);
 int nw_enc_transfer(nw_enc *e, const nw_transfer *t);
 int nw_enc_failure(nw_enc *e, const nw_failure *f);
+int nw_enc_hourly(nw_enc *e, const nw_hourly_row *h);
 /* Ends the list ("]" for json; nothing for the others). */
 int nw_enc_end(nw_enc *e);
 

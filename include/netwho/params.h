@@ -9,6 +9,7 @@
 #ifndef NETWHO_PARAMS_H
 #define NETWHO_PARAMS_H
 
+#include "netwho/hourly.h"
 #include "netwho/query.h"
 #include "netwho/status.h"
 
@@ -37,5 +38,19 @@ nw_status nw_params_check(const nw_query *q, const char **bad_param, nw_err *err
 
 /* Parses a connection id ("123"): 0 and *id, or -1. */
 int nw_params_id(const char *s, int64_t *id);
+
+/*
+ * The hourly roll-up's parameters (hourly.h), for `netwho hourly` and
+ * GET /api/v1/stats/hourly: ip (IP or CIDR of the REMOTE end), host, pid,
+ * port (the REMOTE port), from, to, limit take the values and give the
+ * errors of nw_params_apply; by takes hour or total.  host points into
+ * value.  Same return and *bad_param as nw_params_apply.
+ */
+nw_status nw_params_hourly(nw_hourly_query *h, const char *name, const char *value,
+                           const char **bad_param, nw_err *err);
+
+/* After all parameters: from < to.  Same errors as nw_params_check. */
+nw_status nw_params_hourly_check(const nw_hourly_query *h, const char **bad_param,
+                                 nw_err *err);
 
 #endif

@@ -74,6 +74,7 @@ typedef enum nw_api_route {
     NW_ROUTE_EVENTS,
     NW_ROUTE_EXPORT_SYSMON,
     NW_ROUTE_PROCESS_CONNECTIONS,   /* /api/v1/processes/{pid}/connections */
+    NW_ROUTE_HOURLY,                /* /api/v1/stats/hourly */
     NW_ROUTE__COUNT
 } nw_api_route;
 

@@ -9,6 +9,9 @@
  *   DIR/processes.db          the time-aware process table (procstore.h):
  *                             not partitioned, a process often predates
  *                             the partitions its connections are in
+ *   DIR/rollups.db            hourly roll-up (hourly.h): connections and
+ *                             bytes per hour, host, pid, remote ip and
+ *                             port, kept longer than the partitions
  *   DIR/rejected/             dead letters: rejected events with reasons
  *   DIR/.lock                 held (flock) by the one writer
  *
@@ -136,13 +139,19 @@ typedef struct nw_retention {
     uint64_t max_bytes;        /* then drop oldest until the store fits;
                                   0 = no size limit                        */
     nw_time now;               /* "now" for days; 0 = wall clock          */
+    int rollup_days;           /* delete hourly roll-up rows (hourly.h) of
+                                  hours ending before now - rollup_days;
+                                  0 = keep them forever.  Dropping
+                                  partitions never touches the roll-up.   */
 } nw_retention;
 
 /*
  * Drops whole partitions, oldest first, until both limits hold; never drops
  * the newest partition for the size limit (the store keeps what it is
  * writing).  Then deletes from DIR/processes.db the processes that exited
- * before the oldest partition kept (procstore.h).  Needs the writer lock (nw_writer_open), which the caller holds.
+ * before the oldest partition kept (procstore.h), and, with rollup_days,
+ * the roll-up rows older than that from DIR/rollups.db (a DELETE by hour:
+ * that table is small, one row per key and hour).  Needs the writer lock (nw_writer_open), which the caller holds.
  * Sets *dropped (if not NULL) to the number of partitions dropped.
  */
 nw_status nw_store_apply_retention(nw_store *s, const nw_retention *r,

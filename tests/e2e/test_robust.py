@@ -257,11 +257,13 @@ def disk_full_turns_ingest_off_and_back_on(ctx):
     check(st == 200, "first POST: %d %r" % (st, r))
     acked += r["accepted"]
     filler = os.path.join(mnt, "filler")
-    with open(filler, "wb") as f:
+    # Unbuffered: a buffered file keeps the bytes a short write left over,
+    # and its close would raise ENOSPC again, whenever the free space is
+    # not a multiple of 64 KiB.
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     refused = None
@@ -322,11 +324,13 @@ def disk_full_while_following(ctx):
     TF.wait_for("part 1", lambda: srv.source()["bytes_read"] >= cut)
     time.sleep(1.5)
     filler = os.path.join(mnt, "filler")
-    with open(filler, "wb") as f:
+    # Unbuffered: a buffered file keeps the bytes a short write left over,
+    # and its close would raise ENOSPC again, whenever the free space is
+    # not a multiple of 64 KiB.
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     with open(path, "ab") as f:
@@ -367,11 +371,13 @@ def fifo_writer_waits_while_ingest_is_off(ctx):
     fifo = os.path.join(ctx.tmp, "full.fifo")
     srv = Server(ctx, store, "--fifo", fifo, name="fifofull")
     filler = os.path.join(mnt, "filler")
-    with open(filler, "wb") as f:
+    # Unbuffered: a buffered file keeps the bytes a short write left over,
+    # and its close would raise ENOSPC again, whenever the free space is
+    # not a multiple of 64 KiB.
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     n = 12000

@@ -456,6 +456,66 @@ def top_talkers(ctx):
     check(len(get_json(ctx, "/api/v1/stats/top?limit=3")["data"]) == 3, "limit 3")
 
 
+def hourly_totals(conns):
+    """(host, pid, remote ip key, remote port) -> [connections, sent, received]."""
+    want = collections.defaultdict(lambda: [0, 0, 0])
+    for c in conns:
+        w = want[(c["host"], c["pid"], E.addr_key(c["remote_ip"]), c["remote_port"])]
+        w[0] += 1
+        w[1] += c["bytes_sent"]
+        w[2] += c["bytes_received"]
+    return dict(want)
+
+
+@test
+def hourly_rollup(ctx):
+    """GET /api/v1/stats/hourly: totals per (host, pid, remote end) equal the
+    generator's connections; per-hour connection counts are in the hour of
+    first_seen and add up to the totals; filters, formats, limit, errors."""
+    to = urllib.parse.quote(POST_START)     # on an hour: the POSTs come later
+    def key(r):
+        return (r["host"], r["pid"], E.addr_key(r["remote_ip"]), r["remote_port"])
+    page = get_json(ctx, "/api/v1/stats/hourly?by=total&limit=10000&to=" + to)
+    check(page["more"] is False, "more on a full page")
+    got = {}
+    for r in page["data"]:
+        check(r["hour"] is None, "a total has hour %r" % r["hour"])
+        got[key(r)] = [r["connections"], r["bytes_sent"], r["bytes_received"]]
+    want = hourly_totals(ctx.exp["connections"])
+    check(got == want, "hourly totals: %d groups, want %d; first differences %r" % (
+        len(got), len(want), [(k, got.get(k), want.get(k)) for k in set(got) | set(want)
+                              if got.get(k) != want.get(k)][:3]))
+    rows = get_json(ctx, "/api/v1/stats/hourly?limit=10000&to=" + to)["data"]
+    sums = collections.defaultdict(lambda: [0, 0, 0])
+    per_hour = collections.Counter()
+    for r in rows:
+        s = sums[key(r)]
+        s[0] += r["connections"]
+        s[1] += r["bytes_sent"]
+        s[2] += r["bytes_received"]
+        per_hour[E.ticks_of(r["hour"]) // (3600 * E.TICKS)] += r["connections"]
+    check(dict(sums) == want, "hours do not add up to the totals")
+    want_hour = collections.Counter(E.ticks_of(c["first_seen"]) // (3600 * E.TICKS)
+                                    for c in ctx.exp["connections"])
+    check(per_hour == want_hour, "connections per hour %r, want %r" % (per_hour, want_hour))
+    # One remote address, and a CIDR block.
+    ip = collections.Counter(c["remote_ip"] for c in ctx.exp["connections"]).most_common(1)[0][0]
+    one = get_json(ctx, "/api/v1/stats/hourly?by=total&" + qs(ip=ip, to=POST_START))["data"]
+    check({key(r): [r["connections"], r["bytes_sent"], r["bytes_received"]] for r in one} ==
+          {k: v for k, v in want.items() if k[2] == E.addr_key(ip)}, "ip=%s" % ip)
+    nd = get(ctx, "/api/v1/stats/hourly?format=ndjson&limit=10000&to=" + to)
+    check(nd.status == 200 and len(nd.text().splitlines()) == len(rows), "ndjson rows")
+    csv = get(ctx, "/api/v1/stats/hourly?format=csv&limit=10000&to=" + to)
+    check(csv.status == 200 and len(csv.text().splitlines()) == len(rows) + 1, "csv rows")
+    lim = get_json(ctx, "/api/v1/stats/hourly?limit=1")
+    check(len(lim["data"]) == 1 and lim["more"] is True, "limit 1: %r" % lim)
+    for path, param in (("by=day", "by"), ("port=http", "port"), ("ip=nope", "ip"),
+                        ("pid=-1", "pid"), ("from=yesterday", "from"), ("limit=0", "limit"),
+                        ("from=2026-03-17T00:00:00Z&to=2026-03-16T00:00:00Z", "to"),
+                        ("remote_port=53", "remote_port"), ("format=table", "format")):
+        expect_error(get(ctx, "/api/v1/stats/hourly?" + path), 400, param, path)
+
+
 @test
 def etag_304(ctx):
     for path in ("/api/v1/connections?limit=5", "/api/v1/health",

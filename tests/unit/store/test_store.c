@@ -384,7 +384,7 @@ START_TEST(test_retention_by_days)
 
     /* now = day 4 12:00, keep 2 days: cutoff day 2 12:00; days 0 and 1
      * end before it, day 2 does not. */
-    nw_retention ret = {2, 0, g_day0 + 4 * DAY + 12 * HOUR};
+    nw_retention ret = {2, 0, g_day0 + 4 * DAY + 12 * HOUR, 0};
     size_t dropped = 99;
     nw_err err = {{0}};
     ck_assert_msg(nw_store_apply_retention(s, &ret, &dropped, &err) == NW_OK, "%s",
@@ -435,7 +435,7 @@ START_TEST(test_retention_by_bytes)
 
     w = open_writer(s, &sink);
     /* Exactly fits once the two oldest are gone. */
-    nw_retention ret = {0, total - b0 - b1, 0};
+    nw_retention ret = {0, total - b0 - b1, 0, 0};
     size_t dropped = 0;
     ck_assert_msg(nw_store_apply_retention(s, &ret, &dropped, &err) == NW_OK, "%s",
                   err.msg);
@@ -456,10 +456,10 @@ START_TEST(test_retention_by_bytes)
     ck_assert_uint_eq(dropped, 0);
 
     /* No limits: nothing to do. */
-    nw_retention none = {0, 0, 0};
+    nw_retention none = {0, 0, 0, 0};
     ck_assert(nw_store_apply_retention(s, &none, &dropped, &err) == NW_OK);
     ck_assert_uint_eq(dropped, 0);
-    nw_retention bad = {-1, 0, 0};
+    nw_retention bad = {-1, 0, 0, 0};
     ck_assert_int_eq(nw_store_apply_retention(s, &bad, &dropped, &err), NW_ERR_INVALID);
     close_writer(w);
     nw_store_close(s);
@@ -477,7 +477,7 @@ START_TEST(test_retention_needs_the_lock)
 
     /* Another handle, while the writer holds the store: busy. */
     nw_store *other = open_store(NW_PART_DEFAULT, 0);
-    nw_retention ret = {1, 0, g_day0 + 3 * DAY};
+    nw_retention ret = {1, 0, g_day0 + 3 * DAY, 0};
     size_t dropped = 0;
     nw_err err = {{0}};
     ck_assert_int_eq(nw_store_apply_retention(other, &ret, &dropped, &err), NW_ERR_BUSY);
