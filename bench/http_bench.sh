@@ -118,7 +118,11 @@ fi
 # next run must start from the same data.
 run_store=$results/http-store-run
 rm -rf "$run_store"
-cp -a "$store" "$run_store"
+mkdir -p "$run_store"
+# Contents, not the directory entry: a store that is a symlink (kept
+# elsewhere) would otherwise be copied as the link, and the runs would
+# write into the source store.
+cp -a "$store/." "$run_store/"
 
 # ------------------------------------------------------------ server
 port=$(python3 - "$port" <<'EOF'
@@ -319,7 +323,7 @@ git diff --quiet HEAD -- server api store common include collector 2>/dev/null |
 export H_POPULAR=$popular H_RARE=$rare H_NROT=$nrot H_WIN_FROM=$win_from H_WIN_TO=$win_to \
     H_SPAN_FROM=$span_from H_NEWEST=$newest H_ETAG=$etag H_COMMIT=$commit H_DURATION=$duration \
     H_THREADS=$wrk_threads H_CONNS=$conns H_BATCH=$batch H_SECOND=$(basename "$second") \
-    H_EVENTS=$events H_PORT=$port H_STORE_BYTES=$(du -sb --exclude=rejected "$store" | cut -f1)
+    H_EVENTS=$events H_PORT=$port H_STORE_BYTES=$(du -sbL --exclude=rejected "$store/" | cut -f1)
 python3 - "$work" "$results/http_latest.md" <<'EOF'
 import json, os, re, sys, datetime as dt, platform
 work, out = sys.argv[1], sys.argv[2]
