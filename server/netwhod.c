@@ -83,6 +83,8 @@ static const char usage[] =
     "                       default: never\n"
     "  --ingest-queue-bytes N  POST bodies held at once (default 128M); past it\n"
     "                       POST /api/v1/events answers 503 with Retry-After\n"
+    "  --log-file PATH      write the log to PATH (appended) instead of standard\n"
+    "                       error; SIGHUP reopens it (for logrotate)\n"
     "  -h, --help           this text\n"
     "\n"
     "When the store cannot be written (a full disk, an I/O or SQLite error),\n"
@@ -95,7 +97,7 @@ static const char usage[] =
     "version); a problem is logged and shown in /api/v1/health.\n"
     "\n"
     "SIGINT/SIGTERM stop it cleanly: in-flight requests finish, the store is\n"
-    "closed.  Exit 0 after a clean stop, 1 on a runtime error, 2 on a usage error.\n";
+    "closed.  SIGHUP reopens --log-file.  Exit 0 after a clean stop, 1 on a runtime error, 2 on a usage error.\n";
 
 void nwd_log(const char *fmt, ...)
 {
@@ -342,13 +344,36 @@ static int parse_duration(const char *s, int64_t *out)
     return 0;
 }
 
+/* ---------------------------------------------------------------- logs */
+
+/*
+ * Points standard error (where nwd_log and everything else writes) at path,
+ * opened for appending, created mode 0640.  Called at start and on SIGHUP,
+ * after logrotate renamed the file: dup2 swaps the descriptor in one step,
+ * so no line is lost or split between the two files.  0, or -1 with the
+ * reason logged to the old standard error.
+ */
+static int log_reopen(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        nwd_log("--log-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = dup2(fd, STDERR_FILENO) < 0 ? -1 : 0;
+    if (rc)
+        nwd_log("--log-file %s: %s", path, strerror(errno));
+    close(fd);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
 {
     enum { O_STORE = 256, O_LISTEN, O_NOLISTEN, O_SOCKET, O_TOKEN, O_CORS, O_HOST, O_NOINGEST,
            O_OPENAPI, O_FIFO, O_FOLLOW, O_STDIN, O_RETDAYS, O_MAXBYTES, O_ROLLDAYS, O_RETEVERY,
-           O_STALE, O_QUEUE };
+           O_STALE, O_QUEUE, O_LOGFILE };
     static const struct option opts[] = {
         {"store", required_argument, 0, O_STORE},
         {"listen", required_argument, 0, O_LISTEN},
@@ -368,6 +393,7 @@ int main(int argc, char **argv)
         {"retention-interval", required_argument, 0, O_RETEVERY},
         {"stale-after", required_argument, 0, O_STALE},
         {"ingest-queue-bytes", required_argument, 0, O_QUEUE},
+        {"log-file", required_argument, 0, O_LOGFILE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *store_dir = NULL, *listen_spec = "127.0.0.1:8080", *socket_path = NULL,
@@ -378,7 +404,7 @@ int main(int argc, char **argv)
     lim.retention.rollup_days = NW_ROLLUP_RETENTION_DAYS_DEFAULT;
     int rollup_days_given = 0;
     int64_t stale_after = 0;
-    const char *fifo_path = NULL;
+    const char *fifo_path = NULL, *log_file = NULL;
     const char *cors[NWD_MAX_CORS];
     int ncors = 0;
     const char *follow[16];
@@ -387,6 +413,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case O_STORE: store_dir = optarg; break;
+        case O_LOGFILE: log_file = optarg; break;
         case O_LISTEN: listen_spec = optarg; break;
         case O_NOLISTEN: no_listen = 1; break;
         case O_SOCKET: socket_path = optarg; break;
@@ -490,6 +517,8 @@ int main(int argc, char **argv)
         nwd_log("--store DIR is required");
         return EXIT_USAGE;
     }
+    if (log_file && log_reopen(log_file) != 0)
+        return EXIT_USAGE;
     if (no_listen && !socket_path) {
         nwd_log("--no-listen needs --socket PATH: there would be nothing to serve on");
         return EXIT_USAGE;
@@ -616,7 +645,11 @@ int main(int argc, char **argv)
         if (sigwait(&stop_set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            nwd_log("SIGHUP: logs go to standard error; nothing to reopen");
+            if (!log_file) {
+                nwd_log("SIGHUP: logs go to standard error; nothing to reopen");
+            } else if (log_reopen(log_file) == 0) {
+                nwd_log("SIGHUP: reopened %s", log_file);
+            }
             continue;
         }
         nwd_log("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");

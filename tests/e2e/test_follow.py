@@ -431,6 +431,38 @@ def process_events_are_followed_too(ctx):
     srv.stop()
 
 
+@test
+def log_file_is_reopened_on_sighup(ctx):
+    """--log-file gets the log instead of standard error; after logrotate's
+    rename, SIGHUP reopens the path: old lines stay in the renamed file,
+    new ones go to the new file, none to standard error."""
+    log = os.path.join(ctx.tmp, "netwhod.log")
+    err = os.path.join(ctx.tmp, "netwhod.stderr")
+    with open(err, "wb") as ef:
+        p = subprocess.Popen([ctx.netwhod, "--store", os.path.join(ctx.tmp, "store-log"),
+                              "--listen", "127.0.0.1:0", "--log-file", log],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=ef)
+    ctx.procs.append(p)
+
+    def text(path):
+        try:
+            with open(path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+    wait_for("listening in the log file", lambda: "listening on" in text(log), timeout=20)
+    os.rename(log, log + ".1")
+    p.send_signal(signal.SIGHUP)
+    wait_for("the reopened log", lambda: "SIGHUP: reopened" in text(log), timeout=10)
+    p.send_signal(signal.SIGTERM)
+    p.wait(20)
+    check(p.returncode == 0, "exit %r" % p.returncode)
+    old, new = text(log + ".1"), text(log)
+    check("listening on" in old and "stopping" not in old, "rotated file: %r" % old[-300:])
+    check("stopping" in new and "listening on" not in new, "new file: %r" % new[-300:])
+    check(text(err) == "", "standard error got %r" % text(err)[-300:])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", required=True)
