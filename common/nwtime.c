@@ -196,7 +196,11 @@ static int64_t floor_div(int64_t a, int64_t b)
 
 size_t nw_time_format(nw_time t, char *buf, size_t cap)
 {
-    if (cap < NW_TIME_STRLEN)
+    /* RFC 3339 has years 0000..9999 only.  Checking the range first also
+     * keeps the arithmetic below in int64 (NW_TIME_MIN overflowed it). */
+    static const nw_time first = -719528LL * SECS_PER_DAY * NW_TICKS_PER_SEC; /* 0000-01-01 */
+    static const nw_time end = 2932897LL * SECS_PER_DAY * NW_TICKS_PER_SEC;   /* 10000-01-01 */
+    if (cap < NW_TIME_STRLEN || t < first || t >= end)
         return 0;
     int64_t secs = floor_div(t, NW_TICKS_PER_SEC);
     int64_t frac = t - secs * NW_TICKS_PER_SEC;
@@ -205,8 +209,6 @@ size_t nw_time_format(nw_time t, char *buf, size_t cap)
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    if (y < 0 || y > 9999)
-        return 0;
     int n = snprintf(buf, cap, "%04d-%02u-%02uT%02d:%02d:%02d.%07dZ", (int)y, m, d,
                      (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60),
                      (int)frac);

@@ -78,6 +78,18 @@ START_TEST(time_roundtrip_and_floors)
     ck_assert_int_eq(nw_time_floor_day(-1), -86400LL * NW_TICKS_PER_SEC);
     char small[8];
     ck_assert_uint_eq(nw_time_format(t, small, sizeof small), 0);
+    /* The ends of RFC 3339's years format; beyond them, and the open
+     * bounds NW_TIME_MIN/MAX, nothing does (and nothing overflows: UBSan). */
+    char buf[NW_TIME_STRLEN];
+    nw_time y0 = parse("0000-01-01T00:00:00Z"), y9 = parse("9999-12-31T23:59:59.9999999Z");
+    ck_assert_uint_eq(nw_time_format(y0, buf, sizeof buf), 28);
+    ck_assert_str_eq(buf, "0000-01-01T00:00:00.0000000Z");
+    ck_assert_uint_eq(nw_time_format(y9, buf, sizeof buf), 28);
+    ck_assert_str_eq(buf, "9999-12-31T23:59:59.9999999Z");
+    ck_assert_uint_eq(nw_time_format(y0 - 1, buf, sizeof buf), 0);
+    ck_assert_uint_eq(nw_time_format(y9 + 1, buf, sizeof buf), 0);
+    ck_assert_uint_eq(nw_time_format(NW_TIME_MIN, buf, sizeof buf), 0);
+    ck_assert_uint_eq(nw_time_format(NW_TIME_MAX, buf, sizeof buf), 0);
 }
 END_TEST
 
