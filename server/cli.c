@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "netwho/params.h"
 
 static const char usage[] =
     "usage: netwho <command> [options]\n"
@@ -44,11 +45,23 @@ int cli_flow_filter(const char *name)
            strcmp(name, "scope") == 0;
 }
 
-const char *cli_filter_value(const char *name, const char *optarg)
+void cli_filter_name(const char *opt, char *name, size_t cap)
 {
-    if (!optarg && strcmp(name, "exclude_loopback") == 0)
-        return "true";
-    return optarg ? optarg : "";
+    snprintf(name, cap, "%s", opt);
+    for (char *p = name; *p; p++)
+        if (*p == '-')
+            *p = '_';
+}
+
+int cli_apply_filter(nw_query *q, const char *name, const char *optarg)
+{
+    const char *value = optarg ? optarg : strcmp(name, "exclude_loopback") == 0 ? "true" : "";
+    nw_err err = {{0}};
+    if (nw_params_apply(q, name, value, NULL, &err) != NW_OK) {
+        cli_error("--%s", err.msg);
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)

@@ -5,6 +5,10 @@
 #ifndef NETWHO_SERVER_CLI_H
 #define NETWHO_SERVER_CLI_H
 
+#include <stddef.h>
+
+#include "netwho/query.h"
+
 #define NW_EXIT_OK 0
 #define NW_EXIT_ERROR 1
 #define NW_EXIT_USAGE 2
@@ -33,9 +37,34 @@ int cli_export(int argc, char **argv);      /* export --sysmon */
 /* 1 if name (params.h spelling) is one of the flow filters above. */
 int cli_flow_filter(const char *name);
 
-/* The value of filter option name: optarg, or "true" for a bare
- * --exclude-loopback (its argument is optional). */
-const char *cli_filter_value(const char *name, const char *optarg);
+/* The connection filter options of query and export, as getopt_long
+ * entries whose val is the caller's code for "a filter". */
+#define CLI_FILTER_OPTIONS(val)                                               \
+    {"ip", required_argument, 0, (val)},                                     \
+    {"port", required_argument, 0, (val)},                                   \
+    {"local-port", required_argument, 0, (val)},                             \
+    {"remote-port", required_argument, 0, (val)},                            \
+    {"pid", required_argument, 0, (val)},                                    \
+    {"host", required_argument, 0, (val)},                                   \
+    {"process", required_argument, 0, (val)},                                \
+    {"proto", required_argument, 0, (val)},                                  \
+    {"direction", required_argument, 0, (val)},                              \
+    {"state", required_argument, 0, (val)},                                  \
+    {"from", required_argument, 0, (val)},                                   \
+    {"to", required_argument, 0, (val)},                                     \
+    {"community-id", required_argument, 0, (val)},                           \
+    {"exclude-loopback", optional_argument, 0, (val)},                       \
+    {"scope", required_argument, 0, (val)},                                  \
+    {"limit", required_argument, 0, (val)}
+
+/* The params.h name of filter option opt ("local-port" -> "local_port"),
+ * into name[cap]. */
+void cli_filter_name(const char *opt, char *name, size_t cap);
+
+/* Applies filter name (params.h spelling) with option argument optarg (NULL
+ * for a bare --exclude-loopback, which means true) to q.  0, or -1 after
+ * printing the error. */
+int cli_apply_filter(nw_query *q, const char *name, const char *optarg);
 
 /* Prints "netwho: <msg>" to stderr. */
 void cli_error(const char *fmt, ...)

@@ -83,22 +83,7 @@ int cli_export(int argc, char **argv)
         {"index", required_argument, 0, O_INDEX},
         {"no-port-names", no_argument, 0, O_NOPORT},
         {"no-hostnames", no_argument, 0, O_NOHOST},
-        {"ip", required_argument, 0, O_FILTER},
-        {"port", required_argument, 0, O_FILTER},
-        {"local-port", required_argument, 0, O_FILTER},
-        {"remote-port", required_argument, 0, O_FILTER},
-        {"pid", required_argument, 0, O_FILTER},
-        {"host", required_argument, 0, O_FILTER},
-        {"process", required_argument, 0, O_FILTER},
-        {"proto", required_argument, 0, O_FILTER},
-        {"direction", required_argument, 0, O_FILTER},
-        {"state", required_argument, 0, O_FILTER},
-        {"from", required_argument, 0, O_FILTER},
-        {"to", required_argument, 0, O_FILTER},
-        {"community-id", required_argument, 0, O_FILTER},
-        {"exclude-loopback", optional_argument, 0, O_FILTER},
-        {"scope", required_argument, 0, O_FILTER},
-        {"limit", required_argument, 0, O_FILTER},
+        CLI_FILTER_OPTIONS(O_FILTER),
         {"output", required_argument, 0, 'o'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -125,15 +110,9 @@ int cli_export(int argc, char **argv)
         case O_NOHOST: so.no_hostnames = 1; break;
         case O_FILTER: {
             char name[32];
-            snprintf(name, sizeof name, "%s", opts[idx].name);
-            for (char *p = name; *p; p++)
-                if (*p == '-')
-                    *p = '_';
-            if (nw_params_apply(&q, name, cli_filter_value(name, optarg), NULL, &err) !=
-                NW_OK) {
-                cli_error("--%s", err.msg);
+            cli_filter_name(opts[idx].name, name, sizeof name);
+            if (cli_apply_filter(&q, name, optarg))
                 return NW_EXIT_USAGE;
-            }
             break;
         }
         case 'o':
