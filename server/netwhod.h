@@ -125,6 +125,19 @@ typedef struct nwd_batch {
                                       but Sysmon 3): for the accepted count */
 } nwd_batch;
 
+/* Batch building (netwhod_batch.c).  Each returns 0, or -1 out of memory. */
+/* Room for one more event at b->ev[b->nev] (the caller fills, then counts). */
+int nwd_batch_reserve_event(nwd_batch *b);
+/* A copy of r (its raw bytes and detail), kept with the batch. */
+int nwd_batch_add_reject(nwd_batch *b, const nw_rejection *r);
+/* Takes pe (malloc'd, procevent.h): freed with the batch, or at once on
+ * failure. */
+int nwd_batch_add_process(nwd_batch *b, struct nw_proc_event *pe);
+/* Frees what the batch owns and empties it; its arrays are kept. */
+void nwd_batch_clear(nwd_batch *b);
+/* ... and frees the arrays too. */
+void nwd_batch_free(nwd_batch *b);
+
 /* Folds a batch into the one long-lived stream tracker (shared by all live
  * sources, so a connection split across batches stays one connection) and
  * commits; waits until done.  Unlike a POST batch the tracker is not flushed:

@@ -78,18 +78,6 @@ struct nwd_follow {
     char last_error[NW_ERR_MAX];
 };
 
-/* Frees what a batch owns and empties it (its arrays are kept). */
-static void batch_clear(nwd_batch *b)
-{
-    for (size_t i = 0; i < b->nrej; i++) {
-        free(b->rej[i].raw);
-        free(b->rej[i].detail);
-    }
-    for (size_t i = 0; i < b->nproc; i++)
-        free(b->proc[i]);
-    b->nev = b->nrej = b->nproc = b->nproc_frames = 0;
-}
-
 static void set_status(nwd_follow *f, int st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -156,10 +144,7 @@ void nwd_follow_free(nwd_follow *f)
     if (f->fd >= 0)
         close(f->fd);
     nw_framer_free(f->fr);
-    batch_clear(&f->batch);
-    free(f->batch.ev);
-    free(f->batch.rej);
-    free(f->batch.proc);
+    nwd_batch_free(&f->batch);
     pthread_mutex_destroy(&f->mu);
     free(f->path);
     free(f);
@@ -193,55 +178,6 @@ static nw_reject frame_reason(const nw_frame *fm, char *detail, size_t cap)
     }
 }
 
-static int add_reject(nwd_batch *b, nw_reject why, uint64_t offset, const nw_frame *fm,
-                      const char *detail)
-{
-    if (b->nrej == b->rcap) {
-        size_t cap = b->rcap ? b->rcap * 2 : 64;
-        nwd_rej *v = realloc(b->rej, cap * sizeof *v);
-        if (!v)
-            return 1;
-        b->rej = v;
-        b->rcap = cap;
-    }
-    nwd_rej *o = &b->rej[b->nrej];
-    memset(o, 0, sizeof *o);
-    o->reason = why;
-    o->offset = offset;
-    o->full_len = fm->full_len;
-    o->raw = malloc(fm->len ? fm->len : 1);
-    o->detail = strdup(detail);
-    if (!o->raw || !o->detail) {
-        free(o->raw);
-        free(o->detail);
-        return 1;
-    }
-    if (fm->len)
-        memcpy(o->raw, fm->data, fm->len);
-    o->raw_len = fm->len;
-    b->nrej++;
-    return 0;
-}
-
-/* Keeps a decoded process event (procevent.h) with the batch; takes it. */
-static int add_process(nwd_batch *b, nw_proc_event *pe)
-{
-    if (b->nproc == b->pcap) {
-        size_t cap = b->pcap ? b->pcap * 2 : 64;
-        nw_proc_event **v = realloc(b->proc, cap * sizeof *v);
-        if (!v) {
-            free(pe);
-            return 1;
-        }
-        b->proc = v;
-        b->pcap = cap;
-    }
-    b->proc[b->nproc++] = pe;
-    if (pe->source != NW_PSRC_SYSMON_NETWORK)
-        b->nproc_frames++;
-    return 0;
-}
-
 static int on_frame(void *p, const nw_frame *fm)
 {
     nwd_follow *f = p;
@@ -249,14 +185,8 @@ static int on_frame(void *p, const nw_frame *fm)
     char detail[NW_DETAIL_MAX] = "";
     nw_reject why;
     if (fm->kind == NW_FRAME_OBJECT) {
-        if (b->nev == b->cap) {
-            size_t cap = b->cap ? b->cap * 2 : 1024;
-            nw_event *v = realloc(b->ev, cap * sizeof *v);
-            if (!v)
-                return f->stop_now = 1;
-            b->ev = v;
-            b->cap = cap;
-        }
+        if (nwd_batch_reserve_event(b))
+            return f->stop_now = 1;
         /* Network, Kernel-Process and Sysmon events alike, as every other
          * ingest path takes them. */
         int has_ev = 0;
@@ -265,13 +195,17 @@ static int on_frame(void *p, const nw_frame *fm)
                                &pe, detail, sizeof detail);
         if (why == NW_ACCEPTED && has_ev)
             b->nev++;
-        if (pe && add_process(b, pe))
+        if (pe && nwd_batch_add_process(b, pe))
             return f->stop_now = 1;
     } else {
         why = frame_reason(fm, detail, sizeof detail);
     }
-    if (why != NW_ACCEPTED && add_reject(b, why, f->base + fm->offset, fm, detail))
-        return f->stop_now = 1;
+    if (why != NW_ACCEPTED) {
+        nw_rejection r = {.reason = why, .offset = f->base + fm->offset, .raw = fm->data,
+                          .raw_len = fm->len, .full_len = fm->full_len, .detail = detail};
+        if (nwd_batch_add_reject(b, &r))
+            return f->stop_now = 1;
+    }
     f->frames++;
     f->batch_end = f->base + fm->offset + fm->full_len;
     return 0;
@@ -334,7 +268,7 @@ static void hand_over(nwd_follow *f, int force)
         snprintf(f->last_error, sizeof f->last_error, "%s", res.message);
     }
     pthread_mutex_unlock(&f->mu);
-    batch_clear(b);
+    nwd_batch_clear(b);
     f->frames = 0;
 }
 

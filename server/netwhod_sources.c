@@ -281,17 +281,6 @@ int nwd_wait_stop(int stop_fd, unsigned seconds)
 
 /* --------------------------------------------------------- the decoder */
 
-static void batch_clear(nwd_batch *b)
-{
-    for (size_t i = 0; i < b->nrej; i++) {
-        free(b->rej[i].raw);
-        free(b->rej[i].detail);
-    }
-    for (size_t i = 0; i < b->nproc; i++)
-        free(b->proc[i]);
-    b->nev = b->nrej = b->nproc = b->nproc_frames = 0;
-}
-
 static void hand_over(src *x)
 {
     nwd_batch *b = &x->batch;
@@ -324,76 +313,28 @@ static void hand_over(src *x)
         snprintf(x->last_error, sizeof x->last_error, "%s", res.message);
     }
     pthread_mutex_unlock(&x->set->mu);
-    batch_clear(b);
+    nwd_batch_clear(b);
 }
 
 static int on_event(void *p, const nw_event *ev)
 {
-    src *x = p;
-    nwd_batch *b = &x->batch;
-    if (b->nev == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        nw_event *v = realloc(b->ev, cap * sizeof *v);
-        if (!v)
-            return 1;
-        b->ev = v;
-        b->cap = cap;
-    }
+    nwd_batch *b = &((src *)p)->batch;
+    if (nwd_batch_reserve_event(b))
+        return 1;
     b->ev[b->nev++] = *ev;
     return 0;
 }
 
-/* A process event, kept (copied) with the batch's events. */
+/* A process event, kept (copied: the pipeline owns pe) with the batch. */
 static int on_process(void *p, const nw_proc_event *pe)
 {
-    src *x = p;
-    nwd_batch *b = &x->batch;
-    if (b->nproc == b->pcap) {
-        size_t cap = b->pcap ? b->pcap * 2 : 64;
-        nw_proc_event **v = realloc(b->proc, cap * sizeof *v);
-        if (!v)
-            return 1;
-        b->proc = v;
-        b->pcap = cap;
-    }
     nw_proc_event *c = nw_proc_event_copy(pe);
-    if (!c)
-        return 1;
-    b->proc[b->nproc++] = c;
-    if (pe->source != NW_PSRC_SYSMON_NETWORK)
-        b->nproc_frames++;
-    return 0;
+    return !c || nwd_batch_add_process(&((src *)p)->batch, c);
 }
 
 static int on_reject(void *p, const nw_rejection *r)
 {
-    src *x = p;
-    nwd_batch *b = &x->batch;
-    if (b->nrej == b->rcap) {
-        size_t cap = b->rcap ? b->rcap * 2 : 64;
-        nwd_rej *v = realloc(b->rej, cap * sizeof *v);
-        if (!v)
-            return 1;
-        b->rej = v;
-        b->rcap = cap;
-    }
-    nwd_rej *o = &b->rej[b->nrej];
-    memset(o, 0, sizeof *o);
-    o->reason = r->reason;
-    o->offset = r->offset;
-    o->full_len = r->full_len;
-    o->raw = malloc(r->raw_len ? r->raw_len : 1);
-    o->detail = strdup(r->detail ? r->detail : "");
-    if (!o->raw || !o->detail) {
-        free(o->raw);
-        free(o->detail);
-        return 1;
-    }
-    if (r->raw_len)
-        memcpy(o->raw, r->raw, r->raw_len);
-    o->raw_len = r->raw_len;
-    b->nrej++;
-    return 0;
+    return nwd_batch_add_reject(&((src *)p)->batch, r) ? 1 : 0;
 }
 
 static void on_progress(void *p, uint64_t bytes)
@@ -422,7 +363,7 @@ static void *dec_main(void *p)
         while (read(x->pipe_rd, sink, sizeof sink) > 0)
             ;
     }
-    batch_clear(&x->batch);
+    nwd_batch_clear(&x->batch);
     set_state(x, NW_SRC_ENDED);      /* everything it read is ingested */
     return NULL;
 }
@@ -528,9 +469,7 @@ void nwd_sources_stop(nwd_sources *s)
             close(x->dummy_wr);
         if (x->made_fifo)
             unlink(x->path);
-        free(x->batch.ev);
-        free(x->batch.rej);
-        free(x->batch.proc);
+        nwd_batch_free(&x->batch);
         free(x->path);
         free(x);
     }
