@@ -18,30 +18,13 @@
 #include "netwho/store.h"
 #include "netwho/writer.h"
 
+#include "tests/unit/store/store_fixture.h"
+
 #define SEC NW_TICKS_PER_SEC
 #define T0 (1773619200LL * SEC)     /* 2026-03-16T00:00:00Z */
 
 static char g_dir[64];
 static nw_store *g_s;               /* the routes' read handle */
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        char sub[512];
-        while ((de = readdir(d)) != NULL) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static void setup(void)
 {

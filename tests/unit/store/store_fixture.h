@@ -1,15 +1,22 @@
-/* store_fixture.h -- helpers the store tests share (each test file is its
- * own program, so these are static). */
+/* store_fixture.h -- helpers the store tests share.  Each test file is its
+ * own program, so these are static; `static inline` keeps a file that does
+ * not use one of them free of unused-function warnings.  Every helper
+ * fails the running Check test (ck_assert) instead of returning an error. */
 #ifndef NETWHO_TEST_STORE_FIXTURE_H
 #define NETWHO_TEST_STORE_FIXTURE_H
 
+#include <check.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "netwho/addr.h"
+#include "netwho/store.h"
+#include "netwho/writer.h"
+
 /* Removes path and, if it is a directory, everything below it. */
-static void rm_rf(const char *path)
+static inline void rm_rf(const char *path)
 {
     DIR *d = opendir(path);
     if (d) {
@@ -26,6 +33,44 @@ static void rm_rf(const char *path)
     } else {
         unlink(path);
     }
+}
+
+/* An address from its text; the test fails if it does not parse. */
+static inline nw_addr fx_addr(const char *text)
+{
+    nw_addr a;
+    ck_assert_msg(nw_addr_parse(text, strlen(text), 0, &a, NULL) == 0, "%s", text);
+    return a;
+}
+
+/* Opens (create: or creates) the store in dir.  Caller closes. */
+static inline nw_store *fx_store_open(const char *dir, nw_partitioning p, int create)
+{
+    nw_store *s = NULL;
+    nw_err err = {{0}};
+    nw_store_opts o = {p, create};
+    ck_assert_msg(nw_store_open(dir, &o, &s, &err) == NW_OK, "%s", err.msg);
+    return s;
+}
+
+/* Opens s's writer, with the writer thread if threaded, and fills *sink
+ * with its sink.  Caller closes (fx_writer_close). */
+static inline nw_writer *fx_writer_open(nw_store *s, int threaded, nw_sink *sink)
+{
+    nw_writer *w = NULL;
+    nw_err err = {{0}};
+    ck_assert_msg(nw_writer_open(s, &w, &err) == NW_OK, "%s", err.msg);
+    if (threaded)
+        ck_assert_msg(nw_writer_start_thread(w, &err) == NW_OK, "%s", err.msg);
+    nw_writer_sink(w, sink);
+    return w;
+}
+
+/* Commits and closes w; the test fails if the commit does. */
+static inline void fx_writer_close(nw_writer *w)
+{
+    nw_err err = {{0}};
+    ck_assert_msg(nw_writer_close(w, &err) == NW_OK, "%s", err.msg);
 }
 
 #endif

@@ -17,61 +17,13 @@
 #include "netwho/store.h"
 #include "netwho/writer.h"
 
-#include "store_fixture.h"
-
 #define HOUR NW_TICKS_PER_HOUR
 #define MIN (60 * NW_TICKS_PER_SEC)
 #define DAY (24 * HOUR)
 
-static char g_dir[64];
-static nw_store *g_s;
-static nw_writer *g_w;
-static nw_sink g_sink;
-static nw_time g_day0;     /* 2026-03-16T00:00:00Z */
-static int g_threaded;
-
-static void open_writer(void)
-{
-    nw_err err = {{0}};
-    ck_assert_msg(nw_writer_open(g_s, &g_w, &err) == NW_OK, "%s", err.msg);
-    if (g_threaded)
-        ck_assert_msg(nw_writer_start_thread(g_w, &err) == NW_OK, "%s", err.msg);
-    nw_writer_sink(g_w, &g_sink);
-}
-
-static void setup(void)
-{
-    snprintf(g_dir, sizeof g_dir, "/tmp/nw-hourly-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(g_dir));
-    ck_assert_int_eq(nw_time_parse_rfc3339("2026-03-16T00:00:00Z", 20, &g_day0), 0);
-    nw_err err = {{0}};
-    nw_store_opts o = {NW_PART_DAY, 1};
-    ck_assert_msg(nw_store_open(g_dir, &o, &g_s, &err) == NW_OK, "%s", err.msg);
-    open_writer();
-}
-
-static void setup_threaded(void)
-{
-    g_threaded = 1;
-    setup();
-}
-
-static void teardown(void)
-{
-    if (g_w)
-        nw_writer_close(g_w, NULL);
-    g_w = NULL;
-    nw_store_close(g_s);
-    g_s = NULL;
-    rm_rf(g_dir);
-}
-
-static nw_addr addr(const char *text)
-{
-    nw_addr a;
-    ck_assert_int_eq(nw_addr_parse(text, strlen(text), 0, &a, NULL), 0);
-    return a;
-}
+#define FX_DIR_TEMPLATE "/tmp/nw-hourly-XXXXXX"
+#define FX_PARTITIONING NW_PART_DAY
+#include "writer_fixture.h"
 
 static nw_conn conn(int64_t id, const char *rip, uint16_t rport, nw_time first,
                     nw_time last, uint64_t sent, uint64_t recv)
@@ -85,8 +37,8 @@ static nw_conn conn(int64_t id, const char *rip, uint16_t rport, nw_time first,
     c.ip_version = 4;
     c.direction = NW_DIR_OUTBOUND;
     c.state = NW_STATE_CLOSED;
-    c.local_ip = addr("10.2.10.21");
-    c.remote_ip = addr(rip);
+    c.local_ip = fx_addr("10.2.10.21");
+    c.remote_ip = fx_addr(rip);
     c.local_port = (uint16_t)(50000 + id);
     c.remote_port = rport;
     c.first_seen = first;
@@ -141,7 +93,7 @@ static void expect(const rows *v, size_t i, nw_time hour, const char *ip, uint16
     ck_assert_int_eq(r->hour, hour);
     ck_assert_str_eq(r->host, "WS01");
     ck_assert_uint_eq(r->pid, 4168);
-    nw_addr a = addr(ip);
+    nw_addr a = fx_addr(ip);
     ck_assert_mem_eq(r->remote_ip.b, a.b, 16);
     ck_assert_uint_eq(r->remote_port, port);
     ck_assert_uint_eq(r->connections, conns);

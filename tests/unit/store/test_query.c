@@ -65,13 +65,6 @@ static void finish_writing(void)
     ck_assert_msg(nw_store_open(g_dir, &o, &g_s, &err) == NW_OK, "%s", err.msg);
 }
 
-static nw_addr addr(const char *text)
-{
-    nw_addr a;
-    ck_assert_msg(nw_addr_parse(text, strlen(text), 0, &a, NULL) == 0, "%s", text);
-    return a;
-}
-
 typedef struct spec {
     int64_t id;
     const char *host;
@@ -96,9 +89,9 @@ static void put_spec(const spec *p, nw_time anchor)
     c.ip_version = (uint8_t)p->ipv;
     c.direction = (uint8_t)p->dir;
     c.state = (uint8_t)p->state;
-    c.local_ip = addr(p->lip);
+    c.local_ip = fx_addr(p->lip);
     c.local_port = (uint16_t)p->lport;
-    c.remote_ip = addr(p->rip);
+    c.remote_ip = fx_addr(p->rip);
     c.remote_port = (uint16_t)p->rport;
     c.first_seen = p->first;
     c.last_seen = p->last;

@@ -64,37 +64,6 @@ static int64_t rnd_in(int64_t n)
     return n > 0 ? (int64_t)(rnd() % (uint64_t)n) : 0;
 }
 
-static nw_addr addr(const char *text)
-{
-    nw_addr a;
-    ck_assert_msg(nw_addr_parse(text, strlen(text), 0, &a, NULL) == 0, "%s", text);
-    return a;
-}
-
-static nw_store *open_store(nw_partitioning p, int create)
-{
-    nw_store *s = NULL;
-    nw_err err = {{0}};
-    nw_store_opts o = {p, create};
-    ck_assert_msg(nw_store_open(g_dir, &o, &s, &err) == NW_OK, "%s", err.msg);
-    return s;
-}
-
-static nw_writer *open_writer(nw_store *s, nw_sink *sink)
-{
-    nw_writer *w = NULL;
-    nw_err err = {{0}};
-    ck_assert_msg(nw_writer_open(s, &w, &err) == NW_OK, "%s", err.msg);
-    nw_writer_sink(w, sink);
-    return w;
-}
-
-static void close_writer(nw_writer *w)
-{
-    nw_err err = {{0}};
-    ck_assert_msg(nw_writer_close(w, &err) == NW_OK, "%s", err.msg);
-}
-
 static void file_exec(const char *name, const char *sql)
 {
     char path[256];
@@ -162,9 +131,9 @@ static void new_conn(nw_sink *sink, int64_t id)
     c->id = id;
     c->pid = (uint32_t)(100 + rnd_in(4));
     c->proto = rnd_in(2) ? NW_PROTO_TCP : NW_PROTO_UDP;
-    c->remote_ip = addr(k_rips[rnd_in(NRIPS)]);
+    c->remote_ip = fx_addr(k_rips[rnd_in(NRIPS)]);
     c->ip_version = nw_addr_is_v4(&c->remote_ip) ? 4 : 6;
-    c->local_ip = addr(c->ip_version == 4 ? "192.168.1.5" : "2001:db8::5");
+    c->local_ip = fx_addr(c->ip_version == 4 ? "192.168.1.5" : "2001:db8::5");
     c->local_port = (uint16_t)(40000 + id);
     c->remote_port = rnd_in(3) ? 443 : 53;
     c->direction = (uint8_t)(1 + rnd_in(2));
@@ -529,25 +498,25 @@ static void write_random(nw_writer *w, nw_sink *sink, int n)
 START_TEST(test_rollup_equals_scan_randomized)
 {
     memset(g_m, 0, sizeof g_m);
-    nw_store *s = open_store(NW_PART_HOUR, 1);
+    nw_store *s = fx_store_open(g_dir, NW_PART_HOUR, 1);
     nw_sink sink;
-    nw_writer *w = open_writer(s, &sink);
+    nw_writer *w = fx_writer_open(s, 0, &sink);
     write_random(w, &sink, MAX_CONNS - 80);
 
     /* While the writer runs (reading its committed state). */
     check_many(s, 300);
 
     /* After close, from the same and from a fresh store handle. */
-    close_writer(w);
+    fx_writer_close(w);
     check_many(s, 150);
     nw_store_close(s);
-    s = open_store(NW_PART_DEFAULT, 0);
+    s = fx_store_open(g_dir, NW_PART_DEFAULT, 0);
     check_many(s, 150);
 
     /* A second writer session: rows resumed through the sink (the tracker's
      * path: the open row is read back and continued), rewrites of old ids
      * (the old bytes come from the file, not from this session), new ids. */
-    w = open_writer(s, &sink);
+    w = fx_writer_open(s, 0, &sink);
     int resumed = 0;
     for (int id = 1; id <= g_nconns; id++) {
         mconn *m = &g_m[id];
@@ -574,7 +543,7 @@ START_TEST(test_rollup_equals_scan_randomized)
     for (int id = g_nconns + 1; id <= MAX_CONNS; id++)
         new_conn(&sink, id);
     g_nconns = MAX_CONNS;
-    close_writer(w);
+    fx_writer_close(w);
     check_many(s, 300);
 
     /* The roll-up holds exactly one row per (remote_ip, host, pid). */
@@ -601,11 +570,11 @@ END_TEST
 /* A store written by netwho 1: no roll-up tables, user_version 1. */
 static void make_v1(nw_partition_info **parts, size_t *np)
 {
-    nw_store *s = open_store(NW_PART_HOUR, 1);
+    nw_store *s = fx_store_open(g_dir, NW_PART_HOUR, 1);
     nw_sink sink;
-    nw_writer *w = open_writer(s, &sink);
+    nw_writer *w = fx_writer_open(s, 0, &sink);
     write_random(w, &sink, 300);
-    close_writer(w);
+    fx_writer_close(w);
     nw_err err = {{0}};
     ck_assert(nw_store_partitions(s, parts, np, &err) == NW_OK);
     nw_store_close(s);
@@ -623,7 +592,7 @@ START_TEST(test_v1_store_migrated)
     ck_assert_uint_gt(np, 4);
 
     /* A reader of version-1 files scans, and keeps its handles. */
-    nw_store *r = open_store(NW_PART_DEFAULT, 0);
+    nw_store *r = fx_store_open(g_dir, NW_PART_DEFAULT, 0);
     tally t = {0};
     nw_query q;
     for (int i = 0; i < 100; i++) {
@@ -635,9 +604,9 @@ START_TEST(test_v1_store_migrated)
 
     /* The writer upgrades the catalog on open, and each partition it opens:
      * here the one of a rewritten connection and the one of a new one. */
-    nw_store *s = open_store(NW_PART_DEFAULT, 0);
+    nw_store *s = fx_store_open(g_dir, NW_PART_DEFAULT, 0);
     nw_sink sink;
-    nw_writer *w = open_writer(s, &sink);
+    nw_writer *w = fx_writer_open(s, 0, &sink);
     ck_assert_int_eq(file_int("catalog.db", "PRAGMA user_version"), NW_SCHEMA_VERSION);
     mconn *old = &g_m[1];
     rewrite(&sink, old);
@@ -655,7 +624,7 @@ START_TEST(test_v1_store_migrated)
             fresh = id;
     }
     ck_assert_int_gt(fresh, 0);
-    close_writer(w);
+    fx_writer_close(w);
     nw_store_close(s);
     size_t n2 = 0, n1 = 0;
     for (size_t i = 0; i < np; i++) {
@@ -681,8 +650,8 @@ START_TEST(test_v1_store_migrated)
     /* Every partition upgraded (a writer opens each by writing into it), and
      * the migration run twice over (version 1 again, table kept) rebuilds
      * the same roll-up. */
-    s = open_store(NW_PART_DEFAULT, 0);
-    w = open_writer(s, &sink);
+    s = fx_store_open(g_dir, NW_PART_DEFAULT, 0);
+    w = fx_writer_open(s, 0, &sink);
     for (int id = 1; id <= g_nconns; id++)
         if (rnd_in(2))
             rewrite(&sink, &g_m[id]);
@@ -698,14 +667,14 @@ START_TEST(test_v1_store_migrated)
             }
         }
     }
-    close_writer(w);
+    fx_writer_close(w);
     for (size_t i = 0; i < np; i++)
         ck_assert_int_eq(file_int(parts[i].name, "PRAGMA user_version"), NW_SCHEMA_VERSION);
     check_many(s, 150);
     nw_store_close(s);
     file_exec(parts[0].name, "PRAGMA user_version=1");
-    s = open_store(NW_PART_DEFAULT, 0);
-    w = open_writer(s, &sink);
+    s = fx_store_open(g_dir, NW_PART_DEFAULT, 0);
+    w = fx_writer_open(s, 0, &sink);
     rewrite(&sink, &g_m[1]);
     for (int id = 1; id <= g_nconns; id++) {
         char name[NW_PART_NAME_MAX];
@@ -716,7 +685,7 @@ START_TEST(test_v1_store_migrated)
             break;
         }
     }
-    close_writer(w);
+    fx_writer_close(w);
     ck_assert_int_eq(file_int(parts[0].name, "PRAGMA user_version"), NW_SCHEMA_VERSION);
     check_many(s, 150);
     nw_store_close(s);
@@ -730,9 +699,9 @@ START_TEST(test_failed_rollup_write_repaired)
      * key's row) is made at the commit, after its connections': the commit
      * then recomputes the roll-up from the connections instead. */
     memset(g_m, 0, sizeof g_m);
-    nw_store *s = open_store(NW_PART_DEFAULT, 1);
+    nw_store *s = fx_store_open(g_dir, NW_PART_DEFAULT, 1);
     nw_sink sink;
-    nw_writer *w = open_writer(s, &sink);
+    nw_writer *w = fx_writer_open(s, 0, &sink);
     nw_err err = {{0}};
     new_conn(&sink, 1);
     ck_assert(nw_writer_commit(w, &err) == NW_OK);
@@ -756,7 +725,7 @@ START_TEST(test_failed_rollup_write_repaired)
     m->c.host = m->host;
     ck_assert_int_eq(sink.conn(sink.ctx, &m->c), NW_OK);   /* its roll-up waits */
     new_conn(&sink, 4);
-    close_writer(w);
+    fx_writer_close(w);
     /* ... and the catalog counts it. */
     nw_partition_info *parts = NULL;
     size_t np = 0;
@@ -820,12 +789,12 @@ static void assert_rollup_search(sqlite3 *db, const nw_query *q)
 START_TEST(test_rollup_query_plan)
 {
     memset(g_m, 0, sizeof g_m);
-    nw_store *s = open_store(NW_PART_DEFAULT, 1);
+    nw_store *s = fx_store_open(g_dir, NW_PART_DEFAULT, 1);
     nw_sink sink;
-    nw_writer *w = open_writer(s, &sink);
+    nw_writer *w = fx_writer_open(s, 0, &sink);
     for (int id = 1; id <= 50; id++)
         new_conn(&sink, id);
-    close_writer(w);
+    fx_writer_close(w);
     nw_store_close(s);
 
     char path[256];

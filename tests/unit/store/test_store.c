@@ -38,30 +38,6 @@ static void teardown(void)
     rm_rf(g_dir);
 }
 
-static nw_store *open_store(nw_partitioning p, int create)
-{
-    nw_store *s = NULL;
-    nw_err err = {{0}};
-    nw_store_opts o = {p, create};
-    ck_assert_msg(nw_store_open(g_dir, &o, &s, &err) == NW_OK, "%s", err.msg);
-    return s;
-}
-
-static nw_writer *open_writer(nw_store *s, nw_sink *sink)
-{
-    nw_writer *w = NULL;
-    nw_err err = {{0}};
-    ck_assert_msg(nw_writer_open(s, &w, &err) == NW_OK, "%s", err.msg);
-    nw_writer_sink(w, sink);
-    return w;
-}
-
-static void close_writer(nw_writer *w)
-{
-    nw_err err = {{0}};
-    ck_assert_msg(nw_writer_close(w, &err) == NW_OK, "%s", err.msg);
-}
-
 /* Writes n connections and 4n transfers starting at t (all in t's
  * partition when they fit in it). */
 static void fill(nw_sink *sink, int64_t first_id, int n, nw_time t)
@@ -151,11 +127,11 @@ END_TEST
  * primary-key search. */
 START_TEST(test_partition_schema)
 {
-    nw_store *s = open_store(NW_PART_DAY, 1);
+    nw_store *s = fx_store_open(g_dir, NW_PART_DAY, 1);
     nw_sink sink;
-    nw_writer *w = open_writer(s, &sink);
+    nw_writer *w = fx_writer_open(s, 0, &sink);
     fill(&sink, 1, 1, g_day0);
-    close_writer(w);
+    fx_writer_close(w);
     nw_store_close(s);
 
     char path[256];
@@ -189,14 +165,14 @@ END_TEST
 
 START_TEST(test_hour_partitioning)
 {
-    nw_store *s = open_store(NW_PART_HOUR, 1);
+    nw_store *s = fx_store_open(g_dir, NW_PART_HOUR, 1);
     ck_assert_int_eq(nw_store_partitioning(s), NW_PART_HOUR);
     nw_sink sink;
-    nw_writer *w = open_writer(s, &sink);
+    nw_writer *w = fx_writer_open(s, 0, &sink);
     fill(&sink, 1, 2, g_day0 + 5 * HOUR + 30 * 60 * SEC);
     nw_failure f = {g_day0 + 23 * HOUR + 59 * 60 * SEC, "WS01", 17, NW_PROTO_TCP, 2, 5};
     ck_assert(sink.failure(sink.ctx, &f) == NW_OK);
-    close_writer(w);
+    fx_writer_close(w);
 
     nw_partition_info *v;
     size_t n;
@@ -229,21 +205,21 @@ END_TEST
 
 START_TEST(test_schema_versions_refused)
 {
-    nw_store *s = open_store(NW_PART_DEFAULT, 1);
+    nw_store *s = fx_store_open(g_dir, NW_PART_DEFAULT, 1);
     nw_sink sink;
-    nw_writer *w = open_writer(s, &sink);
+    nw_writer *w = fx_writer_open(s, 0, &sink);
     fill(&sink, 1, 1, g_day0);
-    close_writer(w);
+    fx_writer_close(w);
     nw_store_close(s);
 
     /* A partition written by a newer netwho: queries and the writer refuse. */
     set_user_version("p-2026-03-16.db", NW_SCHEMA_VERSION + 1);
-    s = open_store(NW_PART_DEFAULT, 0);
+    s = fx_store_open(g_dir, NW_PART_DEFAULT, 0);
     nw_err err = {{0}};
     nw_conn c;
     ck_assert_int_eq(nw_query_connection(s, 1, &c, &err), NW_ERR_CORRUPT);
     ck_assert_ptr_nonnull(strstr(err.msg, "newer than this netwho"));
-    w = open_writer(s, &sink);
+    w = fx_writer_open(s, 0, &sink);
     nw_conn k;
     memset(&k, 0, sizeof k);
     k.id = 2;
@@ -300,9 +276,9 @@ static uint64_t dir_bytes(const char *dir)
 
 START_TEST(test_sizes)
 {
-    nw_store *s = open_store(NW_PART_DEFAULT, 1);
+    nw_store *s = fx_store_open(g_dir, NW_PART_DEFAULT, 1);
     nw_sink sink;
-    nw_writer *w = open_writer(s, &sink);
+    nw_writer *w = fx_writer_open(s, 0, &sink);
     fill(&sink, 1, 50, g_day0);
     fill(&sink, 100, 50, g_day0 + DAY);
     static char raw[8192];
@@ -314,7 +290,7 @@ START_TEST(test_sizes)
 
     /* While writing (WAL files present) and after. */
     ck_assert_uint_eq(nw_store_bytes(s), dir_bytes(g_dir));
-    close_writer(w);
+    fx_writer_close(w);
     uint64_t total = nw_store_bytes(s);
     ck_assert_uint_eq(total, dir_bytes(g_dir));
     char rej[128];
@@ -372,14 +348,14 @@ static int count_conns(nw_store *s)
 
 START_TEST(test_retention_by_days)
 {
-    nw_store *s = open_store(NW_PART_DEFAULT, 1);
+    nw_store *s = fx_store_open(g_dir, NW_PART_DEFAULT, 1);
     nw_sink sink;
-    nw_writer *w = open_writer(s, &sink);
+    nw_writer *w = fx_writer_open(s, 0, &sink);
     for (int d = 0; d < 5; d++)
         fill(&sink, 1 + d * 100, 10, g_day0 + d * DAY);
     ck_assert(nw_writer_commit(w, &(nw_err){{0}}) == NW_OK);
     /* A reader with the old partitions open. */
-    nw_store *r = open_store(NW_PART_DEFAULT, 0);
+    nw_store *r = fx_store_open(g_dir, NW_PART_DEFAULT, 0);
     ck_assert_int_eq(count_conns(r), 50);
 
     /* now = day 4 12:00, keep 2 days: cutoff day 2 12:00; days 0 and 1
@@ -410,19 +386,19 @@ START_TEST(test_retention_by_days)
     ck_assert_uint_eq(dropped, 1);
     ck_assert_int_eq(count_conns(r), 30);
     nw_store_close(r);
-    close_writer(w);
+    fx_writer_close(w);
     nw_store_close(s);
 }
 END_TEST
 
 START_TEST(test_retention_by_bytes)
 {
-    nw_store *s = open_store(NW_PART_DEFAULT, 1);
+    nw_store *s = fx_store_open(g_dir, NW_PART_DEFAULT, 1);
     nw_sink sink;
-    nw_writer *w = open_writer(s, &sink);
+    nw_writer *w = fx_writer_open(s, 0, &sink);
     for (int d = 0; d < 4; d++)
         fill(&sink, 1 + d * 1000, 200 * (d + 1), g_day0 + d * DAY);
-    close_writer(w);
+    fx_writer_close(w);
 
     nw_partition_info *v;
     size_t n;
@@ -433,7 +409,7 @@ START_TEST(test_retention_by_bytes)
     uint64_t b0 = v[0].file_bytes, b1 = v[1].file_bytes;
     free(v);
 
-    w = open_writer(s, &sink);
+    w = fx_writer_open(s, 0, &sink);
     /* Exactly fits once the two oldest are gone. */
     nw_retention ret = {0, total - b0 - b1, 0, 0};
     size_t dropped = 0;
@@ -461,22 +437,22 @@ START_TEST(test_retention_by_bytes)
     ck_assert_uint_eq(dropped, 0);
     nw_retention bad = {-1, 0, 0, 0};
     ck_assert_int_eq(nw_store_apply_retention(s, &bad, &dropped, &err), NW_ERR_INVALID);
-    close_writer(w);
+    fx_writer_close(w);
     nw_store_close(s);
 }
 END_TEST
 
 START_TEST(test_retention_needs_the_lock)
 {
-    nw_store *s = open_store(NW_PART_DEFAULT, 1);
+    nw_store *s = fx_store_open(g_dir, NW_PART_DEFAULT, 1);
     nw_sink sink;
-    nw_writer *w = open_writer(s, &sink);
+    nw_writer *w = fx_writer_open(s, 0, &sink);
     fill(&sink, 1, 5, g_day0);
     fill(&sink, 100, 5, g_day0 + DAY);
     ck_assert(nw_writer_commit(w, &(nw_err){{0}}) == NW_OK);
 
     /* Another handle, while the writer holds the store: busy. */
-    nw_store *other = open_store(NW_PART_DEFAULT, 0);
+    nw_store *other = fx_store_open(g_dir, NW_PART_DEFAULT, 0);
     nw_retention ret = {1, 0, g_day0 + 3 * DAY, 0};
     size_t dropped = 0;
     nw_err err = {{0}};
@@ -484,7 +460,7 @@ START_TEST(test_retention_needs_the_lock)
     ck_assert(file_exists("p-2026-03-16.db"));
 
     /* Without a writer, it takes the lock itself. */
-    close_writer(w);
+    fx_writer_close(w);
     ck_assert_msg(nw_store_apply_retention(other, &ret, &dropped, &err) == NW_OK, "%s",
                   err.msg);
     ck_assert_uint_eq(dropped, 2);

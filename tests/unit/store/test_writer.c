@@ -19,78 +19,14 @@
 #include "netwho/store.h"
 #include "netwho/writer.h"
 
-#include "store_fixture.h"
-
 #define DAY (86400LL * NW_TICKS_PER_SEC)
 #define SEC NW_TICKS_PER_SEC
 
 /* ------------------------------------------------------------- fixtures */
 
-static char g_dir[64];
-static nw_store *g_s;
-static nw_writer *g_w;
-static nw_sink g_sink;
-static nw_time g_day0;     /* 2026-03-16T00:00:00Z */
-
-
-static void open_store(nw_store **s)
-{
-    nw_err err = {{0}};
-    nw_store_opts o = {NW_PART_DEFAULT, 1};
-    ck_assert_msg(nw_store_open(g_dir, &o, s, &err) == NW_OK, "%s", err.msg);
-}
-
-/* The second run of the suite writes through the writer thread: every
- * test must give the same answers that way. */
-static int g_threaded;
-
-static void open_writer(void)
-{
-    nw_err err = {{0}};
-    ck_assert_msg(nw_writer_open(g_s, &g_w, &err) == NW_OK, "%s", err.msg);
-    if (g_threaded)
-        ck_assert_msg(nw_writer_start_thread(g_w, &err) == NW_OK, "%s", err.msg);
-    nw_writer_sink(g_w, &g_sink);
-}
-
-static void close_writer(void)
-{
-    nw_err err = {{0}};
-    ck_assert_msg(nw_writer_close(g_w, &err) == NW_OK, "%s", err.msg);
-    g_w = NULL;
-}
-
-static void setup(void)
-{
-    snprintf(g_dir, sizeof g_dir, "/tmp/nw-writer-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(g_dir));
-    ck_assert_int_eq(nw_time_parse_rfc3339("2026-03-16T00:00:00Z", 20, &g_day0), 0);
-    open_store(&g_s);
-    open_writer();
-}
-
-static void setup_threaded(void)
-{
-    g_threaded = 1;
-    setup();
-}
-
-static void teardown(void)
-{
-    if (g_w)
-        nw_writer_close(g_w, NULL);
-    g_w = NULL;
-    nw_store_close(g_s);
-    g_s = NULL;
-    rm_rf(g_dir);
-}
-
-static nw_addr addr(const char *text)
-{
-    nw_addr a;
-    ck_assert_int_eq(nw_addr_parse(text, strlen(text), 0, &a, NULL), 0);
-    return a;
-}
+#define FX_DIR_TEMPLATE "/tmp/nw-writer-XXXXXX"
+#define FX_PARTITIONING NW_PART_DEFAULT
+#include "writer_fixture.h"
 
 /* A plausible TCP connection; tests change what they look at. */
 static nw_conn conn(int64_t id, nw_time first, nw_time last)
@@ -104,8 +40,8 @@ static nw_conn conn(int64_t id, nw_time first, nw_time last)
     c.ip_version = 4;
     c.direction = NW_DIR_OUTBOUND;
     c.state = NW_STATE_CLOSED;
-    c.local_ip = addr("10.2.10.21");
-    c.remote_ip = addr("10.2.20.41");
+    c.local_ip = fx_addr("10.2.10.21");
+    c.remote_ip = fx_addr("10.2.20.41");
     c.local_port = 50993;
     c.remote_port = 5044;
     c.first_seen = first;
@@ -215,8 +151,8 @@ START_TEST(test_roundtrip_every_field)
     b.proto = NW_PROTO_UDP;
     b.ip_version = 6;
     b.direction = NW_DIR_INBOUND;
-    b.local_ip = addr("::1");
-    b.remote_ip = addr("2001:db8:85a3::8a2e:370:7334");
+    b.local_ip = fx_addr("::1");
+    b.remote_ip = fx_addr("2001:db8:85a3::8a2e:370:7334");
     b.local_port = 53;
     b.remote_port = 52668;
     b.pid = 2680;
@@ -237,7 +173,7 @@ START_TEST(test_roundtrip_every_field)
 
     /* A second store handle (another reader) sees the same rows. */
     nw_store *r;
-    open_store(&r);
+    r = fx_store_open(g_dir, NW_PART_DEFAULT, 1);
     get_conn(r, 1, &got);
     assert_conn_eq(&got, &a);
     nw_store_close(r);
@@ -433,7 +369,7 @@ START_TEST(test_resume)
     k3.proto = NW_PROTO_UDP;
     ck_assert_int_eq(g_sink.resume(g_sink.ctx, &k3, g_day0, &out), 0);
     k3 = key;
-    k3.local_ip = addr("10.2.10.22");
+    k3.local_ip = fx_addr("10.2.10.22");
     ck_assert_int_eq(g_sink.resume(g_sink.ctx, &k3, g_day0, &out), 0);
 
     /* An attempted row of the same key, newer partition: it wins. */
@@ -522,7 +458,7 @@ START_TEST(test_second_writer_busy)
     nw_store *s2;
     nw_writer *w2 = NULL;
     nw_err err = {{0}};
-    open_store(&s2);
+    s2 = fx_store_open(g_dir, NW_PART_DEFAULT, 1);
     ck_assert_int_eq(nw_writer_open(s2, &w2, &err), NW_ERR_BUSY);
     char want[256];
     snprintf(want, sizeof want, "store %s is being written by another process (pid %ld)",
@@ -553,7 +489,7 @@ END_TEST
 START_TEST(test_commit_visibility)
 {
     nw_store *r;
-    open_store(&r);
+    r = fx_store_open(g_dir, NW_PART_DEFAULT, 1);
     nw_conn c = conn(20, g_day0 + SEC, g_day0 + 2 * SEC);
     put(&c);
     nw_conn got;
@@ -570,7 +506,7 @@ END_TEST
 START_TEST(test_batch_commits_itself)
 {
     nw_store *r;
-    open_store(&r);
+    r = fx_store_open(g_dir, NW_PART_DEFAULT, 1);
     nw_conn c = conn(30, g_day0 + SEC, g_day0 + 2 * SEC);
     put(&c);
     for (int i = 1; i < NW_WRITER_BATCH_ROWS; i++)
