@@ -1,6 +1,7 @@
 /*
  * cli.c -- netwho's entry point: dispatch to a subcommand, print help.
  */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,4 +94,62 @@ int main(int argc, char **argv)
         return cli_export(argc - 1, argv + 1);
     cli_error("unknown command '%s' (try 'netwho --help')", cmd);
     return NW_EXIT_USAGE;
+}
+
+int cli_args_done(const char *cmd, int argc, char **argv, const char *store_dir)
+{
+    if (optind < argc) {
+        cli_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+        return NW_EXIT_USAGE;
+    }
+    if (!store_dir) {
+        cli_error("%s: --store DIR is required", cmd);
+        return NW_EXIT_USAGE;
+    }
+    return NW_EXIT_OK;
+}
+
+int cli_bad_option(const char *cmd, char **argv)
+{
+    cli_error("%s: unknown or incomplete option '%s' (see 'netwho %s --help')", cmd,
+              argv[optind - 1], cmd);
+    return NW_EXIT_USAGE;
+}
+
+nw_store *cli_store_open(const char *store_dir)
+{
+    nw_err err = {{0}};
+    nw_store *store = NULL;
+    nw_store_opts sopts = {.partition = NW_PART_DEFAULT, .create = 0};
+    if (nw_store_open(store_dir, &sopts, &store, &err) != NW_OK) {
+        cli_error("%s", err.msg);
+        return NULL;
+    }
+    return store;
+}
+
+void cli_out_init(cli_out *o)
+{
+    memset(o, 0, sizeof *o);
+    /* One record is at most a few KB (free text is bounded by process.h). */
+    nw_buf_init(&o->buf, 1 << 20);
+}
+
+int cli_out_drain(cli_out *o)
+{
+    if (o->buf.len && fwrite(o->buf.data, 1, o->buf.len, stdout) != o->buf.len)
+        o->write_failed = 1;
+    nw_buf_reset(&o->buf);
+    return o->write_failed;
+}
+
+int cli_out_close(cli_out *o, const char *cmd)
+{
+    cli_out_drain(o);
+    nw_buf_free(&o->buf);
+    if (o->write_failed || fflush(stdout) != 0) {
+        cli_error("%s: writing the output failed", cmd);
+        return NW_EXIT_ERROR;
+    }
+    return NW_EXIT_OK;
 }

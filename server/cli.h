@@ -7,7 +7,9 @@
 
 #include <stddef.h>
 
+#include "netwho/buf.h"
 #include "netwho/query.h"
+#include "netwho/store.h"
 
 #define NW_EXIT_OK 0
 #define NW_EXIT_ERROR 1
@@ -65,6 +67,36 @@ void cli_filter_name(const char *opt, char *name, size_t cap);
  * for a bare --exclude-loopback, which means true) to q.  0, or -1 after
  * printing the error. */
 int cli_apply_filter(nw_query *q, const char *name, const char *optarg);
+
+/* The end of option parsing common to the commands that read a store:
+ * NW_EXIT_OK, or NW_EXIT_USAGE after printing why (an argument left over,
+ * no --store). */
+int cli_args_done(const char *cmd, int argc, char **argv, const char *store_dir);
+
+/* The error for an option getopt_long did not take (argv[optind - 1]);
+ * returns NW_EXIT_USAGE. */
+int cli_bad_option(const char *cmd, char **argv);
+
+/* Opens an existing store; NULL after printing the error.  Caller closes. */
+nw_store *cli_store_open(const char *store_dir);
+
+/* An answer streamed to stdout through a buffer: encoders append to buf,
+ * cli_out_drain writes it out after each record, so memory stays one
+ * record whatever the answer's size. */
+typedef struct cli_out {
+    nw_buf buf;
+    int write_failed;
+} cli_out;
+
+void cli_out_init(cli_out *o);
+
+/* Writes what buf holds to stdout and empties it; nonzero once a write has
+ * failed (the caller stops the query). */
+int cli_out_drain(cli_out *o);
+
+/* Drains, frees the buffer and flushes stdout: NW_EXIT_OK, or NW_EXIT_ERROR
+ * after printing "<cmd>: writing the output failed". */
+int cli_out_close(cli_out *o, const char *cmd);
 
 /* Prints "netwho: <msg>" to stderr. */
 void cli_error(const char *fmt, ...)

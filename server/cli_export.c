@@ -48,18 +48,10 @@ static const char export_usage[] =
 
 typedef struct export_ctx {
     nw_sysmon_enc enc;
-    nw_buf buf;
+    cli_out out;
     nw_store *store;
-    int write_failed, encode_failed;
+    int encode_failed;
 } export_ctx;
-
-static int drain(export_ctx *x)
-{
-    if (x->buf.len && fwrite(x->buf.data, 1, x->buf.len, stdout) != x->buf.len)
-        x->write_failed = 1;
-    nw_buf_reset(&x->buf);
-    return x->write_failed;
-}
 
 static int on_conn(void *p, const nw_conn *c)
 {
@@ -69,7 +61,7 @@ static int on_conn(void *p, const nw_conn *c)
         x->encode_failed = 1;
         return 1;
     }
-    return drain(x);
+    return cli_out_drain(&x->out);
 }
 
 int cli_export(int argc, char **argv)
@@ -123,24 +115,15 @@ int cli_export(int argc, char **argv)
             }
             break;
         case 'h': fputs(export_usage, stdout); return NW_EXIT_OK;
-        default:
-            cli_error("export: unknown or incomplete option '%s' (see 'netwho export --help')",
-                      argv[optind - 1]);
-            return NW_EXIT_USAGE;
+        default: return cli_bad_option("export", argv);
         }
     }
-    if (optind < argc) {
-        cli_error("export: unexpected argument '%s'", argv[optind]);
-        return NW_EXIT_USAGE;
-    }
-    if (!sysmon) {
+    if (!sysmon && optind >= argc) {
         cli_error("export: say what to export: --sysmon (Sysmon Event ID 3 / ECS)");
         return NW_EXIT_USAGE;
     }
-    if (!store_dir) {
-        cli_error("export: --store DIR is required");
+    if (cli_args_done("export", argc, argv, store_dir) != NW_EXIT_OK)
         return NW_EXIT_USAGE;
-    }
     if ((so.ecs_bulk || so.ecs_index) && format != NW_SYSMON_ECS) {
         cli_error("export: --bulk and --index are for -o ecs");
         return NW_EXIT_USAGE;
@@ -164,22 +147,19 @@ int cli_export(int argc, char **argv)
 
     export_ctx x;
     memset(&x, 0, sizeof x);
-    nw_store_opts sopts = {.partition = NW_PART_DEFAULT, .create = 0};
-    if (nw_store_open(store_dir, &sopts, &x.store, &err) != NW_OK) {
-        cli_error("%s", err.msg);
+    x.store = cli_store_open(store_dir);
+    if (!x.store)
         return NW_EXIT_ERROR;
-    }
-    /* One event is at most a few KB (free text is bounded by process.h). */
-    nw_buf_init(&x.buf, 1 << 20);
-    nw_sysmon_begin(&x.enc, (nw_sysmon_format)format, &so, &x.buf);
-    drain(&x);
+    cli_out_init(&x.out);
+    nw_sysmon_begin(&x.enc, (nw_sysmon_format)format, &so, &x.out.buf);
+    cli_out_drain(&x.out);
     nw_status st = nw_query_connections(x.store, &q, on_conn, &x, NULL, &err);
-    if (st == NW_OK && !x.encode_failed) {
+    if (st == NW_OK && !x.encode_failed)
         nw_sysmon_end(&x.enc);
-        drain(&x);
-    }
-    nw_buf_free(&x.buf);
     nw_store_close(x.store);
+    if (x.encode_failed)    /* keep no part of the event that did not fit */
+        nw_buf_reset(&x.out.buf);
+    int rc = cli_out_close(&x.out, "export");
     if (st != NW_OK) {
         cli_error("export: %s", err.msg);
         return NW_EXIT_ERROR;
@@ -188,9 +168,5 @@ int cli_export(int argc, char **argv)
         cli_error("export: an event did not fit the output buffer");
         return NW_EXIT_ERROR;
     }
-    if (x.write_failed || fflush(stdout) != 0) {
-        cli_error("export: writing the output failed");
-        return NW_EXIT_ERROR;
-    }
-    return NW_EXIT_OK;
+    return rc;
 }

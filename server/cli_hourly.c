@@ -43,22 +43,13 @@ static const char hourly_usage[] =
 
 typedef struct out_ctx {
     nw_enc enc;
-    nw_buf buf;
-    int write_failed;
+    cli_out out;
 } out_ctx;
-
-static int drain(out_ctx *o)
-{
-    if (o->buf.len && fwrite(o->buf.data, 1, o->buf.len, stdout) != o->buf.len)
-        o->write_failed = 1;
-    nw_buf_reset(&o->buf);
-    return o->write_failed;
-}
 
 static int on_row(void *p, const nw_hourly_row *r)
 {
     out_ctx *o = p;
-    return nw_enc_hourly(&o->enc, r) || drain(o);
+    return nw_enc_hourly(&o->enc, r) || cli_out_drain(&o->out);
 }
 
 int cli_hourly(int argc, char **argv)
@@ -103,47 +94,29 @@ int cli_hourly(int argc, char **argv)
             }
             break;
         case 'h': fputs(hourly_usage, stdout); return NW_EXIT_OK;
-        default:
-            cli_error("hourly: unknown or incomplete option '%s' (see 'netwho hourly --help')",
-                      argv[optind - 1]);
-            return NW_EXIT_USAGE;
+        default: return cli_bad_option("hourly", argv);
         }
     }
-    if (optind < argc) {
-        cli_error("hourly: unexpected argument '%s'", argv[optind]);
+    if (cli_args_done("hourly", argc, argv, store_dir) != NW_EXIT_OK)
         return NW_EXIT_USAGE;
-    }
-    if (!store_dir) {
-        cli_error("hourly: --store DIR is required");
-        return NW_EXIT_USAGE;
-    }
     if (nw_params_hourly_check(&q, NULL, &err) != NW_OK) {
         cli_error("--%s", err.msg);
         return NW_EXIT_USAGE;
     }
-    nw_store *store = NULL;
-    nw_store_opts sopts = {.partition = NW_PART_DEFAULT, .create = 0};
-    if (nw_store_open(store_dir, &sopts, &store, &err) != NW_OK) {
-        cli_error("%s", err.msg);
+    nw_store *store = cli_store_open(store_dir);
+    if (!store)
         return NW_EXIT_ERROR;
-    }
     out_ctx o;
-    memset(&o, 0, sizeof o);
-    nw_buf_init(&o.buf, 1 << 20);
-    nw_enc_begin(&o.enc, (nw_format)format, NW_REC_HOURLY, &o.buf);
-    drain(&o);
+    cli_out_init(&o.out);
+    nw_enc_begin(&o.enc, (nw_format)format, NW_REC_HOURLY, &o.out.buf);
+    cli_out_drain(&o.out);
     nw_status st = nw_query_hourly(store, &q, on_row, &o, NULL, &err);
     nw_enc_end(&o.enc);
-    drain(&o);
-    nw_buf_free(&o.buf);
     nw_store_close(store);
     if (st != NW_OK) {
+        cli_out_close(&o.out, "hourly");
         cli_error("hourly: %s", err.msg);
         return NW_EXIT_ERROR;
     }
-    if (o.write_failed || fflush(stdout) != 0) {
-        cli_error("hourly: writing the output failed");
-        return NW_EXIT_ERROR;
-    }
-    return NW_EXIT_OK;
+    return cli_out_close(&o.out, "hourly");
 }

@@ -56,35 +56,25 @@ static const char query_usage[] =
 
 typedef struct out_ctx {
     nw_enc enc;
-    nw_buf buf;
-    int write_failed;
+    cli_out out;
 } out_ctx;
-
-/* Writes what the encoder produced so far to stdout. */
-static int drain(out_ctx *o)
-{
-    if (o->buf.len && fwrite(o->buf.data, 1, o->buf.len, stdout) != o->buf.len)
-        o->write_failed = 1;
-    nw_buf_reset(&o->buf);
-    return o->write_failed;
-}
 
 static int on_conn(void *p, const nw_conn *c)
 {
     out_ctx *o = p;
-    return nw_enc_conn(&o->enc, c) || drain(o);
+    return nw_enc_conn(&o->enc, c) || cli_out_drain(&o->out);
 }
 
 static int on_transfer(void *p, const nw_transfer *t)
 {
     out_ctx *o = p;
-    return nw_enc_transfer(&o->enc, t) || drain(o);
+    return nw_enc_transfer(&o->enc, t) || cli_out_drain(&o->out);
 }
 
 static int on_failure(void *p, const nw_failure *f)
 {
     out_ctx *o = p;
-    return nw_enc_failure(&o->enc, f) || drain(o);
+    return nw_enc_failure(&o->enc, f) || cli_out_drain(&o->out);
 }
 
 int cli_query(int argc, char **argv)
@@ -146,20 +136,11 @@ int cli_query(int argc, char **argv)
             }
             break;
         case 'h': fputs(query_usage, stdout); return NW_EXIT_OK;
-        default:
-            cli_error("%s: unknown or incomplete option '%s' (see 'netwho %s --help')", cmd,
-                      argv[optind - 1], cmd);
-            return NW_EXIT_USAGE;
+        default: return cli_bad_option(cmd, argv);
         }
     }
-    if (optind < argc) {
-        cli_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+    if (cli_args_done(cmd, argc, argv, store_dir) != NW_EXIT_OK)
         return NW_EXIT_USAGE;
-    }
-    if (!store_dir) {
-        cli_error("%s: --store DIR is required", cmd);
-        return NW_EXIT_USAGE;
-    }
     if (is_who && !q.has_ip) {
         cli_error("who: --ip IP|CIDR is required");
         return NW_EXIT_USAGE;
@@ -173,27 +154,23 @@ int cli_query(int argc, char **argv)
         return NW_EXIT_USAGE;
     }
 
-    nw_store *store = NULL;
-    nw_store_opts sopts = {.partition = NW_PART_DEFAULT, .create = 0};
-    if (nw_store_open(store_dir, &sopts, &store, &err) != NW_OK) {
-        cli_error("%s", err.msg);
+    nw_store *store = cli_store_open(store_dir);
+    if (!store)
         return NW_EXIT_ERROR;
-    }
 
     out_ctx o;
-    memset(&o, 0, sizeof o);
-    nw_buf_init(&o.buf, 1 << 20);
+    cli_out_init(&o.out);
     nw_status st = NW_OK;
     nw_record rec = is_who ? NW_REC_WHO : is_transfers ? NW_REC_TRANSFER
                             : is_failures ? NW_REC_FAILURE : NW_REC_CONN;
-    nw_enc_begin(&o.enc, (nw_format)format, rec, &o.buf);
-    drain(&o);
+    nw_enc_begin(&o.enc, (nw_format)format, rec, &o.out.buf);
+    cli_out_drain(&o.out);
     if (is_who) {
         nw_who_row *rows = NULL;
         size_t n = 0;
         st = nw_query_who(store, &q, &rows, &n, &err);
         for (size_t i = 0; st == NW_OK && i < n; i++)
-            if (nw_enc_who(&o.enc, &rows[i]) || drain(&o))
+            if (nw_enc_who(&o.enc, &rows[i]) || cli_out_drain(&o.out))
                 break;
         free(rows);
     } else if (is_transfers) {
@@ -207,18 +184,13 @@ int cli_query(int argc, char **argv)
         st = nw_query_connections(store, &q, on_conn, &o, NULL, &err);
     }
     nw_enc_end(&o.enc);
-    drain(&o);
-    nw_buf_free(&o.buf);
     nw_store_close(store);
     if (st != NW_OK) {
+        cli_out_close(&o.out, cmd);
         cli_error("%s: %s", cmd, err.msg);
         return NW_EXIT_ERROR;
     }
-    if (o.write_failed || fflush(stdout) != 0) {
-        cli_error("%s: writing the output failed", cmd);
-        return NW_EXIT_ERROR;
-    }
-    return NW_EXIT_OK;
+    return cli_out_close(&o.out, cmd);
 }
 
 int cli_partitions(int argc, char **argv)
@@ -249,12 +221,12 @@ int cli_partitions(int argc, char **argv)
         return NW_EXIT_USAGE;
     }
     nw_err err = {{0}};
-    nw_store *store = NULL;
-    nw_store_opts sopts = {.partition = NW_PART_DEFAULT, .create = 0};
+    nw_store *store = cli_store_open(store_dir);
     nw_partition_info *parts = NULL;
     size_t n = 0;
-    if (nw_store_open(store_dir, &sopts, &store, &err) != NW_OK ||
-        nw_store_partitions(store, &parts, &n, &err) != NW_OK) {
+    if (!store)
+        return NW_EXIT_ERROR;
+    if (nw_store_partitions(store, &parts, &n, &err) != NW_OK) {
         cli_error("%s", err.msg);
         nw_store_close(store);
         return NW_EXIT_ERROR;
