@@ -88,6 +88,14 @@ static void bad_param(nw_api_resp *resp, const char *param, const char *fmt, ...
     nw_api_error(resp, 400, "bad_parameter", msg, param);
 }
 
+/* A cursor that none of our encoders gave out: edited, or from another
+ * route. */
+static void bad_cursor(nw_api_resp *resp)
+{
+    bad_param(resp, "cursor", "cursor: not a cursor this server gave out "
+                              "(pass next_cursor back unchanged)");
+}
+
 static void internal_error(nw_api_resp *resp, const nw_err *err)
 {
     nw_api_error(resp, 500, "internal", err->msg[0] ? err->msg : "internal error", NULL);
@@ -544,6 +552,20 @@ int nw_api_stream_next(nw_api_stream *s, nw_buf *out)
 
 /* Starts a streamed answer under the generation tag computed before it
  * (a matching If-None-Match was answered 304 before the route ran). */
+/* A new stream of kind over store; NULL after answering 500.  Owned by the
+ * response once start_stream has it. */
+static nw_api_stream *stream_new(nw_api_resp *resp, stream_kind kind, nw_store *store)
+{
+    nw_api_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        nw_api_error(resp, 500, "internal", "out of memory", NULL);
+        return NULL;
+    }
+    s->kind = kind;
+    s->store = store;
+    return s;
+}
+
 static void start_stream(nw_api_resp *resp, nw_api_stream *s, const nw_api_req *req)
 {
     resp_reset(resp, 200,
@@ -610,18 +632,13 @@ static void answer_connections(nw_store *store, const nw_api_req *req, nw_api_re
         return;
     const char *cur = arg(req, "cursor");
     if (cur && parse_conn_cursor(cur, &q)) {
-        bad_param(resp, "cursor", "cursor: not a cursor this server gave out "
-                                  "(pass next_cursor back unchanged)");
+        bad_cursor(resp);
         return;
     }
     if (f != NW_FMT_JSON) {
-        nw_api_stream *s = calloc(1, sizeof *s);
-        if (!s) {
-            nw_api_error(resp, 500, "internal", "out of memory", NULL);
+        nw_api_stream *s = stream_new(resp, SK_CONNS, store);
+        if (!s)
             return;
-        }
-        s->kind = SK_CONNS;
-        s->store = store;
         s->format = f;
         s->q = q;
         if (q.host) {
@@ -795,20 +812,15 @@ static void route_transfers(nw_store *store, const nw_api_req *req, const char *
     nw_time after = NW_TIME_MIN;
     const char *cur = arg(req, "cursor");
     if (cur && parse_time_cursor(cur, &after)) {
-        bad_param(resp, "cursor", "cursor: not a cursor this server gave out "
-                                  "(pass next_cursor back unchanged)");
+        bad_cursor(resp);
         return;
     }
     if (conn_exists(store, id, &c, resp))
         return;
     if (f != NW_FMT_JSON) {
-        nw_api_stream *s = calloc(1, sizeof *s);
-        if (!s) {
-            nw_api_error(resp, 500, "internal", "out of memory", NULL);
+        nw_api_stream *s = stream_new(resp, SK_XFERS, store);
+        if (!s)
             return;
-        }
-        s->kind = SK_XFERS;
-        s->store = store;
         s->format = f;
         s->conn_id = id;
         s->after = after;
@@ -934,8 +946,7 @@ static void route_processes(nw_store *store, const nw_api_req *req, const char *
     const char *cur = arg(req, "cursor");
     if (cur) {
         if (parse_who_cursor(cur, cur_host, &q.who_cursor_pid)) {
-            bad_param(resp, "cursor", "cursor: not a cursor this server gave out "
-                                      "(pass next_cursor back unchanged)");
+            bad_cursor(resp);
             return;
         }
         q.has_who_cursor = 1;
@@ -1678,13 +1689,9 @@ static void route_export_sysmon(nw_store *store, const nw_api_req *req, nw_api_r
         bad_param(resp, "format", "format: expected xml, json, ndjson or ecs");
         return;
     }
-    nw_api_stream *s = calloc(1, sizeof *s);
-    if (!s) {
-        nw_api_error(resp, 500, "internal", "out of memory", NULL);
+    nw_api_stream *s = stream_new(resp, SK_SYSMON, store);
+    if (!s)
         return;
-    }
-    s->kind = SK_SYSMON;
-    s->store = store;
     s->sformat = (nw_sysmon_format)f;
     s->sopts.ossem = ossem;
     s->sopts.ecs_bulk = bulk;
