@@ -28,12 +28,11 @@ static void check_file(const char *path, const char *name, char *msg, size_t cap
 {
     sqlite3 *db = NULL;
     msg[0] = 0;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        snprintf(msg, cap, "%s: cannot open: %s", name, db ? sqlite3_errmsg(db) : "no memory");
-        sqlite3_close(db);
+    nw_err err = {{0}};
+    if (nw_store_open_file_ro(path, &db, &err) != NW_OK) {
+        snprintf(msg, cap, "%s: cannot open: %s", name, err.msg);
         return;
     }
-    sqlite3_busy_timeout(db, 5000);
     sqlite3_stmt *st = NULL;
     int version = -1;
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
