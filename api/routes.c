@@ -96,9 +96,13 @@ static void bad_cursor(nw_api_resp *resp)
                               "(pass next_cursor back unchanged)");
 }
 
-static void internal_error(nw_api_resp *resp, const nw_err *err)
+/* A store failure as a 500.  A damaged file (SQLite: malformed, not a
+ * database) is "store_corrupt": the message names the partition, and a
+ * query whose window leaves it out answers as usual. */
+static void internal_error(nw_api_resp *resp, nw_status st, const nw_err *err)
 {
-    nw_api_error(resp, 500, "internal", err->msg[0] ? err->msg : "internal error", NULL);
+    nw_api_error(resp, 500, st == NW_ERR_CORRUPT ? "store_corrupt" : "internal",
+                 err->msg[0] ? err->msg : "internal error", NULL);
 }
 
 #define FNV_BASIS 1469598103934665603ULL
@@ -661,8 +665,9 @@ static void answer_connections(nw_store *store, const nw_api_req *req, nw_api_re
     nw_enc_begin(&p.enc, NW_FMT_JSON, NW_REC_CONN, &resp->body);
     int more = 0;
     nw_err err = {{0}};
-    if (nw_query_connections(store, &q, page_conn_cb, &p, &more, &err) != NW_OK) {
-        internal_error(resp, &err);
+    nw_status qst = nw_query_connections(store, &q, page_conn_cb, &p, &more, &err);
+    if (qst != NW_OK) {
+        internal_error(resp, qst, &err);
         return;
     }
     nw_enc_end(&p.enc);
@@ -728,8 +733,9 @@ static void route_process_connections(nw_store *store, const nw_api_req *req,
     }
     nw_process p;
     int found = 0;
-    if (nw_process_at(store, host, (uint32_t)pid, t, &p, &found, &err) != NW_OK) {
-        internal_error(resp, &err);
+    nw_status qst = nw_process_at(store, host, (uint32_t)pid, t, &p, &found, &err);
+    if (qst != NW_OK) {
+        internal_error(resp, qst, &err);
         return;
     }
     if (!found) {
@@ -777,7 +783,7 @@ static int conn_exists(nw_store *store, int64_t id, nw_conn *c, nw_api_resp *res
         return -1;
     }
     if (st != NW_OK) {
-        internal_error(resp, &err);
+        internal_error(resp, st, &err);
         return -1;
     }
     return 0;
@@ -835,9 +841,10 @@ static void route_transfers(nw_store *store, const nw_api_req *req, const char *
     nw_enc_begin(&p.enc, NW_FMT_JSON, NW_REC_TRANSFER, &resp->body);
     int more = 0;
     nw_err err = {{0}};
-    if (nw_query_transfers_page(store, id, after, limit, page_xfer_cb, &p, &more, &err) !=
-        NW_OK) {
-        internal_error(resp, &err);
+    nw_status qst =
+        nw_query_transfers_page(store, id, after, limit, page_xfer_cb, &p, &more, &err);
+    if (qst != NW_OK) {
+        internal_error(resp, qst, &err);
         return;
     }
     nw_enc_end(&p.enc);
@@ -959,8 +966,9 @@ static void route_processes(nw_store *store, const nw_api_req *req, const char *
     nw_who_row *rows = NULL;
     size_t n = 0;
     int more = 0;
-    if (nw_query_who_page(store, &q, &rows, &n, &more, &err) != NW_OK) {
-        internal_error(resp, &err);
+    nw_status qst = nw_query_who_page(store, &q, &rows, &n, &more, &err);
+    if (qst != NW_OK) {
+        internal_error(resp, qst, &err);
         return;
     }
     nw_enc enc;
@@ -1010,8 +1018,9 @@ static void route_failures(nw_store *store, const nw_api_req *req, nw_api_resp *
     p.remaining = limit;
     list_begin(resp, f, NW_REC_FAILURE, &p.enc);
     nw_err err = {{0}};
-    if (nw_query_failures(store, q.host, q.from, q.to, failure_cb, &p, &err) != NW_OK) {
-        internal_error(resp, &err);
+    nw_status qst = nw_query_failures(store, q.host, q.from, q.to, failure_cb, &p, &err);
+    if (qst != NW_OK) {
+        internal_error(resp, qst, &err);
         return;
     }
     list_end(req, resp, f, &p.enc);
@@ -1059,8 +1068,9 @@ static void route_hourly(nw_store *store, const nw_api_req *req, nw_api_resp *re
     if (f == NW_FMT_JSON)
         nw_buf_adds(&resp->body, "{\"data\":");
     nw_enc_begin(&p.enc, f, NW_REC_HOURLY, &resp->body);
-    if (nw_query_hourly(store, &q, hourly_cb, &p, &more, &err) != NW_OK) {
-        internal_error(resp, &err);
+    nw_status qst = nw_query_hourly(store, &q, hourly_cb, &p, &more, &err);
+    if (qst != NW_OK) {
+        internal_error(resp, qst, &err);
         return;
     }
     int rc = nw_enc_end(&p.enc);
@@ -1116,7 +1126,7 @@ static void route_top(nw_store *store, const nw_api_req *req, nw_api_resp *resp)
         return;
     }
     if (st != NW_OK) {
-        internal_error(resp, &err);
+        internal_error(resp, st, &err);
         return;
     }
     resp_reset(resp, 200, CT_JSON);

@@ -60,8 +60,15 @@ static nw_store *thread_store(const char *dir)
 {
     pthread_once(&store_once, store_key_init);
     nw_store *s = pthread_getspecific(store_key);
-    if (s)
+    if (s && !nw_store_stale_readonly(s))
         return s;
+    if (s) {
+        /* Opened while the store was read-only, written since: its
+         * immutable handles would not see the new rows. */
+        pthread_setspecific(store_key, NULL);
+        nw_store_close(s);
+        s = NULL;
+    }
     nw_store_opts so = {.partition = NW_PART_DEFAULT, .create = 0};
     nw_err err = {{0}};
     if (nw_store_open(dir, &so, &s, &err) != NW_OK) {

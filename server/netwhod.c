@@ -81,6 +81,8 @@ static const char usage[] =
     "  --stale-after DURATION  /api/v1/health answers 503 when a host's newest\n"
     "                       event is older than DURATION (90s, 15m, 2h, 1d);\n"
     "                       default: never\n"
+    "  --stall-after SECONDS  /api/v1/health answers 503 (ingest stalled) while\n"
+    "                       one batch has run longer (default 60; 90s, 2m)\n"
     "  --ingest-queue-bytes N  POST bodies held at once (default 128M); past it\n"
     "                       POST /api/v1/events answers 503 with Retry-After\n"
     "  --log-file PATH      write the log to PATH (appended) instead of standard\n"
@@ -91,7 +93,8 @@ static const char usage[] =
     "ingest turns off: the error is logged and shown in /api/v1/health (503) and\n"
     "/metrics (netwhod_ingest_up 0), POSTs get 503 with Retry-After, live\n"
     "sources wait with their batch, queries go on.  It is retried after 1, 2, 4,\n"
-    "8 seconds and turns on again by itself once the store is writable.\n"
+    "8 seconds and turns on again by itself once the store is writable.  A store\n"
+    "on a read-only mount is served for queries, with ingest off from the start.\n"
     "\n"
     "At start the newest partition is checked (PRAGMA quick_check, schema\n"
     "version); a problem is logged and shown in /api/v1/health.\n"
@@ -373,7 +376,7 @@ int main(int argc, char **argv)
 {
     enum { O_STORE = 256, O_LISTEN, O_NOLISTEN, O_SOCKET, O_TOKEN, O_CORS, O_HOST, O_NOINGEST,
            O_OPENAPI, O_FIFO, O_FOLLOW, O_STDIN, O_RETDAYS, O_MAXBYTES, O_ROLLDAYS, O_RETEVERY,
-           O_STALE, O_QUEUE, O_LOGFILE };
+           O_STALE, O_QUEUE, O_LOGFILE, O_STALL };
     static const struct option opts[] = {
         {"store", required_argument, 0, O_STORE},
         {"listen", required_argument, 0, O_LISTEN},
@@ -394,6 +397,7 @@ int main(int argc, char **argv)
         {"stale-after", required_argument, 0, O_STALE},
         {"ingest-queue-bytes", required_argument, 0, O_QUEUE},
         {"log-file", required_argument, 0, O_LOGFILE},
+        {"stall-after", required_argument, 0, O_STALL},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *store_dir = NULL, *listen_spec = "127.0.0.1:8080", *socket_path = NULL,
@@ -497,6 +501,15 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case O_STALL: {
+            int64_t v;
+            if (parse_duration(optarg, &v) || v > 86400) {
+                nwd_log("--stall-after: expected 1 to 86400 seconds (or 90s, 15m, 1h)");
+                return EXIT_USAGE;
+            }
+            lim.stall_s = (unsigned)v;
+            break;
+        }
         case O_QUEUE:
             if (parse_bytes(optarg, &lim.queue_bytes) || lim.queue_bytes < 64 * 1024) {
                 nwd_log("--ingest-queue-bytes: expected a size of at least 64K");

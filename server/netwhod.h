@@ -67,13 +67,16 @@ typedef struct nwd_ingest nwd_ingest;
  * writes (and removes) a file of NWD_INGEST_PROBE_BYTES there. */
 #define NWD_INGEST_MIN_FREE (1024 * 1024)
 #define NWD_INGEST_PROBE_BYTES (256 * 1024)
-/* One batch running longer than this makes /health say ingest is stalled. */
+/* One batch running longer than this makes /health say ingest is stalled
+ * (by default; --stall-after). */
 #define NWD_INGEST_STALL_S 60
 
 typedef struct nwd_ingest_limits {
     uint64_t queue_bytes;       /* 0: NWD_INGEST_QUEUE_BYTES               */
     nw_retention retention;     /* run in the background; both 0: never    */
     unsigned retention_every_s; /* seconds between retention runs          */
+    unsigned stall_s;           /* a batch running longer is "stalled" in
+                                   /health; 0: NWD_INGEST_STALL_S          */
 } nwd_ingest_limits;
 
 /* Starts the ingest thread for the store in dir (which must exist).

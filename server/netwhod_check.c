@@ -10,10 +10,17 @@
  * in /health (status "degraded", "store_check"); netwhod still starts:
  * queries on the other partitions keep working, and the damaged one
  * answers errors, not a crash.
+ *
+ * Before the check, every partition of an older schema is upgraded in
+ * place (nw_store_migrate), so the whole store has this build's indexes
+ * and tables, not only the days ingest writes again.  A store netwhod
+ * cannot write (a read-only copy) is served as it is: readers understand
+ * every older version.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -28,12 +35,11 @@ static void check_file(const char *path, const char *name, char *msg, size_t cap
 {
     sqlite3 *db = NULL;
     msg[0] = 0;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        snprintf(msg, cap, "%s: cannot open: %s", name, db ? sqlite3_errmsg(db) : "no memory");
-        sqlite3_close(db);
+    nw_err err = {{0}};
+    if (nw_store_open_file_ro(path, &db, &err) != NW_OK) {
+        snprintf(msg, cap, "%s: cannot open: %s", name, err.msg);
         return;
     }
-    sqlite3_busy_timeout(db, 5000);
     sqlite3_stmt *st = NULL;
     int version = -1;
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
@@ -73,6 +79,25 @@ static void check_file(const char *path, const char *name, char *msg, size_t cap
     sqlite3_close(db);
 }
 
+/* Upgrades older partitions in place and says so; a failure is logged and
+ * left to the writer, which upgrades a file when it next writes it. */
+static void migrate(nw_store *s)
+{
+    size_t migrated = 0, failed = 0;
+    int oldest = NW_SCHEMA_VERSION;
+    nw_err err = {{0}};
+    nw_status st = nw_store_migrate(s, &migrated, &failed, &oldest, &err);
+    if (st != NW_OK)
+        nwd_log("store: schema upgrade not done: %s", err.msg);
+    if (migrated)
+        nwd_log("store: upgraded %zu partition%s from schema version %d to %d in place",
+                migrated, migrated == 1 ? "" : "s", oldest, NW_SCHEMA_VERSION);
+    if (failed)
+        nwd_log("store: ERROR: %zu partition%s could not be upgraded (%s); each is read "
+                "as it is and upgraded when ingest next writes it",
+                failed, failed == 1 ? "" : "s", err.msg);
+}
+
 char *nwd_store_check(const char *dir)
 {
     nw_store *s = NULL;
@@ -82,6 +107,8 @@ char *nwd_store_check(const char *dir)
     if (nw_store_open(dir, &so, &s, &err) != NW_OK) {
         snprintf(msg, sizeof msg, "catalog: %s", err.msg);
     } else {
+        if (access(dir, W_OK) == 0)
+            migrate(s);
         nw_partition_info *parts = NULL;
         size_t n = 0;
         if (nw_store_partitions(s, &parts, &n, &err) != NW_OK) {

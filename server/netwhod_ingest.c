@@ -757,7 +757,27 @@ static void retry_if_due(nwd_ingest *g)
     if (!due)
         return;
     char why[NW_ERR_MAX];
-    if (probe(g, why, sizeof why) != 0 || st_reload(g, why, sizeof why) != 0) {
+    if (nw_store_stale_readonly(g->store)) {
+        /* Opened while the store was read-only: its catalog handle cannot
+         * write, and its idle handles may be immutable. */
+        nw_store *fresh = NULL;
+        nw_err err = {{0}};
+        nw_store_opts so = {.partition = NW_PART_DEFAULT, .create = 0};
+        if (nw_store_open(g->dir, &so, &fresh, &err) != NW_OK) {
+            go_down(g, err.msg);
+            return;
+        }
+        nw_store_close(g->store);
+        g->store = fresh;
+        g->rs_ready = 0;
+        if (nw_store_keep_open(g->store, &err) != NW_OK)
+            nwd_log("ingest: %s", err.msg);
+    }
+    if (probe(g, why, sizeof why) != 0) {
+        go_down(g, why);
+        return;
+    }
+    if (st_reload(g, why, sizeof why) != 0) {
         go_down(g, why);
         return;
     }
@@ -983,6 +1003,8 @@ nw_status nwd_ingest_start(const char *dir, const char *default_host,
         g->lim = *lim;
     if (!g->lim.queue_bytes)
         g->lim.queue_bytes = NWD_INGEST_QUEUE_BYTES;
+    if (!g->lim.stall_s)
+        g->lim.stall_s = NWD_INGEST_STALL_S;
     /* The first retention run comes a second after the start. */
     clock_gettime(CLOCK_MONOTONIC, &g->next_retention);
     g->next_retention.tv_sec += 1;
@@ -1015,6 +1037,15 @@ nw_status nwd_ingest_start(const char *dir, const char *default_host,
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->wake, NULL);
     pthread_cond_init(&g->done, NULL);
+    if (access(g->dir, W_OK) != 0) {
+        /* A read-only store (a read-only mount, no permission): served for
+         * queries; ingest starts off and is retried like after a failed
+         * commit, so it comes on by itself once the store is writable. */
+        char why[NW_ERR_MAX];
+        snprintf(why, sizeof why, "the store directory %.400s is not writable: %s", g->dir,
+                 strerror(errno));
+        go_down(g, why);
+    }
     if (pthread_create(&g->thread, NULL, ingest_main, g) != 0) {
         nw_store_close(g->store);
         pthread_mutex_destroy(&g->mu);
@@ -1080,7 +1111,7 @@ void nwd_ingest_stats(void *p, nw_api_ingest_stats *out)
     out->up = !g->down;
     snprintf(out->error, sizeof out->error, "%s", g->down ? g->down_msg : "");
     double run = g->running ? ts_sub(&now, &g->run_start) : 0;
-    out->stalled_s = run > NWD_INGEST_STALL_S ? run : 0;
+    out->stalled_s = run > g->lim.stall_s ? run : 0;
     out->queue_bytes = g->q_bytes;
     out->queue_limit = g->lim.queue_bytes;
     pthread_mutex_unlock(&g->mu);

@@ -260,8 +260,8 @@ static uint64_t part_mark(const char *dir, const char *name)
     }
     sqlite3 *db = NULL;
     uint64_t seq = 0;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(db, NW_SQL_BUSY_TIMEOUT_MS);
+    nw_err oerr = {{0}};
+    if (nw__open_read(path, &db, NULL, &oerr) == NW_OK) {
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(db, SQL_CKPT_MARK_GET, -1, &st, NULL) == SQLITE_OK &&
             sqlite3_step(st) == SQLITE_ROW)

@@ -330,15 +330,13 @@ nw_status nw_query_hourly(nw_store *s, const nw_hourly_query *q, nw_hourly_cb cb
             free(path);
             return ex < 0 ? NW_ERR_IO : NW_OK;   /* nothing rolled up yet */
         }
-        int rc = sqlite3_open_v2(path, &s->hourly_rd,
-                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-        nw_status st = NW_OK;
-        if (rc != SQLITE_OK) {
-            st = nw__sql_fail(s->hourly_rd, path, err);
+        int imm = 0;
+        nw_status st = nw__open_read(path, &s->hourly_rd, &imm, err);
+        if (st != NW_OK) {
+            s->hourly_rd = NULL;
             nw__hourly_read_close(s);
-        } else {
-            sqlite3_busy_timeout(s->hourly_rd, NW_SQL_BUSY_TIMEOUT_MS);
         }
+        s->dir_ro |= imm;
         free(path);
         if (st != NW_OK)
             return st;

@@ -326,9 +326,11 @@ static nw_status rd_ready(nw_store *s, int *ready, nw_err *err)
     }
     s->proc_rd = r;
     nw_status st = NW_OK;
-    int rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    int imm = 0;
+    nw_err oerr = {{0}};
+    int rc = nw__open_read(path, &r->db, &imm, &oerr) == NW_OK ? SQLITE_OK : SQLITE_CANTOPEN;
+    s->dir_ro |= imm;
     if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(r->db, NW_SQL_BUSY_TIMEOUT_MS);
         rc = sqlite3_prepare_v2(r->db, SQL_PROC_AT, -1, &r->at, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_prepare_v2(r->db, SQL_PROC_PAIR, -1, &r->pair, NULL);
@@ -343,8 +345,8 @@ static nw_status rd_ready(nw_store *s, int *ready, nw_err *err)
         }
     }
     if (rc != SQLITE_OK) {
-        st = nw_fail(err, NW_ERR_SQL, "open %s: %s", path,
-                     r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+        st = r->db ? nw_fail(err, NW_ERR_SQL, "open %s: %s", path, sqlite3_errmsg(r->db))
+                   : nw_fail(err, NW_ERR_SQL, "%s", oerr.msg);
         sqlite3_finalize(r->at);
         sqlite3_finalize(r->pair);
         r->at = r->pair = NULL;

@@ -22,6 +22,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "sql.h"
@@ -324,6 +325,8 @@ static nw_status rd_acquire(nw_store *s, const char *name, nw_rd_handle **out,
         return st;
     }
     s->partition_opens++;
+    if (access(s->dir, W_OK) != 0)
+        s->dir_ro = 1;           /* the handle may be immutable=1 */
     char pragma[64];
     snprintf(pragma, sizeof pragma, SQL_PRAGMA_MMAP_FMT, NW_READ_MMAP_BYTES);
     sqlite3_exec(h->db, pragma, NULL, NULL, NULL);   /* an optimisation only */

@@ -240,6 +240,122 @@ static nw_status migrate_partition(sqlite3 *db, int from_version, const char *pa
                            path, err);
 }
 
+/* Whether the directory holding path can be written by this process (no
+ * if it is on a read-only file system, or lacks write permission). */
+static int dir_writable(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return access(".", W_OK) == 0;
+    size_t n = (size_t)(slash - path);
+    char *d = n ? strndup(path, n) : strdup("/");
+    int ok = d ? access(d, W_OK) == 0 : 1;
+    free(d);
+    return ok;
+}
+
+/* "file:" URI of path with immutable=1: every byte outside the unreserved
+ * set percent-encoded, so '?', '#' and '%' in a directory name stay path.
+ * NULL on ENOMEM; caller frees. */
+static char *immutable_uri(const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t len = strlen(path);
+    char *u = malloc(len * 3 + sizeof "file:?immutable=1");
+    if (!u)
+        return NULL;
+    char *o = u;
+    o += sprintf(o, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || strchr("/._-~", *p)) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    strcpy(o, "?immutable=1");
+    return u;
+}
+
+nw_status nw__open_read(const char *path, sqlite3 **out, int *immutable, nw_err *err)
+{
+    sqlite3 *db = NULL;
+    if (immutable)
+        *immutable = 0;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, NW_SQL_BUSY_TIMEOUT_MS);
+        /* The first read opens the -wal and maps the -shm: the step that
+         * fails where they cannot be created. */
+        rc = sqlite3_exec(db, "PRAGMA schema_version", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) {
+            *out = db;
+            return NW_OK;
+        }
+    }
+    int cantopen = (rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY;
+    nw_status st = nw_fail(err, cantopen ? NW_ERR_IO : NW_ERR_SQL, "open %s: %s", path,
+                           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB)
+        st = nw_fail(err, NW_ERR_CORRUPT, "%s is damaged: %s", path, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    db = NULL;
+    if (!cantopen || dir_writable(path))
+        return st;
+    /* A WAL file can be read only with its WAL index (-shm), which SQLite
+     * must create next to it when it is absent: impossible in a directory
+     * we cannot write (sqlite.org/wal.html, "Read-Only Databases").  There
+     * nobody can start a WAL either, so the file cannot change under us:
+     * immutable=1 reads it without -shm and without locks.  Not when a
+     * -wal with content is there: immutable ignores it, and its committed
+     * rows would silently be missing. */
+    size_t plen = strlen(path);
+    char *wal = malloc(plen + 5);
+    if (!wal)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    snprintf(wal, plen + 5, "%s-wal", path);
+    struct stat sb;
+    int wal_data = stat(wal, &sb) == 0 && sb.st_size > 0;
+    free(wal);
+    if (wal_data)
+        return nw_fail(err, NW_ERR_IO,
+                       "%s: its -wal holds committed rows but SQLite cannot create the "
+                       "-shm it needs to read them in a read-only directory; copy the "
+                       "store with its -shm files, or to a writable place", path);
+    char *uri = immutable_uri(path);
+    if (!uri)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+                         NULL);
+    free(uri);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA schema_version", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        st = nw_fail(err, (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB
+                              ? NW_ERR_CORRUPT : NW_ERR_IO,
+                     "open %s read-only: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return st;
+    }
+    if (immutable)
+        *immutable = 1;
+    *out = db;
+    return NW_OK;
+}
+
+nw_status nw_store_open_file_ro(const char *path, struct sqlite3 **out, nw_err *err)
+{
+    return nw__open_read(path, out, NULL, err);
+}
+
+int nw_store_stale_readonly(const nw_store *s)
+{
+    return s->dir_ro && access(s->dir, W_OK) == 0;
+}
+
 /* Opens path with flags; on failure closes the handle SQLite still made. */
 static nw_status open_db(const char *path, int flags, sqlite3 **out, nw_err *err)
 {
@@ -269,7 +385,8 @@ nw_status nw__open_partition(const char *dir, const char *name, int writable,
     int empty = 0, v = 0;
     int flags = writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
                          : SQLITE_OPEN_READONLY;
-    nw_status st = open_db(path, flags, &db, err);
+    nw_status st = writable ? open_db(path, flags, &db, err)
+                            : nw__open_read(path, &db, NULL, err);
     if (st == NW_OK)
         st = check_version(db, path, &empty, &v, err);
     if (st == NW_OK && empty && !writable)
@@ -300,6 +417,62 @@ nw_status nw__open_partition(const char *dir, const char *name, int writable,
     if (version)
         *version = v;
     return NW_OK;
+}
+
+nw_status nw_store_migrate(nw_store *s, size_t *migrated, size_t *failed, int *oldest,
+                           nw_err *err)
+{
+    *migrated = *failed = 0;
+    *oldest = NW_SCHEMA_VERSION;
+    int lock = -1;
+    nw_status st = nw__lock_acquire(s->dir, &lock, err);
+    if (st != NW_OK)
+        return st;
+    nw_cat_row *rows = NULL;
+    size_t n = 0;
+    st = nw__catalog_rows(s, &rows, &n, err);
+    for (size_t i = 0; st == NW_OK && i < n; i++) {
+        const char *name = rows[i].info.name;
+        char *path = nw__path(s->dir, name);
+        if (!path) {
+            st = nw_fail(err, NW_ERR_NOMEM, "out of memory");
+            break;
+        }
+        /* Read the version without writing: an up-to-date file (nearly
+         * all of them) is not opened for writing at all. */
+        sqlite3 *db = NULL;
+        int empty = 0, v = NW_SCHEMA_VERSION;
+        nw_err e = {{0}};
+        nw_status fst = nw__open_read(path, &db, NULL, &e);
+        if (fst == NW_OK)
+            fst = check_version(db, path, &empty, &v, &e);
+        sqlite3_close(db);
+        db = NULL;
+        free(path);
+        if (fst == NW_ERR_NOMEM) {
+            st = fst;
+            if (err)
+                *err = e;
+            break;
+        }
+        /* Unreadable (damaged, missing, newer): not ours to repair here;
+         * the store check and the queries that need it say so. */
+        if (fst != NW_OK)
+            continue;
+        if (!empty && v < NW_SCHEMA_VERSION) {
+            if (v < *oldest)
+                *oldest = v;
+            fst = nw__open_partition(s->dir, name, 1, &db, NULL, NULL, &e);
+            sqlite3_close(db);
+            if (fst == NW_OK)
+                (*migrated)++;
+        }
+        if (fst != NW_OK && !(*failed)++ && err)
+            *err = e;
+    }
+    free(rows);
+    nw__lock_release(lock);
+    return st;
 }
 
 /* ----------------------------------------------------------------- locking */
@@ -428,7 +601,12 @@ static nw_status open_catalog(nw_store *s, const nw_store_opts *opts, nw_err *er
     nw_status st = NW_OK;
     if (!create && stat(path, &sb) != 0)
         st = nw_fail(err, NW_ERR_IO, "no netwho store at %s", s->dir);
-    if (st == NW_OK) {
+    if (st == NW_OK && stat(path, &sb) == 0 && access(s->dir, W_OK) != 0) {
+        /* A store we cannot write (a read-only mount of a copied store, a
+         * directory without write permission): read it as it is. */
+        s->dir_ro = 1;
+        st = nw__open_read(path, &s->cat, NULL, err);
+    } else if (st == NW_OK) {
         st = open_db(path, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0),
                      &s->cat, err);
         /* A reader without write permission still gets to query. */
@@ -554,11 +732,11 @@ nw_status nw_store_keep_open(nw_store *s, nw_err *err)
             struct stat sb;
             sqlite3 *db = NULL;
             /* A read sets up the WAL index (-shm) and keeps it. */
-            if (path && stat(path, &sb) == 0 &&
-                sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-                                NULL) == SQLITE_OK &&
-                sqlite3_exec(db, "PRAGMA schema_version", NULL, NULL, NULL) == SQLITE_OK) {
+            nw_err kerr = {{0}};
+            int imm = 0;
+            if (path && stat(path, &sb) == 0 && nw__open_read(path, &db, &imm, &kerr) == NW_OK) {
                 keep[nk] = db;
+                s->dir_ro |= imm;
             } else {
                 sqlite3_close(db);
                 keep[nk] = NULL;

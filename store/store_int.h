@@ -91,6 +91,10 @@ struct nw_store {
     char conn_host[NW_HOST_MAX];/* nw_query_connection's host storage    */
     struct nw_proc_rd *proc_rd; /* processes.db read handle (process.c)  */
     sqlite3 *hourly_rd;         /* rollups.db read handle (hourly.c)     */
+    /* Opened (or opened a file) while its directory was not writable:
+     * such handles may be immutable=1 (nw__open_read) and must not read
+     * on once the store is written again (nw_store_stale_readonly). */
+    int dir_ro;
     /* nw_store_keep_open: one idle read connection per partition file. */
     sqlite3 **keep;
     char (*keep_names)[NW_PART_NAME_MAX];
@@ -111,6 +115,16 @@ nw_status nw__part_name(nw_partitioning p, nw_time t, char name[NW_PART_NAME_MAX
 
 /* dir/name into a new string (caller frees), NULL on ENOMEM. */
 char *nw__path(const char *dir, const char *name);
+
+/*
+ * Opens path read-only and reads its header (so a missing WAL index shows
+ * here, not at the first query).  Where SQLite cannot create the -shm of a
+ * WAL file because the directory is not writable, opens it again with
+ * immutable=1 and sets *immutable (may be NULL).  NW_ERR_CORRUPT for a file
+ * that is not a database, NW_ERR_IO if it cannot be opened.  Caller closes
+ * with sqlite3_close.
+ */
+nw_status nw__open_read(const char *path, sqlite3 **out, int *immutable, nw_err *err);
 
 /* Runs SQL text without results; NW_ERR_SQL naming what on failure. */
 nw_status nw__exec(sqlite3 *db, const char *sql, const char *what, nw_err *err);

@@ -118,6 +118,39 @@ typedef struct nw_host_seen {
 nw_status nw_store_hosts(nw_store *s, nw_host_seen **out, size_t *n, size_t *dropped,
                          nw_err *err);
 
+/*
+ * A store can be served from a directory this process cannot write (a
+ * read-only mount of a copied store): every file is then opened read-only,
+ * and a WAL file whose index (-shm) SQLite cannot create there is read
+ * with immutable=1 -- nobody can write it either.  A file whose -wal holds
+ * rows but has no -shm cannot be read so, and is refused (NW_ERR_IO).
+ *
+ * nw_store_open_file_ro opens one file of a store that way (caller closes
+ * with sqlite3_close).  nw_store_stale_readonly says whether s opened files
+ * while its directory was read-only and the directory is writable now:
+ * its handles may be immutable and would miss new writes, so the caller
+ * closes s and opens the store again.
+ */
+/*
+ * Brings every partition of an older schema to this build's, in place (the
+ * writer would otherwise do it only when it next writes that file, and a
+ * day nobody writes again would stay old): each file in its own immediate
+ * transaction, so a crash leaves it at its old version, untouched, and the
+ * next call does it again.  Holds the writer lock meanwhile (NW_ERR_BUSY if
+ * another writer has it).  A partition whose version cannot be read
+ * (damaged, missing, newer) is left alone; one whose upgrade fails is
+ * counted in *failed, the first such error in err, and the others are
+ * still done.  *migrated: partitions
+ * upgraded; *oldest: the lowest version met (NW_SCHEMA_VERSION if none was
+ * older).
+ */
+nw_status nw_store_migrate(nw_store *s, size_t *migrated, size_t *failed, int *oldest,
+                           nw_err *err);
+
+struct sqlite3;
+nw_status nw_store_open_file_ro(const char *path, struct sqlite3 **out, nw_err *err);
+int nw_store_stale_readonly(const nw_store *s);
+
 /* Total bytes of every file in the store directory (catalog, partitions,
  * WAL files; dead letters not included). */
 uint64_t nw_store_bytes(nw_store *s);

@@ -693,6 +693,63 @@ START_TEST(test_v1_store_migrated)
 }
 END_TEST
 
+/* nw_store_migrate (netwhod's start) brings every partition up at once,
+ * also the days no writer opens again; answers stay the same, a second run
+ * finds nothing to do, and it waits for no one: another writer's lock is
+ * NW_ERR_BUSY. */
+START_TEST(test_v1_store_migrated_at_once)
+{
+    memset(g_m, 0, sizeof g_m);
+    nw_partition_info *parts = NULL;
+    size_t np = 0;
+    make_v1(&parts, &np);
+    ck_assert_uint_gt(np, 4);
+    nw_store *s = fx_store_open(g_dir, NW_PART_DEFAULT, 0);
+    size_t migrated = 0, failed = 0;
+    int oldest = 0;
+    nw_err err = {{0}};
+
+    nw_sink sink;
+    nw_writer *w = fx_writer_open(s, 0, &sink);
+    ck_assert_int_eq(nw_store_migrate(s, &migrated, &failed, &oldest, &err), NW_ERR_BUSY);
+    fx_writer_close(w);
+    for (size_t i = 0; i < np; i++)
+        ck_assert_int_eq(file_int(parts[i].name, "PRAGMA user_version"), 1);
+
+    ck_assert_msg(nw_store_migrate(s, &migrated, &failed, &oldest, &err) == NW_OK, "%s",
+                  err.msg);
+    ck_assert_uint_eq(migrated, np);
+    ck_assert_uint_eq(failed, 0);
+    ck_assert_int_eq(oldest, 1);
+    for (size_t i = 0; i < np; i++)
+        ck_assert_int_eq(file_int(parts[i].name, "PRAGMA user_version"), NW_SCHEMA_VERSION);
+    check_many(s, 150);
+
+    ck_assert(nw_store_migrate(s, &migrated, &failed, &oldest, &err) == NW_OK);
+    ck_assert_uint_eq(migrated, 0);
+    ck_assert_int_eq(oldest, NW_SCHEMA_VERSION);
+
+    /* A version-2 file (window index only) next to a damaged one: the
+     * first is upgraded, the second left to the store check. */
+    file_exec(parts[0].name, "PRAGMA user_version=2");
+    char *bad = malloc(strlen(g_dir) + NW_PART_NAME_MAX + 2);
+    ck_assert_ptr_nonnull(bad);
+    sprintf(bad, "%s/%s", g_dir, parts[1].name);
+    FILE *f = fopen(bad, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite("this is no SQLite header", 1, 24, f), 24);
+    fclose(f);
+    free(bad);
+    ck_assert(nw_store_migrate(s, &migrated, &failed, &oldest, &err) == NW_OK);
+    ck_assert_uint_eq(migrated, 1);
+    ck_assert_uint_eq(failed, 0);
+    ck_assert_int_eq(oldest, 2);
+    ck_assert_int_eq(file_int(parts[0].name, "PRAGMA user_version"), NW_SCHEMA_VERSION);
+    nw_store_close(s);
+    free(parts);
+}
+END_TEST
+
 START_TEST(test_failed_rollup_write_repaired)
 {
     /* A roll-up write that fails (here: a trigger refusing updates of one
@@ -872,6 +929,7 @@ static Suite *rollup_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_rollup_equals_scan_randomized);
     tcase_add_test(tc, test_v1_store_migrated);
+    tcase_add_test(tc, test_v1_store_migrated_at_once);
     tcase_add_test(tc, test_failed_rollup_write_repaired);
     tcase_add_test(tc, test_rollup_query_plan);
     suite_add_tcase(s, tc);
