@@ -1,5 +1,6 @@
 /*
- * checkpoint.h -- where a live ingest (netwhod --follow) stands, committed
+ * checkpoint.h -- where netwhod's ingest stands (every commit of it: POST bodies,
+ * live sources, ticks; --follow adds file offsets), committed
  * with the data it produced.
  *
  * A checkpoint is: for each followed file, its identity (st_dev, st_ino and
