@@ -217,6 +217,16 @@ static void run_job(nwd_ingest *g, job *j, uint64_t by_id[64])
         snprintf(key.key, sizeof key.key, "%s", j->key);
         key.body_hash = hash;
     }
+    /* From the first POST on, every commit is checkpointed (and a store
+     * with a checkpoint always is, ck_load): an idempotency key must be
+     * one commit with its rows, the body one commit (no early commit every
+     * NW_WRITER_BATCH_ROWS), and a restart must go on from exactly what
+     * was committed -- a tick's commit without a checkpoint would be
+     * repeated from an older snapshot after a crash, adding its transfer
+     * bytes twice. */
+    pthread_mutex_lock(&g->mu);
+    g->ck_on = 1;
+    pthread_mutex_unlock(&g->mu);
     nw_status st = st_begin(g, &err);
     if (st != NW_OK) {
         fail(out, st, err.msg);
@@ -973,14 +983,9 @@ static nw_status ck_load(nwd_ingest *g, nw_err *err)
     if (warn[0])
         nwd_log("ingest: checkpoint: %s", warn);
     g->key_ok = g->ck.seq;
-    /* Every commit is checkpointed, POST or live source: an idempotency
-     * key must be one commit with its rows, and a restart must go on from
-     * exactly what was committed (the snapshot) -- a tick's or a FIFO's
-     * commit without a checkpoint would be repeated from an older
-     * snapshot after a crash, adding its transfer bytes twice. */
-    g->ck_on = 1;
     if (g->ck.seq == 0)
         return NW_OK;
+    g->ck_on = 1;
     if (g->ck.tracker_len) {
         g->st_tracker = stream_tracker_new(g);
         if (!g->st_tracker)
