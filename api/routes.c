@@ -1581,6 +1581,17 @@ static int body_type_ok(const char *ct)
     return 0;
 }
 
+/* An Idempotency-Key: 1..NW_API_IDEM_KEY_MAX printable ASCII bytes without
+ * space (an opaque token such as a UUID; stored and compared as is). */
+static int idem_key_ok(const char *k)
+{
+    size_t n = 0;
+    for (; k[n]; n++)
+        if ((unsigned char)k[n] < 0x21 || (unsigned char)k[n] > 0x7e || n >= NW_API_IDEM_KEY_MAX)
+            return 0;
+    return n > 0;
+}
+
 static void route_events(const nw_api_env *env, const nw_api_req *req, nw_api_resp *resp)
 {
     if (check_args(req, p_none, resp))
@@ -1594,6 +1605,15 @@ static void route_events(const nw_api_env *env, const nw_api_req *req, nw_api_re
                      "send events as application/x-ndjson or application/json", NULL);
         return;
     }
+    if (req->idempotency_key && !idem_key_ok(req->idempotency_key)) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "the Idempotency-Key header must be 1 to %d printable ASCII characters "
+                 "without spaces",
+                 NW_API_IDEM_KEY_MAX);
+        nw_api_error(resp, 400, "bad_idempotency_key", msg, "Idempotency-Key");
+        return;
+    }
     if (req->body_len == 0) {
         nw_api_error(resp, 400, "empty_body",
                      "send events as NDJSON, concatenated objects or a JSON array", NULL);
@@ -1604,7 +1624,15 @@ static void route_events(const nw_api_env *env, const nw_api_req *req, nw_api_re
         nw_api_error(resp, 500, "internal", "out of memory", NULL);
         return;
     }
-    env->ingest(env->ingest_ctx, req->body, req->body_len, r);
+    env->ingest(env->ingest_ctx, req->body, req->body_len, req->idempotency_key, r);
+    if (r->key_conflict) {
+        nw_api_error(resp, 422, "idempotency_key_reused",
+                     "this Idempotency-Key was committed with another body; "
+                     "use a new key for new events",
+                     "Idempotency-Key");
+        free(r);
+        return;
+    }
     if (r->status != NW_OK && r->retry_after) {
         /* Ingest is off (a store error, a full disk) and retries by
          * itself: nothing of this body was kept; send it again later. */
@@ -1638,6 +1666,8 @@ static void route_events(const nw_api_env *env, const nw_api_req *req, nw_api_re
             first = 0;
         }
     nw_buf_adds(&counts, "}");
+    if (r->duplicate)
+        nw_buf_adds(&counts, ",\"duplicate\":true");
     if (r->accepted == 0) {
         char msg[160];
         snprintf(msg, sizeof msg,

@@ -343,7 +343,7 @@ static void add_common_headers(const nwd_listener *l, struct MHD_Connection *c,
         if (resp->status == 204 && resp->allow) {
             MHD_add_response_header(mr, "Access-Control-Allow-Methods", resp->allow);
             MHD_add_response_header(mr, "Access-Control-Allow-Headers",
-                                    "Authorization, Content-Type, If-None-Match");
+                                    "Authorization, Content-Type, If-None-Match, Idempotency-Key");
             MHD_add_response_header(mr, "Access-Control-Max-Age", "600");
         }
     }
@@ -622,6 +622,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH),
         .content_type =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .idempotency_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key"),
         .body = r->body.data ? r->body.data : "",
         .body_len = r->body.len,
         .gzip = (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&

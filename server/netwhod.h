@@ -95,8 +95,14 @@ int nwd_ingest_admit(nwd_ingest *g, uint64_t bytes, int more, char *why, size_t 
                      unsigned *retry_after);
 void nwd_ingest_release(nwd_ingest *g, uint64_t bytes);
 /* Runs one batch (an HTTP body) on the ingest thread and waits until it is
- * committed or failed.  Callable from any thread; batches run one at a time. */
-void nwd_ingest_submit(void *ingest, const char *buf, size_t len, nw_api_ingest_result *out);
+ * committed or failed.  Callable from any thread; batches run one at a time.
+ * key: the request's Idempotency-Key (valid, checked by the route) or NULL:
+ * a key already committed with the same body is answered from the store
+ * (out->duplicate) and nothing is ingested; with another body,
+ * out->key_conflict.  Since batches run one at a time, a second POST with a
+ * key still in flight waits for the first and then sees it committed. */
+void nwd_ingest_submit(void *ingest, const char *buf, size_t len, const char *key,
+                       nw_api_ingest_result *out);
 void nwd_ingest_stats(void *ingest, nw_api_ingest_stats *out);
 /* Finishes queued batches, flushes and commits the stream tracker (below),
  * stops the thread, frees g. */

@@ -25,6 +25,7 @@
 
 #include "netwhod.h"
 #include "netwho/checkpoint.h"
+#include "netwho/nwtime.h"
 #include "netwho/pipeline.h"
 #include "netwho/query.h"
 #include "netwho/store.h"
@@ -37,6 +38,7 @@
 typedef struct job {
     const char *buf;
     size_t len;
+    const char *key;            /* POST: Idempotency-Key or NULL */
     const nwd_batch *batch;     /* non-NULL: a live source's batch */
     nw_api_ingest_result *out;
     int done;
@@ -86,6 +88,11 @@ struct nwd_ingest {
     int ck_skip;                    /* this step changed nothing         */
     int st_ck, st_follow;           /* ck_on, has_follow for this step   */
     int ck_reload;                  /* reload the checkpoint (st_recover) */
+    /* Idempotency keys (checkpoint.h): key_ok is the newest checkpoint
+     * known complete -- loaded, or committed by this process -- so only
+     * keys up to it count; st_key is the key the running POST commits. */
+    uint64_t key_ok;
+    const nw_ckpt_key *st_key;
     /* Backpressure and failure (under mu; see netwhod.h). */
     nwd_ingest_limits lim;
     uint64_t q_bytes;               /* POST bodies admitted, not answered */
@@ -182,6 +189,44 @@ static void run_job(nwd_ingest *g, job *j, uint64_t by_id[64])
     c.g = g;
     c.out = out;
     nw_err err = {{0}};
+    nw_ckpt_key key;
+    memset(&key, 0, sizeof key);
+    if (j->key) {
+        /* Jobs run one at a time on this thread: a POST with the same key
+         * that was queued behind the first sees it committed here. */
+        int found = 0;
+        nw_status kst = nw_store_key_get(g->store, j->key, g->key_ok, &key, &found, &err);
+        if (kst != NW_OK) {
+            fail(out, kst, err.msg);
+            return;
+        }
+        uint64_t hash = nw_ckpt_hash(j->buf, j->len);
+        if (found) {
+            if (key.body_hash != hash) {
+                fail(out, NW_ERR_INVALID, "the Idempotency-Key was used for another body");
+                out->key_conflict = 1;
+                return;
+            }
+            out->status = NW_OK;
+            out->duplicate = 1;
+            out->accepted = key.accepted;
+            out->rejected = key.rejected;
+            memcpy(out->rejected_by, key.rejected_by, sizeof out->rejected_by);
+            return;
+        }
+        snprintf(key.key, sizeof key.key, "%s", j->key);
+        key.body_hash = hash;
+    }
+    /* From the first POST on, every commit is checkpointed (and a store
+     * with a checkpoint always is, ck_load): an idempotency key must be
+     * one commit with its rows, the body one commit (no early commit every
+     * NW_WRITER_BATCH_ROWS), and a restart must go on from exactly what
+     * was committed -- a tick's commit without a checkpoint would be
+     * repeated from an older snapshot after a crash, adding its transfer
+     * bytes twice. */
+    pthread_mutex_lock(&g->mu);
+    g->ck_on = 1;
+    pthread_mutex_unlock(&g->mu);
     nw_status st = st_begin(g, &err);
     if (st != NW_OK) {
         fail(out, st, err.msg);
@@ -207,7 +252,20 @@ static void run_job(nwd_ingest *g, job *j, uint64_t by_id[64])
         if (st != NW_OK)
             fail(out, st, nw_writer_last_error(g->st_writer));
     }
+    if (j->key) {
+        /* The key goes into this commit's catalog transaction, with its
+         * checkpoint: it counts exactly when the rows do. */
+        key.accepted = ps.accepted;
+        key.rejected = ps.rejected;
+        memcpy(key.rejected_by, out->rejected_by, sizeof key.rejected_by);
+        key.at = (int64_t)(nw_time_now() / NW_TICKS_PER_SEC);
+        g->st_key = &key;
+    }
+    /* Without a key, a body with nothing usable needs no checkpoint. */
+    g->ck_skip = c.fed == 0 && !j->key;
     st = st_end(g, out->status, &err);
+    g->ck_skip = 0;
+    g->st_key = NULL;
     if (st != NW_OK && out->status == NW_OK)
         fail(out, st, err.msg);
     out->accepted = ps.accepted;
@@ -423,6 +481,8 @@ static nw_status ck_commit(nwd_ingest *g, nw_err *err)
     ck.tracker = NULL;
     ck.tracker_len = 0;
     ck.seq = g->ck.seq + 1;
+    ck.key = g->st_key;
+    ck.complete_seq = g->key_ok;
     if (g->st_tracker && nw_tracker_sync(g->st_tracker) != NW_OK) {
         snprintf(err->msg, sizeof err->msg, "%s", nw_writer_last_error(g->st_writer));
         return NW_ERR_SQL;
@@ -433,8 +493,10 @@ static nw_status ck_commit(nwd_ingest *g, nw_err *err)
     nw_status st = nw_writer_commit_checkpoint(g->st_writer, &ck, err);
     free(ck.tracker);
     /* Even a failed commit may have reached the catalog: never reuse the
-     * number. */
+     * number.  Only a commit that succeeded makes its keys count. */
     g->ck.seq = ck.seq;
+    if (st == NW_OK)
+        g->key_ok = ck.seq;
     return st;
 }
 
@@ -674,6 +736,7 @@ static int st_reload(nwd_ingest *g, char *why, size_t cap)
     g->ck.nfiles = ck.nfiles;
     if (ck.seq > g->ck.seq)
         g->ck.seq = ck.seq;
+    g->key_ok = ck.seq;          /* keys of the failed step do not count */
     pthread_mutex_unlock(&g->mu);
     nw_ckpt_clear(&ck);
     return 0;
@@ -891,7 +954,8 @@ static void *ingest_main(void *p)
             if (j->out->status != NW_OK)
                 nwd_log("ingest: batch of %zu bytes failed: %s", j->len, j->out->message);
         }
-        if (j->out->status != NW_OK && j->out->status != NW_ERR_BUSY) {
+        if (j->out->status != NW_OK && j->out->status != NW_ERR_BUSY &&
+            !j->out->key_conflict) {
             /* A store error or a full disk: nothing of the batch is kept
              * (the tracker goes back to the store's state), and ingest is
              * off until a retry finds the store writable. */
@@ -912,7 +976,7 @@ static void *ingest_main(void *p)
         g->stats.batches++;
         if (j->out->status != NW_OK) {
             g->stats.failed_batches++;
-        } else {
+        } else if (!j->out->duplicate) {
             g->stats.accepted += j->out->accepted;
             g->stats.rejected += j->out->rejected;
             for (int i = 0; i < NW_REJ__COUNT; i++)
@@ -938,6 +1002,7 @@ static nw_status ck_load(nwd_ingest *g, nw_err *err)
         return st;
     if (warn[0])
         nwd_log("ingest: checkpoint: %s", warn);
+    g->key_ok = g->ck.seq;
     if (g->ck.seq == 0)
         return NW_OK;
     g->ck_on = 1;
@@ -1062,15 +1127,16 @@ nw_status nwd_ingest_start(const char *dir, const char *default_host,
 
 static void submit(nwd_ingest *g, job *jp);
 
-void nwd_ingest_submit(void *p, const char *buf, size_t len, nw_api_ingest_result *out)
+void nwd_ingest_submit(void *p, const char *buf, size_t len, const char *key,
+                       nw_api_ingest_result *out)
 {
-    job j = {buf, len, NULL, out, 0, NULL};
+    job j = {buf, len, key, NULL, out, 0, NULL};
     submit(p, &j);
 }
 
 void nwd_ingest_stream(nwd_ingest *g, const nwd_batch *b, nw_api_ingest_result *out)
 {
-    job j = {NULL, 0, b, out, 0, NULL};
+    job j = {NULL, 0, NULL, b, out, 0, NULL};
     submit(g, &j);
 }
 

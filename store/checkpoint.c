@@ -8,11 +8,13 @@
 #include "netwho/checkpoint.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "ckpt_int.h"
+#include "netwho/nwtime.h"
 #include "sql.h"
 #include "store_int.h"
 
@@ -22,7 +24,26 @@
     "CREATE TABLE IF NOT EXISTS checkpoint_file(slot INTEGER NOT NULL, "            \
     "path TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL, "              \
     "offset INTEGER NOT NULL, head_len INTEGER NOT NULL, head_hash INTEGER NOT NULL, " \
-    "PRIMARY KEY(slot, path))"
+    "PRIMARY KEY(slot, path));"                                                   \
+    "CREATE TABLE IF NOT EXISTS ingest_key(key TEXT PRIMARY KEY NOT NULL, "         \
+    "seq INTEGER NOT NULL, at INTEGER NOT NULL, body_hash INTEGER NOT NULL, "      \
+    "accepted INTEGER NOT NULL, rejected INTEGER NOT NULL, rejected_by TEXT NOT NULL) " \
+    "WITHOUT ROWID;"                                                                \
+    "CREATE INDEX IF NOT EXISTS ingest_key_seq ON ingest_key(seq);"                 \
+    "CREATE INDEX IF NOT EXISTS ingest_key_at ON ingest_key(at)"
+/* Keys of commits after the newest complete one: cut by a crash. */
+#define SQL_KEY_DROP_CUT "DELETE FROM ingest_key WHERE seq > ?1"
+#define SQL_KEY_PUT                                                                  \
+    "INSERT OR REPLACE INTO ingest_key(key, seq, at, body_hash, accepted, rejected, " \
+    "rejected_by) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+#define SQL_KEY_PRUNE_AGE "DELETE FROM ingest_key WHERE at < ?1"
+/* All but the newest ?1 (one key per commit: seq orders them). */
+#define SQL_KEY_PRUNE_COUNT                                                          \
+    "DELETE FROM ingest_key WHERE seq < (SELECT seq FROM ingest_key "                \
+    "ORDER BY seq DESC LIMIT 1 OFFSET ?1 - 1)"
+#define SQL_KEY_GET                                                                  \
+    "SELECT body_hash, accepted, rejected, rejected_by, at FROM ingest_key "         \
+    "WHERE key = ?1 AND seq <= ?2 AND at >= ?3"
 #define SQL_CKPT_PUT                                                                 \
     "INSERT OR REPLACE INTO checkpoint(slot, seq, parts, tracker, redo) "           \
     "VALUES(?1, ?2, ?3, ?4, ?5)"
@@ -192,10 +213,97 @@ static nw_status redo_apply(const unsigned char *p, size_t len, const nw_sink *s
     return NW_OK;
 }
 
+/* Unix seconds now. */
+static int64_t unix_now(void)
+{
+    return (int64_t)(nw_time_now() / NW_TICKS_PER_SEC);
+}
+
+/*
+ * In the checkpoint's catalog transaction: forgets the keys of commits
+ * after ck->complete_seq (a crash cut them: their rows are not all there),
+ * then records ck->key with ck->seq and prunes the old ones.
+ */
+static nw_status keys_write(sqlite3 *cat, const nw_ckpt *ck, nw_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    nw_status st;
+    if (sqlite3_prepare_v2(cat, SQL_KEY_DROP_CUT, -1, &s, NULL) != SQLITE_OK)
+        return nw__sql_fail(cat, "write idempotency key", err);
+    sqlite3_bind_int64(s, 1, (int64_t)ck->complete_seq);
+    if ((st = step_done(cat, s, err)) != NW_OK || !ck->key)
+        return st;
+    const nw_ckpt_key *k = ck->key;
+    char by[NW_REJ__COUNT * 21 + 1];
+    size_t l = 0;
+    by[0] = 0;
+    for (int i = 0; i < NW_REJ__COUNT; i++)
+        l += (size_t)snprintf(by + l, sizeof by - l, "%s%llu", i ? "," : "",
+                              (unsigned long long)k->rejected_by[i]);
+    if (sqlite3_prepare_v2(cat, SQL_KEY_PUT, -1, &s, NULL) != SQLITE_OK)
+        return nw__sql_fail(cat, "write idempotency key", err);
+    sqlite3_bind_text(s, 1, k->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (int64_t)ck->seq);
+    sqlite3_bind_int64(s, 3, k->at);
+    sqlite3_bind_int64(s, 4, (int64_t)k->body_hash);
+    sqlite3_bind_int64(s, 5, (int64_t)k->accepted);
+    sqlite3_bind_int64(s, 6, (int64_t)k->rejected);
+    sqlite3_bind_text(s, 7, by, -1, SQLITE_TRANSIENT);
+    if ((st = step_done(cat, s, err)) != NW_OK)
+        return st;
+    if (sqlite3_prepare_v2(cat, SQL_KEY_PRUNE_AGE, -1, &s, NULL) != SQLITE_OK)
+        return nw__sql_fail(cat, "prune idempotency keys", err);
+    sqlite3_bind_int64(s, 1, k->at - NW_CKPT_KEY_TTL_S);
+    if ((st = step_done(cat, s, err)) != NW_OK)
+        return st;
+    if (sqlite3_prepare_v2(cat, SQL_KEY_PRUNE_COUNT, -1, &s, NULL) != SQLITE_OK)
+        return nw__sql_fail(cat, "prune idempotency keys", err);
+    sqlite3_bind_int64(s, 1, NW_CKPT_KEYS_MAX);
+    return step_done(cat, s, err);
+}
+
+nw_status nw_store_key_get(nw_store *s, const char *key, uint64_t complete_seq,
+                           nw_ckpt_key *out, int *found, nw_err *err)
+{
+    *found = 0;
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->cat, SQL_KEY_GET, -1, &st, NULL) != SQLITE_OK) {
+        /* No table yet: no key was ever committed. */
+        if (strstr(sqlite3_errmsg(s->cat), "no such table"))
+            return NW_OK;
+        return nw__sql_fail(s->cat, "read idempotency key", err);
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (int64_t)complete_seq);
+    sqlite3_bind_int64(st, 3, unix_now() - NW_CKPT_KEY_TTL_S);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *found = 1;
+        snprintf(out->key, sizeof out->key, "%s", key);
+        out->body_hash = (uint64_t)sqlite3_column_int64(st, 0);
+        out->accepted = (uint64_t)sqlite3_column_int64(st, 1);
+        out->rejected = (uint64_t)sqlite3_column_int64(st, 2);
+        const char *p = (const char *)sqlite3_column_text(st, 3);
+        for (int i = 0; p && *p && i < NW_REJ__COUNT; i++) {
+            char *e;
+            out->rejected_by[i] = strtoull(p, &e, 10);
+            p = *e == ',' ? e + 1 : e;
+        }
+        out->at = sqlite3_column_int64(st, 4);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return nw__sql_fail(s->cat, "read idempotency key", err);
+    return NW_OK;
+}
+
 nw_status nw__ckpt_write_catalog(sqlite3 *cat, const nw_ckpt *ck, const char *parts,
                                  const nw_redo *redo, nw_err *err)
 {
     nw_status st = nw__exec(cat, SQL_CKPT_SCHEMA, "checkpoint schema", err);
+    if (st == NW_OK)
+        st = keys_write(cat, ck, err);
     if (st != NW_OK)
         return st;
     int slot = (int)(ck->seq % 2);
@@ -366,6 +474,7 @@ static nw_status repair(nw_store *s, int slot, uint64_t seq, const char *missing
     nw_writer *w = NULL;
     nw_status r = load_slot(s->cat, slot, &ck, err);
     ck.seq = seq;
+    ck.complete_seq = seq;       /* its keys (and older) stand: it is whole now */
     if (r == NW_OK)
         r = nw_writer_open(s, &w, err);
     if (r == NW_OK) {

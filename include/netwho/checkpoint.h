@@ -1,5 +1,6 @@
 /*
- * checkpoint.h -- where a live ingest (netwhod --follow) stands, committed
+ * checkpoint.h -- where netwhod's ingest stands (every commit of it: POST bodies,
+ * live sources, ticks; --follow adds file offsets), committed
  * with the data it produced.
  *
  * A checkpoint is: for each followed file, its identity (st_dev, st_ino and
@@ -36,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "netwho/decode.h"
 #include "netwho/status.h"
 #include "netwho/store.h"
 
@@ -54,12 +56,40 @@ typedef struct nw_ckpt_file {
     uint64_t head_hash;      /* nw_ckpt_hash of those bytes              */
 } nw_ckpt_file;
 
+/*
+ * Idempotency keys (POST /api/v1/events, header Idempotency-Key).  A key is
+ * written in the catalog transaction of the commit that holds its body's
+ * rows, with that commit's checkpoint number: so it is exactly as durable
+ * as the rows.  A key counts only if its commit is complete (every
+ * partition carries the number, see above): lookups pass the newest
+ * complete checkpoint's number, and every checkpointed commit first
+ * deletes the keys of numbers above it (left by a commit cut by a crash).
+ * Kept for NW_CKPT_KEY_TTL_S seconds and at most NW_CKPT_KEYS_MAX keys,
+ * the oldest pruned by each commit that writes a key.
+ */
+#define NW_CKPT_KEY_MAX 128
+#define NW_CKPT_KEYS_MAX 100000
+#define NW_CKPT_KEY_TTL_S (24 * 3600)
+
+typedef struct nw_ckpt_key {
+    char key[NW_CKPT_KEY_MAX + 1];   /* printable ASCII, no space        */
+    uint64_t body_hash;              /* nw_ckpt_hash of the body          */
+    uint64_t accepted, rejected;     /* the first answer's counts         */
+    uint64_t rejected_by[NW_REJ__COUNT];
+    int64_t at;                      /* Unix seconds it was committed     */
+} nw_ckpt_key;
+
 typedef struct nw_ckpt {
     uint64_t seq;            /* > 0; each commit's is one more           */
     nw_ckpt_file files[NW_CKPT_MAX_FILES];
     size_t nfiles;
     unsigned char *tracker;  /* nw_tracker_save output; owned (free)     */
     size_t tracker_len;
+    /* Writing only: the idempotency key committed with this checkpoint
+     * (NULL: none; not owned), and the newest complete checkpoint's number
+     * before this one: keys of later numbers are deleted first. */
+    const nw_ckpt_key *key;
+    uint64_t complete_seq;
 } nw_ckpt;
 
 /* FNV-1a 64 of p[0..n): the head hash. */
@@ -74,6 +104,14 @@ uint64_t nw_ckpt_hash(const void *p, size_t n);
  */
 nw_status nw_store_checkpoint_load(nw_store *s, nw_ckpt *out, char *warn, size_t warn_cap,
                                    nw_err *err);
+
+/*
+ * Looks up an idempotency key committed by checkpoint complete_seq or
+ * earlier (the newest complete one: nw_store_checkpoint_load's out->seq,
+ * or a later commit that succeeded).  *found = 1 and *out filled if so.
+ */
+nw_status nw_store_key_get(nw_store *s, const char *key, uint64_t complete_seq,
+                           nw_ckpt_key *out, int *found, nw_err *err);
 
 /* Frees what ck owns and zeroes it. */
 void nw_ckpt_clear(nw_ckpt *ck);

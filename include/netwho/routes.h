@@ -39,6 +39,9 @@
 #define NW_API_STREAM_PAGE 256
 #define NW_API_STREAM_BUF_MAX (4 * 1024 * 1024)
 
+/* Longest Idempotency-Key of POST /api/v1/events (checkpoint.h keeps it). */
+#define NW_API_IDEM_KEY_MAX 128
+
 /* One query-string parameter, decoded.  value is "" for "?name". */
 typedef struct nw_api_arg {
     const char *name;
@@ -55,6 +58,7 @@ typedef struct nw_api_req {
     int gzip;                   /* a 200 answer will be sent gzip-coded: its
                                    ETag must differ from the identity one's  */
     const char *content_type;   /* Content-Type header or NULL                */
+    const char *idempotency_key; /* Idempotency-Key header or NULL           */
     const char *body;           /* POST body (not NUL-terminated)             */
     size_t body_len;
 } nw_api_req;
@@ -91,6 +95,11 @@ typedef struct nw_api_ingest_result {
      * itself; nothing of this batch was kept: send it again in about this
      * many seconds (POST: 503 with Retry-After). */
     unsigned retry_after;
+    /* The Idempotency-Key was committed before: the counts are that
+     * commit's and nothing was ingested now (200, "duplicate": true). */
+    int duplicate;
+    /* The Idempotency-Key was committed with another body (422). */
+    int key_conflict;
 } nw_api_ingest_result;
 
 /* Counters of the ingest service since start, for health and metrics. */
@@ -138,7 +147,10 @@ typedef struct nw_api_env {
     const char *openapi_path;   /* served at /openapi.yaml                  */
     /* The ingest service, or NULL (POST /api/v1/events answers 503).
      * Blocks until the batch is committed or failed. */
-    void (*ingest)(void *ctx, const char *body, size_t len, nw_api_ingest_result *out);
+    /* key: the Idempotency-Key header (validated: 1..NW_API_IDEM_KEY_MAX
+     * printable ASCII bytes, no space) or NULL. */
+    void (*ingest)(void *ctx, const char *body, size_t len, const char *key,
+                   nw_api_ingest_result *out);
     void (*ingest_stats)(void *ctx, nw_api_ingest_stats *out);
     void *ingest_ctx;
     struct nw_metrics *metrics; /* rendered at /metrics; may be NULL        */

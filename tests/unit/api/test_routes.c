@@ -308,7 +308,8 @@ START_TEST(health_hosts_sources_and_tag)
 }
 END_TEST
 
-static void never_ingest(void *ctx, const char *body, size_t len, nw_api_ingest_result *out)
+static void never_ingest(void *ctx, const char *body, size_t len, const char *key,
+                         nw_api_ingest_result *out)
 {
     ck_abort_msg("a refused body reached ingest");
 }
