@@ -1253,16 +1253,27 @@ static const char *source_state_name(nw_api_source_state st)
     return (unsigned)st < 5 ? names[st] : "failed";
 }
 
-/* Appends "sources":[...]; adds a reason to rs for each one stopped on an
- * error. */
-static void health_sources(const nw_api_env *env, nw_buf *b, nw_buf *rs)
+/* The live sources' state into *n entries (caller frees; NULL if none).
+ * Taken before ingest_counts: the ingest thread adds a batch to its own
+ * counts before the source adds it to its, so read in this order a
+ * source never shows events the ingest totals do not have yet. */
+static nw_api_source *sources_snapshot(const nw_api_env *env, size_t *n)
+{
+    nw_api_source *v = NULL;
+    *n = 0;
+    if (env->sources && (v = calloc(NW_API_SOURCES_MAX, sizeof *v)) != NULL)
+        *n = env->sources(env->sources_ctx, v, NW_API_SOURCES_MAX);
+    if (*n > NW_API_SOURCES_MAX)
+        *n = NW_API_SOURCES_MAX;
+    return v;
+}
+
+/* Appends "sources":[...] of v[n]; adds a reason to rs for each one
+ * stopped on an error. */
+static void health_sources(const nw_api_source *v, size_t n, nw_buf *b, nw_buf *rs)
 {
     nw_buf_adds(b, ",\"sources\":[");
-    nw_api_source *v = NULL;
-    size_t n = 0;
-    if (env->sources && (v = calloc(NW_API_SOURCES_MAX, sizeof *v)) != NULL)
-        n = env->sources(env->sources_ctx, v, NW_API_SOURCES_MAX);
-    for (size_t i = 0; i < n && i < NW_API_SOURCES_MAX; i++) {
+    for (size_t i = 0; i < n; i++) {
         const nw_api_source *x = &v[i];
         nw_buf_addf(b, "%s{\"kind\":\"%s\",\"path\":", i ? "," : "", x->kind);
         nw_buf_add_json_str(b, x->path, strlen(x->path));
@@ -1285,7 +1296,6 @@ static void health_sources(const nw_api_env *env, nw_buf *b, nw_buf *rs)
             nw_buf_add_json_str(rs, why, strlen(why));
         }
     }
-    free(v);
     nw_buf_adds(b, "]");
 }
 
@@ -1314,6 +1324,8 @@ static void route_health(const nw_api_env *env, nw_store *store, const nw_api_re
             newest = parts[i].max_last_seen;
     }
     free(parts);
+    size_t nsrc = 0;
+    nw_api_source *srcs = sources_snapshot(env, &nsrc);
     nw_api_ingest_stats is;
     ingest_counts(env, &is);
     resp_reset(resp, 200, CT_JSON);
@@ -1377,7 +1389,8 @@ static void route_health(const nw_api_env *env, nw_store *store, const nw_api_re
         }
     }
     nw_buf_adds(b, "}");
-    health_sources(env, b, &rs);
+    health_sources(srcs, nsrc, b, &rs);
+    free(srcs);
     if (env->stale_after_s > 0) {
         size_t nh = 0;
         nw_host_seen *hv = hosts_copy(env->store_dir, &nh);
@@ -1461,6 +1474,8 @@ static void route_metrics(const nw_api_env *env, nw_store *store, const nw_api_r
                 "# TYPE netwhod_store_connections gauge\nnetwhod_store_connections %" PRIu64
                 "\n",
                 n, nw_store_bytes(store), conns);
+    size_t nsrc = 0;
+    nw_api_source *v = sources_snapshot(env, &nsrc);
     nw_api_ingest_stats is;
     ingest_counts(env, &is);
     nw_buf_adds(b, "# HELP netwhod_ingest_events_total Events accepted, by ETW event id.\n"
@@ -1503,14 +1518,10 @@ static void route_metrics(const nw_api_env *env, nw_store *store, const nw_api_r
                     is.up, is.errors, is.stalled_s > 0, is.queue_bytes, is.overloaded,
                     is.partitions_dropped);
     }
-    nw_api_source *v = NULL;
-    size_t nsrc = 0;
-    if (env->sources && (v = calloc(NW_API_SOURCES_MAX, sizeof *v)) != NULL)
-        nsrc = env->sources(env->sources_ctx, v, NW_API_SOURCES_MAX);
     if (nsrc)
         nw_buf_adds(b, "# HELP netwhod_source_up 0 if a live source stopped on an error.\n"
                        "# TYPE netwhod_source_up gauge\n");
-    for (size_t i = 0; i < nsrc && i < NW_API_SOURCES_MAX; i++) {
+    for (size_t i = 0; i < nsrc; i++) {
         nw_buf_addf(b, "netwhod_source_up{kind=\"%s\",path=", v[i].kind);
         metrics_label(b, v[i].path);
         nw_buf_addf(b, "} %d\n", v[i].state != NW_SRC_FAILED);
