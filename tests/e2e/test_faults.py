@@ -7,22 +7,17 @@ newest partition, a garbage header), and a batch stalled on a lock
 answering, ingest off with the reason in log, /health and /metrics, and
 nothing acknowledged lost (compared with gen.py's expected answers).
 Servers listen on 127.0.0.1 port 0; every wait is bounded."""
-import argparse
-import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netwho_e2e as E  # noqa: E402
+import netwhod_server as S  # noqa: E402
 from netwho_e2e import check  # noqa: E402
 import test_robust as R  # noqa: E402
 import test_follow as TF  # noqa: E402
@@ -35,30 +30,15 @@ def test(fn):
     return fn
 
 
-class FServer(TF.Server):
-    """test_follow's server, optionally run through a prefix (setpriv)."""
-    def __init__(self, ctx, store, *args, name="netwhod", prefix=()):
-        self.log_path = os.path.join(ctx.tmp, "%s-%d.log" % (name, len(ctx.procs)))
-        self.log = open(self.log_path, "w+b")
-        self.store = store
-        self.p = subprocess.Popen(list(prefix) + [ctx.netwhod, "--store", store, "--listen",
-                                                  "127.0.0.1:0", "--host", TF.HOST] + list(args),
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=self.log)
-        ctx.procs.append(self.p)
-        self.port = None
+def FServer(ctx, store, *args, name="netwhod", prefix=()):
+    """test_follow's server (--host empty-host), optionally run through a
+    prefix (setpriv)."""
+    return S.Server(ctx, store, *args, name=name, host=TF.HOST, prefix=prefix, wait=False)
 
-    def source(self):
-        """The first source, also while /health answers 503."""
-        return self.health_status()[1]["sources"][0]
 
-    def health_status(self):
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/health" % self.port,
-                                        timeout=10) as r:
-                return r.status, json.load(r)
-        except urllib.error.HTTPError as e:
-            return e.code, json.load(e)
+def health_status(srv):
+    st, _, h = srv.health()
+    return st, h
 
 
 def ingest(ctx, store, path):
@@ -191,7 +171,7 @@ def read_only_while_following(ctx):
         with open(path, "ab") as f:
             f.write(data[cut:])
         st, h = TF.wait_for("ingest off", lambda: (lambda r: r if r[0] == 503 else None)(
-            srv.health_status()), timeout=30)
+            health_status(srv)), timeout=30)
         check(not h["ingest"]["up"] and h["ingest"]["error"], "health: %r" % h["ingest"])
         src = TF.wait_for("the source waiting", lambda: (lambda s: s if (s["last_error"] or "")
                                                          .startswith("waiting") else None)(
@@ -205,7 +185,7 @@ def read_only_while_following(ctx):
             p = os.path.join(store, n)
             if os.path.isfile(p):
                 os.chmod(p, 0o644)
-    TF.wait_for("ingest on", lambda: srv.health_status()[0] == 200, timeout=30)
+    TF.wait_for("ingest on", lambda: health_status(srv)[0] == 200, timeout=30)
     TF.wait_for("the held batch taken", lambda: srv.source()["accepted"] >= 3000, timeout=30)
     TF.drained(srv, len(data))
     rows = TF.compare(ctx, exp, store, "a store read-only for a while")
@@ -397,46 +377,7 @@ def stalled_batch(ctx):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--source-dir", required=True)
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("-k", help="only tests whose name contains this")
-    a = ap.parse_args()
-
-    class Ctx:
-        pass
-    ctx = Ctx()
-    ctx.netwhod = os.path.join(os.path.abspath(a.bin_dir), "netwhod")
-    ctx.netwho = os.path.join(os.path.abspath(a.bin_dir), "netwho")
-    ctx.src = os.path.abspath(a.source_dir)
-    ctx.tmp = tempfile.mkdtemp(prefix="netwho-faults-")
-    ctx.procs = []
-    ctx.mounts = []
-    failed = 0
-    try:
-        for fn in TESTS:
-            if a.k and a.k not in fn.__name__:
-                continue
-            t0 = time.time()
-            try:
-                fn(ctx)
-                print("PASS %-45s %.1fs" % (fn.__name__, time.time() - t0), flush=True)
-            except Exception as e:  # noqa: BLE001
-                failed += 1
-                print("FAIL %-45s %.1fs: %s" % (fn.__name__, time.time() - t0, e), flush=True)
-                traceback.print_exc()
-            for p in ctx.procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait(10)
-            ctx.procs = []
-    finally:
-        for m in reversed(ctx.mounts):
-            subprocess.run(["umount", "-l", m], capture_output=True)
-        if not a.keep:
-            shutil.rmtree(ctx.tmp, ignore_errors=True)
-    return 1 if failed else 0
+    return S.run_tests(TESTS, "netwho-faults-")
 
 
 if __name__ == "__main__":

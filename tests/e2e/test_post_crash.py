@@ -10,22 +10,18 @@ the key's plain contract (duplicate, bad key, another body, two at once).
 Servers listen on 127.0.0.1 and a Unix socket in a temp dir; every wait
 is bounded.  NETWHO_KILL_SEED overrides the seed of the kill moments and
 body sizes."""
-import argparse
 import http.client
 import json
 import os
 import random
-import shutil
 import socket
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netwho_e2e as E  # noqa: E402
-import openapi_check as O  # noqa: E402
+import netwhod_server as S  # noqa: E402
 import test_follow as F  # noqa: E402  (its Server, gen and comparisons)
 from netwho_e2e import check  # noqa: E402
 
@@ -129,28 +125,7 @@ def check_totals(exp, answers, what):
           (what, by, exp["rejected_by_reason"]))
 
 
-def validate(ctx, rec):
-    checked, failures = O.validate(ctx.src, rec.records)
-    check(checked == len(rec.records), "validator checked %d of %d" % (checked, len(rec.records)))
-    check(not failures, "answers not per openapi.yaml: %s" % O.describe(failures))
-
-
-def gen(ctx, name, events, seed, start=None, extra=()):
-    """gen.py's events and expected answers (as test_follow's gen, with
-    extra options such as --malformed)."""
-    out = os.path.join(ctx.tmp, name + ".ndjson")
-    argv = [sys.executable, os.path.join(ctx.src, "bench", "gen.py"), "--events",
-            str(events), "--hosts", "4", "--seed", str(seed), "--out", out,
-            "--expect", out + ".json", "--empty-computer-host", F.HOST] + list(extra)
-    if start:
-        argv += ["--start", start]
-    res = E.run(argv, timeout=120)
-    check(res.rc == 0, res.describe())
-    with open(out + ".json") as f:
-        exp = json.load(f)
-    with open(out, "rb") as f:
-        data = f.read()
-    return data, exp
+gen = F.gen
 
 
 # ------------------------------------------------------------------ tests
@@ -172,7 +147,7 @@ def idempotency_key_contract(ctx):
     data, exp = gen(ctx, "key", 600, 7)
     store = os.path.join(ctx.tmp, "store-key")
     sock = os.path.join(ctx.tmp, "key.sock")
-    rec = O.Recorder()
+    rec = S.RECORDER
     srv = F.Server(ctx, store, "--socket", sock, name="key").wait_port()
     wait_socket(sock, srv)
     half = data.rfind(b"\n", 0, len(data) // 2) + 1
@@ -222,7 +197,6 @@ def idempotency_key_contract(ctx):
     check(len(F.query(ctx, store)) - len(rows) == n_extra and n_extra > 0,
           "the concurrent body is not there exactly once")
     srv.stop()
-    validate(ctx, rec)
 
 
 @test
@@ -244,7 +218,7 @@ def sigkill_during_posts_loses_and_doubles_nothing(ctx):
     store = os.path.join(ctx.tmp, "store-pcrash")
     sock = os.path.join(ctx.tmp, "pcrash.sock")
     bodies = split_bodies(data, rnd)
-    rec = O.Recorder()
+    rec = S.RECORDER
     answers = [None] * len(bodies)
     state = {"resent": 0, "dups": 0, "error": None, "done": False}
 
@@ -298,7 +272,6 @@ def sigkill_during_posts_loses_and_doubles_nothing(ctx):
     rows = F.compare(ctx, exp, store, "after %d kills" % kills)
     F.compare_failures_and_transfers(ctx, exp, srv, rows, "after %d kills" % kills)
     srv.stop()
-    validate(ctx, rec)
     print("    %d SIGKILLs, %d bodies, %d resent, %d answered as duplicates; "
           "dead letters %d for %d rejected" % (kills, len(bodies), state["resent"],
                                                state["dups"], dead_letters(store),
@@ -306,48 +279,7 @@ def sigkill_during_posts_loses_and_doubles_nothing(ctx):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--source-dir", required=True)
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--only")
-    a = ap.parse_args()
-
-    class Ctx:
-        pass
-    ctx = Ctx()
-    ctx.netwhod = os.path.join(os.path.abspath(a.bin_dir), "netwhod")
-    ctx.netwho = os.path.join(os.path.abspath(a.bin_dir), "netwho")
-    ctx.src = os.path.abspath(a.source_dir)
-    ctx.tmp = tempfile.mkdtemp(prefix="netwho-postcrash-")
-    ctx.procs = []
-    passed = failed = 0
-    try:
-        for fn in TESTS:
-            if a.only and a.only not in fn.__name__:
-                continue
-            t0 = time.time()
-            try:
-                fn(ctx)
-                passed += 1
-                print("PASS %s (%.1fs)" % (fn.__name__, time.time() - t0))
-            except Exception as e:  # noqa: BLE001
-                failed += 1
-                msg = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
-                print("FAIL %s (%.1fs)\n    %s" % (fn.__name__, time.time() - t0,
-                                                  msg.replace("\n", "\n    ")))
-            sys.stdout.flush()
-    finally:
-        for p in ctx.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(5)
-        if a.keep:
-            print("kept %s" % ctx.tmp)
-        else:
-            shutil.rmtree(ctx.tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return S.run_tests(TESTS, "netwho-postcrash-")
 
 
 if __name__ == "__main__":

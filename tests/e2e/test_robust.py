@@ -5,109 +5,22 @@ a full disk (ingest off with the reason in logs, /health and /metrics,
 queries on, back by itself when space returns), stale hosts in /health,
 background retention while queries run, and a POST cut mid-body.  Servers
 listen on 127.0.0.1 port 0; every wait is bounded."""
-import argparse
 import http.client
-import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netwho_e2e as E  # noqa: E402
+import netwhod_server as S  # noqa: E402
 from netwho_e2e import check  # noqa: E402
 
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
-
-
-class Server:
-    def __init__(self, ctx, store, *args, name="netwhod"):
-        self.log_path = os.path.join(ctx.tmp, "%s-%d.log" % (name, len(ctx.procs)))
-        self.log = open(self.log_path, "w+b")
-        env = dict(os.environ)
-        # Freed memory sits in ASan's quarantine (256 MB by default), which
-        # would hide whether netwhod's own memory stays bounded.
-        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=8").lstrip(":")
-        self.p = subprocess.Popen([ctx.netwhod, "--store", store, "--listen", "127.0.0.1:0"]
-                                  + list(args), stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=self.log, env=env)
-        ctx.procs.append(self.p)
-        self.port = None
-        deadline = time.time() + 20
-        while self.port is None:
-            for line in self.text().splitlines():
-                if "listening on http://127.0.0.1:" in line:
-                    self.port = int(line.rsplit(":", 1)[1].strip("/"))
-            check(self.p.poll() is None, "netwhod exited: %s" % self.text()[-800:])
-            check(time.time() < deadline, "netwhod reported no port")
-            time.sleep(0.05)
-
-    def text(self):
-        self.log.seek(0)
-        return self.log.read().decode("utf-8", "replace")
-
-    def request(self, method, path, body=None, timeout=60):
-        """(status, headers, parsed JSON or text) -- errors included."""
-        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path), data=body,
-                                     method=method)
-        if body is not None:
-            req.add_header("Content-Type", "application/x-ndjson")
-        try:
-            r = urllib.request.urlopen(req, timeout=timeout)
-        except urllib.error.HTTPError as e:
-            r = e
-        with r:
-            raw = r.read()
-            status = r.status if hasattr(r, "status") else r.code
-            headers = {k.lower(): v for k, v in r.getheaders()}
-        try:
-            return status, headers, json.loads(raw)
-        except ValueError:
-            return status, headers, raw.decode("utf-8", "replace")
-
-    def get(self, path):
-        st, _, body = self.request("GET", path)
-        check(st == 200, "GET %s: %d %r" % (path, st, body))
-        return body
-
-    def health(self):
-        return self.request("GET", "/api/v1/health")
-
-    def metrics(self):
-        st, _, text = self.request("GET", "/metrics")
-        check(st == 200, "/metrics: %d" % st)
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
-
-    def vm_hwm_kib(self):
-        with open("/proc/%d/status" % self.p.pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        raise E.Failed("no VmHWM")
-
-    def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        try:
-            rc = self.p.wait(60)
-        except subprocess.TimeoutExpired:
-            raise E.Failed("netwhod did not stop within 60 s of SIGTERM")
-        t = self.text()
-        check(rc == 0, "netwhod exit %s: %s" % (rc, t[-800:]))
-        for bad in SANITIZER_MARKS:
-            check(bad not in t, "sanitizer report: %s" % t[-3000:])
+Server = S.Server
+wait_for = S.wait_for
 
 
 def events(first, n, host="ROBUST", day="2026-03-16", hour=0):
@@ -130,17 +43,6 @@ def connections(srv):
     st, _, h = srv.health()
     check(isinstance(h, dict) and "connections" in h, "health: %d %r" % (st, h))
     return h["connections"]
-
-
-def wait_for(what, cond, timeout=30, every=0.1):
-    deadline = time.time() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise E.Failed("timed out waiting for %s" % what)
-        time.sleep(every)
 
 
 TESTS = []
@@ -343,12 +245,8 @@ def disk_full_while_following(ctx):
         f.write(data[cut:])
 
     def health():
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/health" % srv.port,
-                                        timeout=10) as r:
-                return r.status, json.load(r)
-        except urllib.error.HTTPError as e:
-            return e.code, json.load(e)
+        st, _, h = srv.health()
+        return st, h
     TF.wait_for("ingest off", lambda: health()[0] == 503, timeout=30)
     st, h = health()
     check(not h["ingest"]["up"] and h["ingest"]["error"], "health: %r" % h["ingest"])
@@ -613,46 +511,7 @@ def fifo_writer_cut_mid_line(ctx):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--source-dir", required=True)
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("-k", help="only tests whose name contains this")
-    a = ap.parse_args()
-
-    class Ctx:
-        pass
-    ctx = Ctx()
-    ctx.netwhod = os.path.join(a.bin_dir, "netwhod")
-    ctx.netwho = os.path.join(a.bin_dir, "netwho")
-    ctx.src = a.source_dir
-    ctx.tmp = tempfile.mkdtemp(prefix="netwho-robust-")
-    ctx.procs = []
-    ctx.mounts = []
-    failed = 0
-    try:
-        for fn in TESTS:
-            if a.k and a.k not in fn.__name__:
-                continue
-            t0 = time.time()
-            try:
-                fn(ctx)
-                print("PASS %-45s %.1fs" % (fn.__name__, time.time() - t0), flush=True)
-            except Exception as e:  # noqa: BLE001
-                failed += 1
-                print("FAIL %-45s %.1fs: %s" % (fn.__name__, time.time() - t0, e), flush=True)
-                traceback.print_exc()
-            for p in ctx.procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait(10)
-            ctx.procs = []
-    finally:
-        for m in ctx.mounts:
-            subprocess.run(["umount", "-l", m], capture_output=True)
-        if not a.keep:
-            shutil.rmtree(ctx.tmp, ignore_errors=True)
-    return 1 if failed else 0
+    return S.run_tests(TESTS, "netwho-robust-")
 
 
 if __name__ == "__main__":
