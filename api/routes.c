@@ -570,6 +570,21 @@ static nw_api_stream *stream_new(nw_api_resp *resp, stream_kind kind, nw_store *
     return s;
 }
 
+/* The stream's query: q with its own copies of the strings, which point
+ * into the request's arguments, freed before the stream ends. */
+static void stream_set_query(nw_api_stream *s, const nw_query *q)
+{
+    s->q = *q;
+    if (q->host) {
+        snprintf(s->host, sizeof s->host, "%s", q->host);
+        s->q.host = s->host;
+    }
+    if (q->process) {
+        snprintf(s->process, sizeof s->process, "%s", q->process);
+        s->q.process = s->process;
+    }
+}
+
 static void start_stream(nw_api_resp *resp, nw_api_stream *s, const nw_api_req *req)
 {
     resp_reset(resp, 200,
@@ -644,15 +659,7 @@ static void answer_connections(nw_store *store, const nw_api_req *req, nw_api_re
         if (!s)
             return;
         s->format = f;
-        s->q = q;
-        if (q.host) {
-            snprintf(s->host, sizeof s->host, "%s", q.host);
-            s->q.host = s->host;
-        }
-        if (q.process) {
-            snprintf(s->process, sizeof s->process, "%s", q.process);
-            s->q.process = s->process;
-        }
+        stream_set_query(s, &q);
         s->remaining = limit > 0 ? limit : -1;
         start_stream(resp, s, req);
         return;
@@ -1751,17 +1758,7 @@ static void route_export_sysmon(nw_store *store, const nw_api_req *req, nw_api_r
 #ifdef SYS_gettid
     s->sopts.exporter_tid = (uint32_t)syscall(SYS_gettid);
 #endif
-    /* The stream outlives the request's arguments: keep its own copies,
-     * as answer_connections does. */
-    s->q = q;
-    if (q.host) {
-        snprintf(s->host, sizeof s->host, "%s", q.host);
-        s->q.host = s->host;
-    }
-    if (q.process) {
-        snprintf(s->process, sizeof s->process, "%s", q.process);
-        s->q.process = s->process;
-    }
+    stream_set_query(s, &q);
     s->remaining = limit > 0 ? limit : -1;
     start_stream(resp, s, req);
 }

@@ -49,17 +49,6 @@ static nw_conn conn(int64_t id, const char *rip, uint16_t rport, nw_time first,
     return c;
 }
 
-static void put(const nw_conn *c)
-{
-    ck_assert_msg(g_sink.conn(g_sink.ctx, c) == NW_OK, "%s", nw_writer_last_error(g_w));
-}
-
-static void commit(void)
-{
-    nw_err err = {{0}};
-    ck_assert_msg(nw_writer_commit(g_w, &err) == NW_OK, "%s", err.msg);
-}
-
 #define MAX_ROWS 32
 
 typedef struct rows {

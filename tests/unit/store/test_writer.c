@@ -50,17 +50,6 @@ static nw_conn conn(int64_t id, nw_time first, nw_time last)
     return c;
 }
 
-static void put(const nw_conn *c)
-{
-    ck_assert_msg(g_sink.conn(g_sink.ctx, c) == NW_OK, "%s", nw_writer_last_error(g_w));
-}
-
-static void commit(void)
-{
-    nw_err err = {{0}};
-    ck_assert_msg(nw_writer_commit(g_w, &err) == NW_OK, "%s", err.msg);
-}
-
 /* Every field of two connections is the same. */
 static void assert_conn_eq(const nw_conn *a, const nw_conn *b)
 {

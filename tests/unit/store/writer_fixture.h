@@ -27,6 +27,18 @@ static inline void close_writer(void)
     g_w = NULL;
 }
 
+/* Hands c to the writer's sink; the test fails if the writer does. */
+static inline void put(const nw_conn *c)
+{
+    ck_assert_msg(g_sink.conn(g_sink.ctx, c) == NW_OK, "%s", nw_writer_last_error(g_w));
+}
+
+static inline void commit(void)
+{
+    nw_err err = {{0}};
+    ck_assert_msg(nw_writer_commit(g_w, &err) == NW_OK, "%s", err.msg);
+}
+
 static void setup(void)
 {
     snprintf(g_dir, sizeof g_dir, "%s", FX_DIR_TEMPLATE);
