@@ -171,12 +171,13 @@ def conforms_to_openapi(ctx, at_least=1):
         len(failures), checked, O.describe(failures)))
 
 
-def run_tests(tests, prefix, argv=None):
-    """A test file's main: runs each test function with a ctx (netwhod,
-    netwho, src, tmp, procs, mounts), prints PASS/FAIL lines, kills what a
-    test left running, unmounts what it mounted, and last checks every
-    answer recorded against openapi.yaml.  -k NAME runs only the tests
-    whose name contains NAME.  Returns the exit status."""
+def run_tests(tests, prefix, argv=None, setup=None):
+    """A test file's main: runs setup(ctx) if given, then each test
+    function with a ctx (netwhod, netwho, src, tmp, procs, mounts), prints
+    PASS/FAIL lines, kills what a test left running, unmounts what it
+    mounted, and last checks every answer recorded against openapi.yaml.
+    -k NAME runs only the tests whose name contains NAME.  Returns the exit
+    status."""
     import argparse
     import shutil
     import tempfile
@@ -217,6 +218,13 @@ def run_tests(tests, prefix, argv=None):
         ctx.procs = []
 
     try:
+        if setup is not None:
+            try:
+                setup(ctx)
+            except Exception:  # noqa: BLE001
+                print("FAIL setup", flush=True)
+                traceback.print_exc()
+                return 1
         for fn in tests:
             if a.k and a.k not in fn.__name__:
                 continue

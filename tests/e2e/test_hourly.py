@@ -14,23 +14,21 @@ Prints one line per test and a final "N passed, M failed"; exits 1 if any
 test failed.  Uses a temporary directory only (kept with --keep).
 """
 
-import argparse
 import collections
 import csv
 import io
 import json
 import os
-import shutil
 import sys
-import tempfile
-import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netwho_e2e as E  # noqa: E402
+import netwhod_server as S  # noqa: E402
 from netwho_e2e import check  # noqa: E402
 
 HOSTS = 8
+EVENTS = 20000
+SEED = 515
 START = "2026-03-15T22:30:00Z"     # with --rate 0.2: hours, and a UTC midnight
 HOUR = 3600 * E.TICKS
 
@@ -41,9 +39,6 @@ def test(fn):
     TESTS.append(fn)
     return fn
 
-
-class Ctx:
-    pass
 
 
 def netwho(ctx, *args, **kw):
@@ -204,52 +199,24 @@ def rollup_retention_deletes(ctx):
     check(rows == [], "%d roll-up rows older than 30 days left" % len(rows))
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--bin-dir", required=True)
-    p.add_argument("--source-dir", required=True)
-    p.add_argument("--keep", action="store_true")
-    p.add_argument("--events", type=int, default=20000)
-    p.add_argument("--seed", type=int, default=515)
-    a = p.parse_args()
-    ctx = Ctx()
-    src = os.path.abspath(a.source_dir)
-    ctx.bin = os.path.join(os.path.abspath(a.bin_dir), "netwho")
-    ctx.tmp = tempfile.mkdtemp(prefix="netwho-hourly-")
+def setup(ctx):
+    """gen.py's trace (EVENTS events over HOSTS hosts, a slow rate so it
+    spans days) ingested into one store that every test reads."""
+    ctx.bin = ctx.netwho
     ctx.store = os.path.join(ctx.tmp, "store")
-    passed = failed = 0
-    try:
-        data, exp = os.path.join(ctx.tmp, "ev.ndjson"), os.path.join(ctx.tmp, "ev.json")
-        for argv in ([sys.executable, os.path.join(src, "bench", "gen.py"), "--events",
-                      a.events, "--hosts", HOSTS, "--seed", a.seed, "--start", START,
-                      "--rate", "0.2", "--out", data, "--expect", exp],
-                     [ctx.bin, "ingest", "--store", ctx.store, "--quiet", data]):
-            res = E.run([str(x) for x in argv], timeout=300)
-            if res.rc != 0:
-                print("FAIL setup: " + res.describe())
-                print("0 passed, 1 failed")
-                return 1
-        with open(exp) as f:
-            ctx.exp = json.load(f)
-        for fn in TESTS:
-            t0 = time.time()
-            try:
-                fn(ctx)
-                passed += 1
-                print("PASS %s (%.1fs)" % (fn.__name__, time.time() - t0))
-            except Exception as e:  # noqa: BLE001
-                failed += 1
-                msg = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
-                print("FAIL %s (%.1fs)\n    %s" % (fn.__name__, time.time() - t0,
-                                                   msg.replace("\n", "\n    ")))
-            sys.stdout.flush()
-    finally:
-        if a.keep:
-            print("kept %s" % ctx.tmp)
-        else:
-            shutil.rmtree(ctx.tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    data, exp = os.path.join(ctx.tmp, "ev.ndjson"), os.path.join(ctx.tmp, "ev.json")
+    for argv in ([sys.executable, os.path.join(ctx.src, "bench", "gen.py"), "--events",
+                  EVENTS, "--hosts", HOSTS, "--seed", SEED, "--start", START,
+                  "--rate", "0.2", "--out", data, "--expect", exp],
+                 [ctx.bin, "ingest", "--store", ctx.store, "--quiet", data]):
+        res = E.run([str(x) for x in argv], timeout=300)
+        check(res.rc == 0, res.describe())
+    with open(exp) as f:
+        ctx.exp = json.load(f)
+
+
+def main():
+    return S.run_tests(TESTS, "netwho-hourly-", setup=setup)
 
 
 if __name__ == "__main__":

@@ -4,22 +4,14 @@ written while the server runs are ingested, queryable over HTTP, and after a
 SIGTERM the store holds the expected connections.  /api/v1/health reports
 each source (state, bytes, counts, last error) and each host's newest
 event; its answers are validated against openapi.yaml."""
-import argparse
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-import traceback
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netwho_e2e as E  # noqa: E402
-import openapi_check as O  # noqa: E402
+import netwhod_server as S  # noqa: E402
 from netwho_e2e import check  # noqa: E402
 
 HOST = "empty-host"
@@ -41,48 +33,16 @@ def split_data(ctx):
 
 
 def start(ctx, name, *extra, stdin=None):
-    store = os.path.join(ctx.tmp, "store-" + name)
-    log = open(os.path.join(ctx.tmp, name + ".log"), "w+b")
-    p = subprocess.Popen([ctx.netwhod, "--store", store, "--listen", "127.0.0.1:0",
-                          "--host", HOST] + list(extra),
-                         stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=log)
-    p.log, p.store = log, store
-    ctx.procs.append(p)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        log.seek(0)
-        for line in log.read().decode("utf-8", "replace").splitlines():
-            if "listening on http://127.0.0.1:" in line:
-                p.port = int(line.rsplit(":", 1)[1].strip("/"))
-                return p
-        check(p.poll() is None, "netwhod exited: %s" % logtext(p)[-800:])
-        time.sleep(0.05)
-    raise E.Failed("netwhod reported no port")
-
-
-def logtext(p):
-    p.log.seek(0)
-    return p.log.read().decode("utf-8", "replace")
-
-
-RECORDER = O.Recorder()
+    """netwhod on its own store-NAME, listening, --host empty-host."""
+    return S.Server(ctx, os.path.join(ctx.tmp, "store-" + name), *extra, name=name,
+                    host=HOST, stdin=stdin)
 
 
 def health(p):
-    """GET /api/v1/health (recorded for the openapi.yaml check)."""
-    url = "http://127.0.0.1:%d/api/v1/health" % p.port
-    try:
-        r = urllib.request.urlopen(url, timeout=10)
-    except urllib.error.HTTPError as e:
-        r = e                        # 503: unhealthy, the same body shape
-    with r:
-        body = r.read()
-        status = r.status if hasattr(r, "status") else r.code
-        RECORDER.add("GET", "/api/v1/health", status,
-                     {k.lower(): v for k, v in r.getheaders()}, body)
-    out = json.loads(body)
-    out["_code"] = status
+    """/api/v1/health's body, with its status in "_code" (503 is an
+    answer too)."""
+    st, _, out = p.health()
+    out["_code"] = st
     return out
 
 
@@ -124,9 +84,7 @@ def check_source(ctx, h, src, kind, path, nbytes, state):
 
 
 def count(p):
-    url = "http://127.0.0.1:%d/api/v1/connections?limit=10000" % p.port
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return len(json.load(r)["data"])
+    return len(p.get("/api/v1/connections?limit=10000")["data"])
 
 
 def has_partition(store):
@@ -140,10 +98,6 @@ def settle(p, timeout=20):
     """Polls until the connection count is non-zero and stable for 2.5 s."""
     deadline = time.time() + timeout
     last, since = -1, time.time()
-    # Not before something was ingested: a connections query on an empty
-    # store trips UBSan in store/query.c (qsort(NULL, 0)) -- reported.
-    while time.time() < deadline and not has_partition(p.store):
-        time.sleep(0.1)
     while time.time() < deadline:
         n = count(p)
         if n != last:
@@ -156,14 +110,7 @@ def settle(p, timeout=20):
 
 
 def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        rc = p.wait(20)
-    except subprocess.TimeoutExpired:
-        raise E.Failed("netwhod did not stop within 20 s of SIGTERM")
-    check(rc == 0, "netwhod exit %s: %s" % (rc, logtext(p)[-800:]))
-    for bad in ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer"):
-        check(bad not in logtext(p), "sanitizer report: %s" % logtext(p)[-2000:])
+    p.stop()
 
 
 def query(ctx, store):
@@ -321,67 +268,22 @@ def failing_source_degrades_health(ctx):
     stop(p)
 
 
-@test
-def health_conforms_to_openapi(ctx):
-    recs = RECORDER.records
-    check(len(recs) >= 5, "only %d /health answers recorded" % len(recs))
-    checked, failures = O.validate(ctx.src, recs)
-    check(not failures, "%d /health answers do not conform: %s" % (
-        len(failures), O.describe(failures)))
+def setup(ctx):
+    """gen.py's events (3 hosts) and expected answers, shared by every
+    test."""
+    ctx.data = os.path.join(ctx.tmp, "events.ndjson")
+    exp = ctx.data + ".json"
+    res = E.run([sys.executable, os.path.join(ctx.src, "bench", "gen.py"),
+                 "--events", "3000", "--hosts", "3", "--seed", "11",
+                 "--out", ctx.data, "--expect", exp,
+                 "--empty-computer-host", HOST], timeout=120)
+    check(res.rc == 0, res.describe())
+    with open(exp) as f:
+        ctx.exp = json.load(f)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--source-dir", required=True)
-    ap.add_argument("--keep", action="store_true")
-    a = ap.parse_args()
-
-    class Ctx:
-        pass
-    ctx = Ctx()
-    ctx.netwhod = os.path.join(os.path.abspath(a.bin_dir), "netwhod")
-    ctx.netwho = os.path.join(os.path.abspath(a.bin_dir), "netwho")
-    ctx.src = os.path.abspath(a.source_dir)
-    ctx.tmp = tempfile.mkdtemp(prefix="netwho-src-")
-    ctx.procs = []
-    passed = failed = 0
-    try:
-        ctx.data = os.path.join(ctx.tmp, "events.ndjson")
-        exp = ctx.data + ".json"
-        res = E.run([sys.executable, os.path.join(a.source_dir, "bench", "gen.py"),
-                     "--events", "3000", "--hosts", "3", "--seed", "11",
-                     "--out", ctx.data, "--expect", exp,
-                     "--empty-computer-host", HOST], timeout=120)
-        if res.rc != 0:
-            print("FAIL setup: " + res.describe())
-            print("0 passed, 1 failed")
-            return 1
-        with open(exp) as f:
-            ctx.exp = json.load(f)
-        for fn in TESTS:
-            t0 = time.time()
-            try:
-                fn(ctx)
-                passed += 1
-                print("PASS %s (%.1fs)" % (fn.__name__, time.time() - t0))
-            except Exception as e:  # noqa: BLE001
-                failed += 1
-                msg = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
-                print("FAIL %s (%.1fs)\n    %s" % (fn.__name__, time.time() - t0,
-                                                  msg.replace("\n", "\n    ")))
-            sys.stdout.flush()
-    finally:
-        for p in ctx.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(5)
-        if a.keep:
-            print("kept %s" % ctx.tmp)
-        else:
-            shutil.rmtree(ctx.tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return S.run_tests(TESTS, "netwho-src-", setup=setup)
 
 
 if __name__ == "__main__":
