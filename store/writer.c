@@ -470,9 +470,21 @@ static nw_status merge_entry(nw_writer *w, const part_entry *e, nw_err *err)
     return NW_OK;
 }
 
+static nw_status commit_catalog_locked(nw_writer *w, nw_err *err);
+
 static nw_status commit_catalog(nw_writer *w, nw_err *err)
 {
-    int any = w->ck != NULL;
+    /* The dead letters' lengths are committed here (deadletter.c); no
+     * rejection is written while they are (dl_mu). */
+    pthread_mutex_lock(&w->dl_mu);
+    nw_status st = commit_catalog_locked(w, err);
+    pthread_mutex_unlock(&w->dl_mu);
+    return st;
+}
+
+static nw_status commit_catalog_locked(nw_writer *w, nw_err *err)
+{
+    int any = w->ck != NULL || nw__dl_pending(&w->dl);
     for (size_t i = 0; i < w->nparts && !any; i++)
         any = w->parts[i]->dirty;
     if (!any)
@@ -480,6 +492,7 @@ static nw_status commit_catalog(nw_writer *w, nw_err *err)
     nw_status st = nw__exec(w->s->cat, SQL_BEGIN_IMMEDIATE, "update catalog", err);
     if (st != NW_OK)
         return st;
+    st = nw__dl_commit(&w->dl, err);
     for (size_t i = 0; i < w->nparts && st == NW_OK; i++)
         if (w->parts[i]->dirty)
             st = merge_entry(w, w->parts[i], err);
@@ -503,6 +516,7 @@ static nw_status commit_catalog(nw_writer *w, nw_err *err)
         sqlite3_exec(w->s->cat, SQL_ROLLBACK, NULL, NULL, NULL);
         return st;
     }
+    nw__dl_committed(&w->dl);
     /* The deltas are in the catalog now: never add them twice. */
     for (size_t i = 0; i < w->nparts; i++) {
         part_entry *e = w->parts[i];
@@ -574,10 +588,7 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
         w->stats.commits++;
     w->pending = 0;
     nw__redo_reset(&w->redo);      /* those rows are committed */
-    pthread_mutex_lock(&w->dl_mu);
-    st = nw__dl_flush(&w->dl, err);
-    pthread_mutex_unlock(&w->dl_mu);
-    return st;
+    return NW_OK;
 }
 
 nw_status nw_writer_commit(nw_writer *w, nw_err *err)
@@ -1334,7 +1345,7 @@ nw_status nw_writer_open(nw_store *s, nw_writer **out, nw_err *err)
             w->parts[i]->row.info.max_last_seen > w->prior_max_last_seen)
             w->prior_max_last_seen = w->parts[i]->row.info.max_last_seen;
     if (st == NW_OK)
-        st = nw__dl_init(&w->dl, s->dir, err);
+        st = nw__dl_init(&w->dl, s->dir, s->cat, err);
     if (st != NW_OK) {
         nw__dl_close(&w->dl, NULL);
         entries_free(w);
@@ -1398,8 +1409,16 @@ nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err)
 {
     if (!r)
         return nw_fail(err, NW_ERR_INVALID, "no rejection");
+    nw_time now = nw_time_now();
+    /* Opening a file may write its length to the catalog (deadletter.c),
+     * which the writer thread must not be using meanwhile. */
+    if (nw__dl_opens(&w->dl, now)) {
+        nw_status dst = drain(w);
+        if (dst != NW_OK)
+            return thread_failed(w, dst, err);
+    }
     pthread_mutex_lock(&w->dl_mu);
-    nw_status st = nw__dl_write(&w->dl, r, nw_time_now(), err);
+    nw_status st = nw__dl_write(&w->dl, r, now, err);
     pthread_mutex_unlock(&w->dl_mu);
     if (st == NW_OK)
         w->stats.rejected_rows++;

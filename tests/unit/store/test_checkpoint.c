@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "netwho/checkpoint.h"
@@ -226,6 +227,81 @@ START_TEST(a_dropped_partition_does_not_void_the_checkpoint)
 }
 END_TEST
 
+/* ------------------------------------------------ dead letters, exactly once */
+
+/* Lines of every file in DIR/rejected, and how many files there are. */
+static int dl_lines(int *files)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "cat %s/rejected/*.ndjson 2>/dev/null | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    int n = -1;
+    ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    if (files) {
+        snprintf(cmd, sizeof cmd, "ls %s/rejected | wc -l", dir);
+        p = popen(cmd, "r");
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(fscanf(p, "%d", files), 1);
+        pclose(p);
+    }
+    return n;
+}
+
+/* Rejects n events through a fresh writer; commit 1: with a checkpoint
+ * (then closed), 0: discarded, as a crash or a failed step leaves it. */
+static void reject_n(int n, int commit, uint64_t seq)
+{
+    nw_writer *w = NULL;
+    nw_err err = {{0}};
+    ck_assert_int_eq(nw_writer_open(S, &w, &err), NW_OK);
+    nw_writer_hold(w, 1);
+    for (int i = 0; i < n; i++) {
+        nw_rejection r = {.reason = NW_REJ_BAD_JSON, .source = "t", .offset = (uint64_t)i,
+                          .raw = "{oops", .raw_len = 5, .full_len = 5, .detail = "x"};
+        ck_assert_int_eq(nw_writer_reject(w, &r, &err), NW_OK);
+    }
+    if (!commit) {
+        nw_writer_discard(w);
+        return;
+    }
+    nw_ckpt ck = {.seq = seq};
+    ck_assert_int_eq(nw_writer_commit_checkpoint(w, &ck, &err), NW_OK);
+    ck_assert_int_eq(nw_writer_close(w, &err), NW_OK);
+}
+
+START_TEST(dead_letters_of_a_step_that_did_not_commit_are_cut_back)
+{
+    int files = 0;
+    /* A file from before (no row in the catalog) is committed data. */
+    char path[160];
+    snprintf(path, sizeof path, "%s/rejected", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/rejected/rejected-2001-01-01.ndjson", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"old\":1}\n", f);
+    fclose(f);
+    /* A first step that never commits: a new file, cut back to nothing. */
+    reject_n(3, 0, 0);
+    ck_assert_int_eq(dl_lines(NULL), 4);
+    reject_n(2, 1, 1);
+    ck_assert_int_eq(dl_lines(&files), 3);
+    reject_n(4, 0, 0);               /* discarded: its 4 lines go */
+    reject_n(1, 1, 2);
+    ck_assert_int_eq(dl_lines(&files), 4);
+    ck_assert_int_eq(files, 2);
+    /* The next writer, whoever it is, starts from the committed length. */
+    reject_n(5, 0, 0);
+    nw_writer *w = NULL;
+    nw_err err = {{0}};
+    ck_assert_int_eq(nw_writer_open(S, &w, &err), NW_OK);
+    ck_assert_int_eq(dl_lines(NULL), 4);
+    ck_assert_int_eq(nw_writer_close(w, &err), NW_OK);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -237,6 +313,7 @@ int main(void)
     tcase_add_test(tc, a_cut_commit_without_redo_falls_back_and_says_so);
     tcase_add_test(tc, a_step_without_rows_still_commits_its_checkpoint);
     tcase_add_test(tc, a_dropped_partition_does_not_void_the_checkpoint);
+    tcase_add_test(tc, dead_letters_of_a_step_that_did_not_commit_are_cut_back);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
