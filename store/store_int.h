@@ -239,8 +239,22 @@ struct nw_hourly_wr;
  * next commit); nw__hourly_close frees *hw, dropping what is uncommitted. */
 nw_status nw__hourly_add(struct nw_hourly_wr **hw, const nw_conn *c, int64_t conns,
                          int64_t d_sent, int64_t d_recv, nw_err *err);
-nw_status nw__hourly_commit(nw_store *s, struct nw_hourly_wr *hw, nw_err *err);
+/* seq > 0: a checkpointed commit's (checkpoint.h); rollups.db then
+ * records seq (table rollup_mark) in the same transaction. */
+nw_status nw__hourly_commit(nw_store *s, struct nw_hourly_wr *hw, uint64_t seq,
+                            nw_err *err);
 void nw__hourly_close(struct nw_hourly_wr *hw);
+/* The sums not yet committed, as bytes for a checkpoint (this build's own
+ * layout); *out NULL, *len 0 if none.  Caller frees *out. */
+nw_status nw__hourly_save(const struct nw_hourly_wr *hw, unsigned char **out, size_t *len,
+                          nw_err *err);
+/* The last checkpoint number rollups.db committed (0: none, or no file). */
+uint64_t nw__hourly_mark(nw_store *s);
+/* Adds sums saved by nw__hourly_save for checkpoint seq to rollups.db and
+ * records seq, in one transaction -- unless its mark is seq or later
+ * already (then nothing).  Needs the writer lock. */
+nw_status nw__hourly_repair(nw_store *s, uint64_t seq, const unsigned char *p, size_t len,
+                            nw_err *err);
 /* Retention: deletes the rows of hours that end at or before `before`
  * (the hour holding it is kept).  *deleted = 1 if any row went.  NW_OK if
  * there is no rollups.db.  Needs the writer lock and no open roll-up
