@@ -152,6 +152,46 @@ def compare_failures_and_transfers(ctx, exp, srv, rows, what):
     check(n > 0, "no transfers compared")
 
 
+def compare_hourly(ctx, exp, store, what):
+    """The hourly roll-up's totals per (host, pid, remote ip, remote port)
+    equal the expected connections' count and bytes (as test_hourly.py)."""
+    res = E.run([ctx.netwho, "hourly", "--store", store, "--by", "total", "-o", "json"])
+    check(res.rc == 0, res.describe())
+    got = {}
+    for r in E.parse_json_output(res):
+        k = (r["host"], r["pid"], E.addr_key(r["remote_ip"]), r["remote_port"])
+        check(k not in got, "%s: two roll-up totals for %r" % (what, k))
+        got[k] = [r["connections"], r["bytes_sent"], r["bytes_received"]]
+    want = {}
+    for c in exp["connections"]:
+        k = (c["host"], c["pid"], E.addr_key(c["remote_ip"]), c["remote_port"])
+        w = want.setdefault(k, [0, 0, 0])
+        w[0] += 1
+        w[1] += c["bytes_sent"]
+        w[2] += c["bytes_received"]
+    bad = [k for k in set(got) | set(want) if got.get(k) != want.get(k)]
+    check(not bad, "%s: hourly roll-up: %d of %d groups differ, e.g. %r" % (
+        what, len(bad), len(want), [(k, got.get(k), want.get(k)) for k in bad[:3]]))
+
+
+def compare_dead_letters(exp, store, what):
+    """DIR/rejected holds each rejected event exactly once, by reason."""
+    by = {}
+    rdir = os.path.join(store, "rejected")
+    for name in sorted(os.listdir(rdir)) if os.path.isdir(rdir) else []:
+        with open(os.path.join(rdir, name), "rb") as f:
+            for n, line in enumerate(f, 1):
+                try:
+                    r = json.loads(line)["reason"]
+                except ValueError:
+                    raise E.Failed("%s: %s line %d is not a JSON object (a line cut by a "
+                                   "kill and appended to): %r" % (what, name, n, line[:300]))
+                by[r] = by.get(r, 0) + 1
+    check(by == exp["rejected_by_reason"], "%s: dead letters %r, expected %r" % (
+        what, by, exp["rejected_by_reason"]))
+    check(sum(by.values()) > 0, "no rejections to compare (test bug)")
+
+
 # ------------------------------------------------------------------ tests
 
 TESTS = []
@@ -162,11 +202,12 @@ def test(fn):
     return fn
 
 
-def gen(ctx, name, events, seed, start=None):
+def gen(ctx, name, events, seed, start=None, malformed=0.0):
     out = os.path.join(ctx.tmp, name + ".ndjson")
     argv = [sys.executable, os.path.join(ctx.src, "bench", "gen.py"), "--events",
             str(events), "--hosts", "4", "--seed", str(seed), "--out", out,
-            "--expect", out + ".json", "--empty-computer-host", HOST]
+            "--expect", out + ".json", "--empty-computer-host", HOST,
+            "--malformed", str(malformed)]
     if start:
         argv += ["--start", start]
     res = E.run(argv, timeout=120)
@@ -183,8 +224,9 @@ def sigkill_at_random_points_loses_and_doubles_nothing(ctx):
     """The file grows in uneven pieces (some ending mid-line) while netwhod
     is killed with SIGKILL after a random 0.2-1.6 s, again and again; each
     restart goes on from the checkpoint.  The trace crosses a UTC midnight,
-    so commits write two partitions."""
-    data, exp = gen(ctx, "crash", 12000, 5, start="2026-03-16T23:56:00Z")
+    so commits write two partitions.  Some events are malformed: the dead
+    letters are compared too, and the hourly roll-up's totals."""
+    data, exp = gen(ctx, "crash", 12000, 5, start="2026-03-16T23:56:00Z", malformed=0.15)
     path = os.path.join(ctx.tmp, "crash-follow.ndjson")
     store = os.path.join(ctx.tmp, "store-crash")
     rnd = random.Random(int(os.environ.get("NETWHO_KILL_SEED", "20261124")))
@@ -218,6 +260,8 @@ def sigkill_at_random_points_loses_and_doubles_nothing(ctx):
     rows = compare(ctx, exp, store, "after %d kills" % kills)
     compare_failures_and_transfers(ctx, exp, srv, rows, "after %d kills" % kills)
     srv.stop()
+    compare_dead_letters(exp, store, "after %d kills" % kills)
+    compare_hourly(ctx, exp, store, "after %d kills" % kills)
     print("    %d SIGKILLs" % kills)
 
 
