@@ -402,10 +402,11 @@ int nw__dl_pending(const nw_deadletter *d)
 nw_status nw__dl_commit(nw_deadletter *d, nw_err *err)
 {
     nw_status st = NW_OK;
+    char name[64] = "";
+    if (d->f)
+        dl_name(d, name, sizeof name);
     if (d->f && d->dirty) {
         uint64_t len = 0;
-        char name[64];
-        dl_name(d, name, sizeof name);
         st = dl_sync(d, err);
         if (st == NW_OK)
             st = dl_len(d, &len, err);
@@ -415,7 +416,8 @@ nw_status nw__dl_commit(nw_deadletter *d, nw_err *err)
     /* A closed file's lines are all synced and committed with this
      * transaction: no row needed any more. */
     for (size_t i = 0; st == NW_OK && i < d->ndone; i++)
-        st = dl_sql(d->cat, SQL_DL_DEL, d->done[i].name, 0, err);
+        if (strcmp(d->done[i].name, name) != 0)   /* reopened (clock went back) */
+            st = dl_sql(d->cat, SQL_DL_DEL, d->done[i].name, 0, err);
     return st;
 }
 
