@@ -1,6 +1,7 @@
 /* test_checkpoint.c -- checkpoints committed with the data (checkpoint.h):
- * loaded back, the previous one used when a commit did not reach its
- * partitions, a cut between partition files detected. */
+ * loaded back; a commit that missed one or more partitions, or rollups.db,
+ * repaired from the catalog exactly once; a step over more partitions than
+ * open handles committed once; dead letters of uncommitted steps cut back. */
 #include <check.h>
 #include <sqlite3.h>
 #include <stdio.h>
