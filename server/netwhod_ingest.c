@@ -540,11 +540,45 @@ static double mono_since(const struct timespec *a)
     return (double)(now.tv_sec - a->tv_sec) + (double)(now.tv_nsec - a->tv_nsec) / 1e9;
 }
 
+/*
+ * 1 if a followed file's batch (pos: the position after it) is committed
+ * already: a step can fail after the catalog committed its checkpoint (a
+ * partition's or the roll-up's COMMIT failed); the reload then repairs
+ * that commit and restores its position and snapshot, which hold the
+ * batch -- fed again when its reader retries, it would count twice.  The
+ * position only reaches the end of a batch with frames through that
+ * batch's own commit, so equality says it was committed.
+ */
+static int batch_committed(nwd_ingest *g, const nwd_batch *b)
+{
+    if (!b->pos || (b->nev == 0 && b->nrej == 0 && b->nproc == 0))
+        return 0;
+    int done = 0;
+    pthread_mutex_lock(&g->mu);
+    for (size_t i = 0; i < g->ck.nfiles; i++) {
+        const nw_ckpt_file *f = &g->ck.files[i];
+        if (strcmp(f->path, b->pos->path) == 0)
+            done = f->dev == b->pos->dev && f->ino == b->pos->ino &&
+                   f->offset == b->pos->offset;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return done;
+}
+
 static void run_stream(nwd_ingest *g, job *j, uint64_t by_id[64])
 {
     const nwd_batch *b = j->batch;
     nw_api_ingest_result *out = j->out;
     nw_err err = {{0}};
+    if (batch_committed(g, b)) {
+        nwd_log("ingest: %s: the batch up to offset %llu was committed before its step "
+                "failed; not fed again", b->source ? b->source : "follow",
+                (unsigned long long)b->pos->offset);
+        out->status = NW_OK;
+        out->accepted = b->nev + b->nproc_frames;
+        out->rejected = b->nrej;
+        return;
+    }
     nw_status st = st_begin(g, &err);
     if (st != NW_OK) {
         fail(out, st, err.msg);

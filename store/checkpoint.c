@@ -62,6 +62,21 @@
     "seq INTEGER NOT NULL);"                                                         \
     "INSERT OR REPLACE INTO checkpoint_mark(k, seq) VALUES(0, %llu)"
 #define SQL_CKPT_MARK_GET "SELECT seq FROM checkpoint_mark WHERE k = 0"
+/* A checkpoint's redo record and roll-up sums, in pieces (NW_REDO_CHUNK):
+ * a table of its own, so that a catalog of an older build (which kept the
+ * redo record, at most 64 MiB, in checkpoint.redo) is migrated by
+ * creating it; that column is still read when a slot has no pieces. */
+#define SQL_CKPT_BLOB_SCHEMA                                                         \
+    "CREATE TABLE IF NOT EXISTS checkpoint_blob(slot INTEGER NOT NULL, "            \
+    "kind INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL, "               \
+    "PRIMARY KEY(slot, kind, n))"
+#define SQL_CKPT_BLOB_DEL "DELETE FROM checkpoint_blob WHERE slot = ?1"
+#define SQL_CKPT_BLOB_PUT                                                            \
+    "INSERT INTO checkpoint_blob(slot, kind, n, data) VALUES(?1, ?2, ?3, ?4)"
+#define SQL_CKPT_BLOB_GET                                                            \
+    "SELECT data FROM checkpoint_blob WHERE slot = ?1 AND kind = ?2 ORDER BY n"
+
+enum { BLOB_REDO = 1, BLOB_HOURLY = 2 };
 
 uint64_t nw_ckpt_hash(const void *p, size_t n)
 {
@@ -94,7 +109,7 @@ static void redo_put(nw_redo *r, const void *src, size_t n)
 {
     if (r->overflow)
         return;
-    if (r->len + n > NW_REDO_MAX) {
+    if (r->len + n < r->len) {
         r->overflow = 1;
         return;
     }
@@ -298,10 +313,74 @@ nw_status nw_store_key_get(nw_store *s, const char *key, uint64_t complete_seq,
     return NW_OK;
 }
 
+/* Stores p[0..len) as slot's blob of kind, in pieces. */
+static nw_status blob_put(sqlite3 *cat, int slot, int kind, const unsigned char *p,
+                          size_t len, nw_err *err)
+{
+    for (size_t at = 0, n = 0; at < len; n++) {
+        size_t piece = len - at < NW_REDO_CHUNK ? len - at : NW_REDO_CHUNK;
+        sqlite3_stmt *s = NULL;
+        if (sqlite3_prepare_v2(cat, SQL_CKPT_BLOB_PUT, -1, &s, NULL) != SQLITE_OK)
+            return nw__sql_fail(cat, "write checkpoint", err);
+        sqlite3_bind_int(s, 1, slot);
+        sqlite3_bind_int(s, 2, kind);
+        sqlite3_bind_int64(s, 3, (int64_t)n);
+        sqlite3_bind_blob64(s, 4, p + at, piece, SQLITE_STATIC);
+        nw_status st = step_done(cat, s, err);
+        if (st != NW_OK)
+            return st;
+        at += piece;
+    }
+    return NW_OK;
+}
+
+/* Slot's blob of kind (*p NULL, *len 0 if none); caller frees *p. */
+static nw_status blob_get(sqlite3 *cat, int slot, int kind, unsigned char **p, size_t *len,
+                          nw_err *err)
+{
+    *p = NULL;
+    *len = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(cat, SQL_CKPT_BLOB_GET, -1, &st, NULL) != SQLITE_OK) {
+        /* A catalog that never had a checkpoint of this build. */
+        if (strstr(sqlite3_errmsg(cat), "no such table"))
+            return NW_OK;
+        return nw__sql_fail(cat, "read checkpoint", err);
+    }
+    sqlite3_bind_int(st, 1, slot);
+    sqlite3_bind_int(st, 2, kind);
+    int rc;
+    nw_status r = NW_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        unsigned char *np = realloc(*p, *len + n + 1);
+        if (!np) {
+            r = nw_fail(err, NW_ERR_NOMEM, "out of memory");
+            break;
+        }
+        *p = np;
+        if (n)
+            memcpy(*p + *len, sqlite3_column_blob(st, 0), n);
+        *len += n;
+    }
+    if (r == NW_OK && rc != SQLITE_DONE)
+        r = nw__sql_fail(cat, "read checkpoint", err);
+    sqlite3_finalize(st);
+    if (r != NW_OK) {
+        free(*p);
+        *p = NULL;
+        *len = 0;
+    }
+    return r;
+}
+
 nw_status nw__ckpt_write_catalog(sqlite3 *cat, const nw_ckpt *ck, const char *parts,
-                                 const nw_redo *redo, nw_err *err)
+                                 const nw_redo *redo, const unsigned char *hourly,
+                                 size_t hourly_len, nw_err *err)
 {
     nw_status st = nw__exec(cat, SQL_CKPT_SCHEMA, "checkpoint schema", err);
+    if (st == NW_OK)
+        st = nw__exec(cat, SQL_CKPT_BLOB_SCHEMA, "checkpoint schema", err);
     if (st == NW_OK)
         st = keys_write(cat, ck, err);
     if (st != NW_OK)
@@ -317,11 +396,18 @@ nw_status nw__ckpt_write_catalog(sqlite3 *cat, const nw_ckpt *ck, const char *pa
         sqlite3_bind_blob64(s, 4, ck->tracker, ck->tracker_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, 4);
-    if (redo && !redo->overflow && redo->len)
-        sqlite3_bind_blob64(s, 5, redo->p, redo->len, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 5);
+    sqlite3_bind_null(s, 5);       /* the redo record: checkpoint_blob */
     if ((st = step_done(cat, s, err)) != NW_OK)
+        return st;
+    if (sqlite3_prepare_v2(cat, SQL_CKPT_BLOB_DEL, -1, &s, NULL) != SQLITE_OK)
+        return nw__sql_fail(cat, "write checkpoint", err);
+    sqlite3_bind_int(s, 1, slot);
+    if ((st = step_done(cat, s, err)) != NW_OK)
+        return st;
+    if (redo && redo->len &&
+        (st = blob_put(cat, slot, BLOB_REDO, redo->p, redo->len, err)) != NW_OK)
+        return st;
+    if (hourly_len && (st = blob_put(cat, slot, BLOB_HOURLY, hourly, hourly_len, err)) != NW_OK)
         return st;
     if (sqlite3_prepare_v2(cat, SQL_CKPT_FILES_DEL, -1, &s, NULL) != SQLITE_OK)
         return nw__sql_fail(cat, "write checkpoint", err);
@@ -381,13 +467,15 @@ static uint64_t part_mark(const char *dir, const char *name)
     return seq;
 }
 
-/* How many of the comma-separated parts carry seq or later: *all, *some. */
+/* How many of the comma-separated parts carry seq or later: *all, *some;
+ * missing gets those that do not (as parts, comma-separated: it has room). */
 static void parts_applied(const char *dir, const char *parts, uint64_t seq, int *all,
-                          int *some, char *missing, size_t cap)
+                          int *some, char *missing)
 {
     *all = 1;
     *some = 0;
     missing[0] = 0;
+    size_t l = 0;
     const char *p = parts;
     while (*p) {
         const char *e = strchr(p, ',');
@@ -400,8 +488,7 @@ static void parts_applied(const char *dir, const char *parts, uint64_t seq, int 
                 *some = 1;
             } else {
                 *all = 0;
-                size_t l = strlen(missing);
-                snprintf(missing + l, cap - l, "%s%s", l ? ", " : "", name);
+                l += (size_t)sprintf(missing + l, "%s%s", l ? "," : "", name);
             }
         }
         p += n + (e ? 1 : 0);
@@ -454,25 +541,31 @@ static nw_status repair(nw_store *s, int slot, uint64_t seq, const char *missing
                         nw_err *err)
 {
     *done = 0;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->cat, SQL_CKPT_REDO, -1, &st, NULL) != SQLITE_OK)
-        return nw__sql_fail(s->cat, "read checkpoint", err);
-    sqlite3_bind_int(st, 1, slot);
     unsigned char *redo = NULL;
     size_t len = 0;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) > 0) {
-        len = (size_t)sqlite3_column_bytes(st, 0);
-        redo = malloc(len);
-        if (redo)
-            memcpy(redo, sqlite3_column_blob(st, 0), len);
+    nw_status r = blob_get(s->cat, slot, BLOB_REDO, &redo, &len, err);
+    if (r != NW_OK)
+        return r;
+    if (!redo) {
+        /* A catalog of an older build kept it in checkpoint.redo. */
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s->cat, SQL_CKPT_REDO, -1, &st, NULL) != SQLITE_OK)
+            return nw__sql_fail(s->cat, "read checkpoint", err);
+        sqlite3_bind_int(st, 1, slot);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) > 0) {
+            len = (size_t)sqlite3_column_bytes(st, 0);
+            redo = malloc(len);
+            if (redo)
+                memcpy(redo, sqlite3_column_blob(st, 0), len);
+        }
+        sqlite3_finalize(st);
+        if (!redo)
+            return len ? nw_fail(err, NW_ERR_NOMEM, "out of memory") : NW_OK;
     }
-    sqlite3_finalize(st);
-    if (!redo)
-        return len ? nw_fail(err, NW_ERR_NOMEM, "out of memory") : NW_OK;
     nw_ckpt ck;
     memset(&ck, 0, sizeof ck);
     nw_writer *w = NULL;
-    nw_status r = load_slot(s->cat, slot, &ck, err);
+    r = load_slot(s->cat, slot, &ck, err);
     ck.seq = seq;
     ck.complete_seq = seq;       /* its keys (and older) stand: it is whole now */
     if (r == NW_OK)
@@ -481,20 +574,47 @@ static nw_status repair(nw_store *s, int slot, uint64_t seq, const char *missing
         nw_sink sink;
         nw_writer_sink(w, &sink);
         nw_writer_hold(w, 1);
-        nw__writer_only(w, missing);
-        r = redo_apply(redo, len, &sink, err);
+        r = nw__writer_only(w, missing, err);
+        if (r == NW_OK)
+            r = redo_apply(redo, len, &sink, err);
         if (r == NW_OK)
             r = nw_writer_commit_checkpoint(w, &ck, err);
-        nw_err cerr;
-        nw_status c = nw_writer_close(w, &cerr);
-        if (r == NW_OK && c != NW_OK) {
-            r = c;
-            *err = cerr;
+        if (r == NW_OK) {
+            r = nw_writer_close(w, err);
+        } else {
+            nw_writer_discard(w);
         }
     }
     free(redo);
     nw_ckpt_clear(&ck);
     *done = r == NW_OK;
+    return r;
+}
+
+/* Commit `seq`'s hourly roll-up sums (slot), added to rollups.db if its
+ * mark is behind: the roll-up commits after the partitions, so a crash or
+ * a failed roll-up write can have kept them from it (hourly.h). */
+static nw_status repair_hourly(nw_store *s, int slot, uint64_t seq, nw_err *err)
+{
+    unsigned char *p = NULL;
+    size_t len = 0;
+    nw_status r = blob_get(s->cat, slot, BLOB_HOURLY, &p, &len, err);
+    if (r != NW_OK || !p)
+        return r;
+    if (nw__hourly_mark(s) < seq) {
+        nw_writer *w = NULL;           /* the lock: no one else writes it */
+        r = nw_writer_open(s, &w, err);
+        if (r == NW_OK) {
+            r = nw__hourly_repair(s, seq, p, len, err);
+            nw_err cerr;
+            nw_status c = nw_writer_close(w, &cerr);
+            if (r == NW_OK && c != NW_OK) {
+                r = c;
+                *err = cerr;
+            }
+        }
+    }
+    free(p);
     return r;
 }
 
@@ -511,25 +631,34 @@ nw_status nw_store_checkpoint_load(nw_store *s, nw_ckpt *out, char *warn, size_t
             return NW_OK;
         return nw__sql_fail(s->cat, "read checkpoint", err);
     }
-    struct { int slot; uint64_t seq; char parts[1024]; } c[2];
+    struct { int slot; uint64_t seq; char *parts, *missing; } c[2];
+    memset(c, 0, sizeof c);
     int n = 0, rc;
+    nw_status r = NW_OK;
     while (n < 2 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         c[n].slot = sqlite3_column_int(st, 0);
         c[n].seq = (uint64_t)sqlite3_column_int64(st, 1);
         const unsigned char *p = sqlite3_column_text(st, 2);
-        snprintf(c[n].parts, sizeof c[n].parts, "%s", p ? (const char *)p : "");
+        c[n].parts = strdup(p ? (const char *)p : "");
+        c[n].missing = calloc(1, strlen(c[n].parts) + 1);
         n++;
+        if (!c[n - 1].parts || !c[n - 1].missing) {
+            r = nw_fail(err, NW_ERR_NOMEM, "out of memory");
+            break;
+        }
     }
     sqlite3_finalize(st);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; r == NW_OK && i < n; i++) {
         int all, some;
-        char missing[512];
-        parts_applied(s->dir, c[i].parts, c[i].seq, &all, &some, missing, sizeof missing);
-        if (!all && some && i == 0) {
+        char *missing = c[i].missing;
+        parts_applied(s->dir, c[i].parts, c[i].seq, &all, &some, missing);
+        if (!all && i == 0) {
+            /* The catalog committed the step; one or more of its
+             * partitions did not: they get its rows from the redo record. */
             int done = 0;
-            nw_status r = repair(s, c[i].slot, c[i].seq, missing, &done, err);
+            r = repair(s, c[i].slot, c[i].seq, missing, &done, err);
             if (r != NW_OK)
-                return r;
+                break;
             if (done) {
                 if (warn && warn_cap)
                     snprintf(warn, warn_cap,
@@ -547,11 +676,18 @@ nw_status nw_store_checkpoint_load(nw_store *s, nw_ckpt *out, char *warn, size_t
                          (unsigned long long)c[i].seq, missing, c[i].parts);
             continue;              /* that commit did not (fully) happen */
         }
+        r = repair_hourly(s, c[i].slot, c[i].seq, err);
+        if (r != NW_OK)
+            break;
         out->seq = c[i].seq;
-        nw_status r = load_slot(s->cat, c[i].slot, out, err);
+        r = load_slot(s->cat, c[i].slot, out, err);
         if (r != NW_OK)
             nw_ckpt_clear(out);
-        return r;
+        break;
     }
-    return NW_OK;
+    for (int i = 0; i < n; i++) {
+        free(c[i].parts);
+        free(c[i].missing);
+    }
+    return r;
 }

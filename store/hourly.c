@@ -205,7 +205,57 @@ static nw_status open_rw(nw_store *s, sqlite3 **out, nw_err *err)
     return NW_OK;
 }
 
-nw_status nw__hourly_commit(nw_store *s, struct nw_hourly_wr *hw, nw_err *err)
+/* Upserts every sum of tab (cap slots) in db's open transaction. */
+static nw_status upsert_all(sqlite3 *db, sqlite3_stmt *q, const hacc *tab, size_t cap,
+                            nw_err *err)
+{
+    for (size_t i = 0; i < cap; i++) {
+        const hacc *a = &tab[i];
+        if (!a->host)
+            continue;
+        sqlite3_bind_blob(q, 1, a->ip.b, 16, SQLITE_STATIC);
+        sqlite3_bind_int(q, 2, a->port);
+        sqlite3_bind_int64(q, 3, a->hour);
+        sqlite3_bind_text(q, 4, a->host, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 5, a->pid);
+        sqlite3_bind_int64(q, 6, (int64_t)a->conns);
+        sqlite3_bind_int64(q, 7, (int64_t)a->sent);
+        sqlite3_bind_int64(q, 8, (int64_t)a->recv);
+        int rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc != SQLITE_DONE)
+            return nw__sql_fail(db, SQL_HOURLY_FILE, err);
+    }
+    return NW_OK;
+}
+
+/* Records checkpoint seq in db's open transaction. */
+static nw_status mark_set(sqlite3 *db, uint64_t seq, nw_err *err)
+{
+    nw_status st = nw__exec(db, SQL_HOURLY_MARK_SCHEMA, SQL_HOURLY_FILE, err);
+    if (st != NW_OK)
+        return st;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(db, SQL_HOURLY_MARK_SET, -1, &q, NULL) != SQLITE_OK)
+        return nw__sql_fail(db, SQL_HOURLY_FILE, err);
+    sqlite3_bind_int64(q, 1, (int64_t)seq);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? NW_OK : nw__sql_fail(db, SQL_HOURLY_FILE, err);
+}
+
+static uint64_t mark_get(sqlite3 *db)
+{
+    sqlite3_stmt *q = NULL;
+    uint64_t seq = 0;
+    if (sqlite3_prepare_v2(db, SQL_HOURLY_MARK_GET, -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        seq = (uint64_t)sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return seq;
+}
+
+nw_status nw__hourly_commit(nw_store *s, struct nw_hourly_wr *hw, uint64_t seq, nw_err *err)
 {
     if (!hw || hw->n == 0)
         return NW_OK;
@@ -225,24 +275,10 @@ nw_status nw__hourly_commit(nw_store *s, struct nw_hourly_wr *hw, nw_err *err)
         }
     }
     st = nw__exec(hw->db, SQL_BEGIN_IMMEDIATE, SQL_HOURLY_FILE, err);
-    for (size_t i = 0; st == NW_OK && i < hw->cap; i++) {
-        const hacc *a = &hw->tab[i];
-        if (!a->host)
-            continue;
-        sqlite3_stmt *q = hw->add;
-        sqlite3_bind_blob(q, 1, a->ip.b, 16, SQLITE_STATIC);
-        sqlite3_bind_int(q, 2, a->port);
-        sqlite3_bind_int64(q, 3, a->hour);
-        sqlite3_bind_text(q, 4, a->host, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 5, a->pid);
-        sqlite3_bind_int64(q, 6, (int64_t)a->conns);
-        sqlite3_bind_int64(q, 7, (int64_t)a->sent);
-        sqlite3_bind_int64(q, 8, (int64_t)a->recv);
-        int rc = sqlite3_step(q);
-        sqlite3_reset(q);
-        if (rc != SQLITE_DONE)
-            st = nw__sql_fail(hw->db, SQL_HOURLY_FILE, err);
-    }
+    if (st == NW_OK)
+        st = upsert_all(hw->db, hw->add, hw->tab, hw->cap, err);
+    if (st == NW_OK && seq)
+        st = mark_set(hw->db, seq, err);
     if (st == NW_OK)
         st = nw__exec(hw->db, SQL_COMMIT, SQL_HOURLY_FILE, err);
     if (st != NW_OK) {
@@ -252,6 +288,119 @@ nw_status nw__hourly_commit(nw_store *s, struct nw_hourly_wr *hw, nw_err *err)
     }
     tab_clear(hw);
     return NW_OK;
+}
+
+/* Saved layout of one sum: ip[16] pid(4) port(2) hour(8) conns sent recv
+ * (8 each) host_len(2) host. */
+#define SAVED_FIXED (16 + 4 + 2 + 8 + 3 * 8 + 2)
+
+nw_status nw__hourly_save(const struct nw_hourly_wr *hw, unsigned char **out, size_t *len,
+                          nw_err *err)
+{
+    *out = NULL;
+    *len = 0;
+    if (!hw || hw->n == 0)
+        return NW_OK;
+    size_t need = 0;
+    for (size_t i = 0; i < hw->cap; i++)
+        if (hw->tab[i].host)
+            need += SAVED_FIXED + strlen(hw->tab[i].host);
+    unsigned char *p = malloc(need), *at = p;
+    if (!p)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory for the roll-up's checkpoint");
+    for (size_t i = 0; i < hw->cap; i++) {
+        const hacc *a = &hw->tab[i];
+        if (!a->host)
+            continue;
+        uint16_t hl = (uint16_t)strlen(a->host);
+        memcpy(at, a->ip.b, 16), at += 16;
+        memcpy(at, &a->pid, 4), at += 4;
+        memcpy(at, &a->port, 2), at += 2;
+        memcpy(at, &a->hour, 8), at += 8;
+        memcpy(at, &a->conns, 8), at += 8;
+        memcpy(at, &a->sent, 8), at += 8;
+        memcpy(at, &a->recv, 8), at += 8;
+        memcpy(at, &hl, 2), at += 2;
+        memcpy(at, a->host, hl), at += hl;
+    }
+    *out = p;
+    *len = need;
+    return NW_OK;
+}
+
+uint64_t nw__hourly_mark(nw_store *s)
+{
+    char *path = nw__path(s->dir, SQL_HOURLY_FILE);
+    if (!path)
+        return 0;
+    sqlite3 *db = NULL;
+    uint64_t seq = 0;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, NW_SQL_BUSY_TIMEOUT_MS);
+        seq = mark_get(db);
+    }
+    sqlite3_close(db);
+    free(path);
+    return seq;
+}
+
+nw_status nw__hourly_repair(nw_store *s, uint64_t seq, const unsigned char *p, size_t len,
+                            nw_err *err)
+{
+    /* Parse into a table first: a cut record changes nothing. */
+    struct nw_hourly_wr hw;
+    memset(&hw, 0, sizeof hw);
+    nw_status st = NW_OK;
+    size_t at = 0;
+    char host[NW_HOST_MAX];
+    while (st == NW_OK && at < len) {
+        nw_conn c;
+        memset(&c, 0, sizeof c);
+        int64_t hour;
+        uint64_t conns, sent, recv;
+        uint16_t hl;
+        if (len - at < SAVED_FIXED) {
+            st = nw_fail(err, NW_ERR_CORRUPT, "a checkpoint's roll-up sums are cut");
+            break;
+        }
+        memcpy(c.remote_ip.b, p + at, 16), at += 16;
+        memcpy(&c.pid, p + at, 4), at += 4;
+        memcpy(&c.remote_port, p + at, 2), at += 2;
+        memcpy(&hour, p + at, 8), at += 8;
+        memcpy(&conns, p + at, 8), at += 8;
+        memcpy(&sent, p + at, 8), at += 8;
+        memcpy(&recv, p + at, 8), at += 8;
+        memcpy(&hl, p + at, 2), at += 2;
+        if (hl >= NW_HOST_MAX || len - at < hl) {
+            st = nw_fail(err, NW_ERR_CORRUPT, "a checkpoint's roll-up sums are cut");
+            break;
+        }
+        memcpy(host, p + at, hl), at += hl;
+        host[hl] = 0;
+        c.host = host;
+        st = tab_add(&hw, &c, hour, (int64_t)conns, (int64_t)sent, (int64_t)recv, err);
+    }
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    if (st == NW_OK)
+        st = open_rw(s, &db, err);
+    if (st == NW_OK && sqlite3_prepare_v2(db, SQL_HOURLY_ADD, -1, &q, NULL) != SQLITE_OK)
+        st = nw__sql_fail(db, SQL_HOURLY_FILE, err);
+    if (st == NW_OK)
+        st = nw__exec(db, SQL_BEGIN_IMMEDIATE, SQL_HOURLY_FILE, err);
+    if (st == NW_OK && mark_get(db) < seq) {
+        st = upsert_all(db, q, hw.tab, hw.cap, err);
+        if (st == NW_OK)
+            st = mark_set(db, seq, err);
+    }
+    if (st == NW_OK)
+        st = nw__exec(db, SQL_COMMIT, SQL_HOURLY_FILE, err);
+    else if (db)
+        sqlite3_exec(db, SQL_ROLLBACK, NULL, NULL, NULL);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    tab_clear(&hw);
+    return st;
 }
 
 void nw__hourly_close(struct nw_hourly_wr *hw)

@@ -584,6 +584,15 @@
     " bytes_sent = bytes_sent + excluded.bytes_sent,"                         \
     " bytes_received = bytes_received + excluded.bytes_received"
 
+/* The last checkpoint (checkpoint.h) whose sums rollups.db committed: in
+ * the same transaction as the sums, as each partition's checkpoint_mark.
+ * Created by the first checkpointed commit (older files have none: 0). */
+#define SQL_HOURLY_MARK_SCHEMA                                                \
+    "CREATE TABLE IF NOT EXISTS rollup_mark(k INTEGER PRIMARY KEY CHECK (k = 0)," \
+    " seq INTEGER NOT NULL)"
+#define SQL_HOURLY_MARK_SET "INSERT OR REPLACE INTO rollup_mark(k, seq) VALUES(0, ?1)"
+#define SQL_HOURLY_MARK_GET "SELECT seq FROM rollup_mark WHERE k = 0"
+
 /* Roll-up retention: rows of hours before ?1.  The table is small (a row
  * per key and hour, not per connection), so deleting rows is cheap here,
  * unlike in the partitions. */

@@ -174,19 +174,53 @@ nw_status nw__writer_reload_catalog(struct nw_writer *w, nw_err *err);
 
 /* --------------------------------------------------------- deadletter.c */
 
-/* Today's dead-letter file of a writer.  Zeroed = nothing open yet. */
+/* Today's dead-letter file of a writer.  Zeroed = nothing open yet.
+ *
+ * Exactly once (deadletter.c): the catalog table deadletter_len holds, per
+ * file, the length up to which its lines belong to committed work.  A
+ * writer's commit syncs the file(s) it appended to and records their new
+ * lengths in the catalog's transaction (nw__dl_commit); before a file is
+ * first appended to without such a row, its present length is recorded in
+ * a transaction of its own (nw__dl_write does that through d->cat).  At
+ * nw__dl_init -- under the writer lock, before anything is appended -- a
+ * file longer than its row is cut back to it: those lines came from a step
+ * that never committed (a crash, or a discarded step), and the step's
+ * events are read and rejected again. */
+typedef struct nw_dl_done {
+    char name[32];             /* "rejected-YYYY-MM-DD.ndjson"          */
+    uint64_t len;              /* synced length when it was closed      */
+} nw_dl_done;
+
 typedef struct nw_deadletter {
     char *dir;                 /* DIR/rejected (dead letters)           */
-    FILE *f;                   /* buffered; flushed at every commit     */
+    sqlite3 *cat;              /* the store's catalog (not owned)       */
+    FILE *f;                   /* buffered; synced at every commit      */
     char date[16];             /* "YYYY-MM-DD" of f (UTC wall clock)    */
+    int dirty;                 /* f has lines not yet in a commit       */
+    nw_dl_done *done;          /* files closed since the last commit,   */
+    size_t ndone, capdone;     /* with lines not yet in a commit        */
 } nw_deadletter;
 
-/* Makes DIR/rejected if needed.  Ends with nw__dl_close. */
-nw_status nw__dl_init(nw_deadletter *d, const char *store_dir, nw_err *err);
+/* Makes DIR/rejected if needed, and cuts every dead-letter file back to
+ * its committed length (see above); cat is the catalog, which must be
+ * writable and outlive d.  Call under the writer lock.  Ends with
+ * nw__dl_close. */
+nw_status nw__dl_init(nw_deadletter *d, const char *store_dir, sqlite3 *cat, nw_err *err);
+/* 1 if the next nw__dl_write at now may write the catalog (it opens a
+ * file): the caller then lets no one else use the catalog meanwhile. */
+int nw__dl_opens(const nw_deadletter *d, nw_time now);
 /* Appends r as one JSON line to the file of now's UTC date. */
 nw_status nw__dl_write(nw_deadletter *d, const nw_rejection *r, nw_time now,
                        nw_err *err);
-nw_status nw__dl_flush(nw_deadletter *d, nw_err *err);
+/* 1 if lines were appended since the last nw__dl_commit. */
+int nw__dl_pending(const nw_deadletter *d);
+/* Flushes and fdatasyncs the files appended to since the last commit and
+ * records their lengths in the catalog, inside the caller's open catalog
+ * transaction.  After that transaction committed, call nw__dl_committed;
+ * after it rolled back, nothing (the lines are committed by a later
+ * commit, or cut at the next nw__dl_init). */
+nw_status nw__dl_commit(nw_deadletter *d, nw_err *err);
+void nw__dl_committed(nw_deadletter *d);
 /* Flushes and closes; frees what d holds.  Returns the flush status. */
 nw_status nw__dl_close(nw_deadletter *d, nw_err *err);
 
@@ -219,8 +253,22 @@ struct nw_hourly_wr;
  * next commit); nw__hourly_close frees *hw, dropping what is uncommitted. */
 nw_status nw__hourly_add(struct nw_hourly_wr **hw, const nw_conn *c, int64_t conns,
                          int64_t d_sent, int64_t d_recv, nw_err *err);
-nw_status nw__hourly_commit(nw_store *s, struct nw_hourly_wr *hw, nw_err *err);
+/* seq > 0: a checkpointed commit's (checkpoint.h); rollups.db then
+ * records seq (table rollup_mark) in the same transaction. */
+nw_status nw__hourly_commit(nw_store *s, struct nw_hourly_wr *hw, uint64_t seq,
+                            nw_err *err);
 void nw__hourly_close(struct nw_hourly_wr *hw);
+/* The sums not yet committed, as bytes for a checkpoint (this build's own
+ * layout); *out NULL, *len 0 if none.  Caller frees *out. */
+nw_status nw__hourly_save(const struct nw_hourly_wr *hw, unsigned char **out, size_t *len,
+                          nw_err *err);
+/* The last checkpoint number rollups.db committed (0: none, or no file). */
+uint64_t nw__hourly_mark(nw_store *s);
+/* Adds sums saved by nw__hourly_save for checkpoint seq to rollups.db and
+ * records seq, in one transaction -- unless its mark is seq or later
+ * already (then nothing).  Needs the writer lock. */
+nw_status nw__hourly_repair(nw_store *s, uint64_t seq, const unsigned char *p, size_t len,
+                            nw_err *err);
 /* Retention: deletes the rows of hours that end at or before `before`
  * (the hour holding it is kept).  *deleted = 1 if any row went.  NW_OK if
  * there is no rollups.db.  Needs the writer lock and no open roll-up

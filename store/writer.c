@@ -82,7 +82,11 @@ struct nw_writer {
     int lock_fd;
     part_entry **parts;            /* sorted by start; entries own memory */
     size_t nparts, capparts;
-    part_handle open[NW_WRITER_MAX_OPEN_PARTITIONS];
+    /* The open handles: NW_WRITER_MAX_OPEN_PARTITIONS, more while a held
+     * step needs them (free_slot); each allocated on its own, so that a
+     * handle does not move when the array grows. */
+    part_handle **open;
+    size_t nopen;
     part_handle *last;             /* the handle written last: fast path  */
     uint64_t tick;
     uint64_t pending;              /* rows since the last commit          */
@@ -111,7 +115,7 @@ struct nw_writer {
     int discard;                   /* nw_writer_discard: close commits nothing */
     const nw_ckpt *ck;
     nw_redo redo;                  /* the held step's rows (ckpt_int.h)   */
-    char only[NW_WRITER_MAX_OPEN_PARTITIONS * (NW_PART_NAME_MAX + 1) + 1];
+    char *only;                    /* nw__writer_only; NULL: every row   */
     struct wq *q;                  /* the writer thread, or NULL          */
     /* The dead letters: written by the caller (nw_writer_reject) while the
      * writer thread may flush them at one of its commits. */
@@ -264,10 +268,49 @@ static void handle_close(part_handle *h)
 
 static void handles_close_all(nw_writer *w)
 {
-    for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS; i++)
-        if (w->open[i].e)
-            handle_close(&w->open[i]);
+    for (size_t i = 0; i < w->nopen; i++)
+        if (w->open[i]->e)
+            handle_close(w->open[i]);
     w->last = NULL;
+}
+
+/* Makes nopen handle slots (all free); NW_ERR_NOMEM leaves w as it was. */
+static nw_status handles_grow(nw_writer *w, size_t nopen, nw_err *err)
+{
+    part_handle **np = realloc(w->open, nopen * sizeof *np);
+    if (!np)
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory for a partition handle");
+    w->open = np;
+    while (w->nopen < nopen) {
+        if (!(w->open[w->nopen] = calloc(1, sizeof **w->open)))
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory for a partition handle");
+        w->nopen++;
+    }
+    return NW_OK;
+}
+
+/* Back to NW_WRITER_MAX_OPEN_PARTITIONS handles once a held step that
+ * needed more committed (the extra handles hold no transaction then). */
+static void handles_trim(nw_writer *w)
+{
+    while (w->nopen > NW_WRITER_MAX_OPEN_PARTITIONS) {
+        part_handle *h = w->open[--w->nopen];
+        if (w->last == h)
+            w->last = NULL;
+        if (h->e)
+            handle_close(h);   /* rolls back if a failed commit left one */
+        free(h);
+    }
+}
+
+static void handles_free(nw_writer *w)
+{
+    handles_close_all(w);
+    for (size_t i = 0; i < w->nopen; i++)
+        free(w->open[i]);
+    free(w->open);
+    w->open = NULL;
+    w->nopen = 0;
 }
 
 /* A partition file that the catalog does not know was written before a
@@ -312,13 +355,16 @@ static nw_status rescan(part_handle *h, nw_err *err)
 
 /* A slot for a new handle: a free one, else the least recently used of
  * those without a transaction (resume probes of old partitions leave such
- * handles), else the least recently used, whose transaction is first
- * committed with all the others (so a batch stays one unit). */
+ * handles), else -- in a held step, whose rows must commit only with its
+ * checkpoint -- a new slot, else the least recently used, whose
+ * transaction is first committed with all the others (so a batch stays
+ * one unit).  A held step thus keeps one handle per partition it writes
+ * (three file descriptors each, as a reader's handle) until its commit. */
 static nw_status free_slot(nw_writer *w, part_handle **out, nw_err *err)
 {
     part_handle *victim = NULL;
-    for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS; i++) {
-        part_handle *h = &w->open[i];
+    for (size_t i = 0; i < w->nopen; i++) {
+        part_handle *h = w->open[i];
         if (!h->e) {
             *out = h;
             return NW_OK;
@@ -326,6 +372,13 @@ static nw_status free_slot(nw_writer *w, part_handle **out, nw_err *err)
         if (!victim || (victim->in_txn && !h->in_txn) ||
             (victim->in_txn == h->in_txn && h->used < victim->used))
             victim = h;
+    }
+    if (victim->in_txn && w->hold) {
+        nw_status st = handles_grow(w, w->nopen + 1, err);
+        if (st != NW_OK)
+            return st;
+        *out = w->open[w->nopen - 1];
+        return NW_OK;
     }
     if (victim->in_txn) {
         nw_status st = commit_all(w, err);
@@ -383,9 +436,9 @@ static nw_status handle_for(nw_writer *w, nw_time t, part_handle **out, nw_err *
     part_handle *h = w->last;
     if (!h || h->e->row.info.start != start) {
         h = NULL;
-        for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS; i++)
-            if (w->open[i].e && w->open[i].e->row.info.start == start) {
-                h = &w->open[i];
+        for (size_t i = 0; i < w->nopen; i++)
+            if (w->open[i]->e && w->open[i]->e->row.info.start == start) {
+                h = w->open[i];
                 break;
             }
     }
@@ -470,9 +523,21 @@ static nw_status merge_entry(nw_writer *w, const part_entry *e, nw_err *err)
     return NW_OK;
 }
 
+static nw_status commit_catalog_locked(nw_writer *w, nw_err *err);
+
 static nw_status commit_catalog(nw_writer *w, nw_err *err)
 {
-    int any = w->ck != NULL;
+    /* The dead letters' lengths are committed here (deadletter.c); no
+     * rejection is written while they are (dl_mu). */
+    pthread_mutex_lock(&w->dl_mu);
+    nw_status st = commit_catalog_locked(w, err);
+    pthread_mutex_unlock(&w->dl_mu);
+    return st;
+}
+
+static nw_status commit_catalog_locked(nw_writer *w, nw_err *err)
+{
+    int any = w->ck != NULL || nw__dl_pending(&w->dl);
     for (size_t i = 0; i < w->nparts && !any; i++)
         any = w->parts[i]->dirty;
     if (!any)
@@ -480,22 +545,43 @@ static nw_status commit_catalog(nw_writer *w, nw_err *err)
     nw_status st = nw__exec(w->s->cat, SQL_BEGIN_IMMEDIATE, "update catalog", err);
     if (st != NW_OK)
         return st;
+    st = nw__dl_commit(&w->dl, err);
     for (size_t i = 0; i < w->nparts && st == NW_OK; i++)
-        if (w->parts[i]->dirty)
+        if (w->parts[i]->dirty) {
+            /* A repair writes rows whose counts the catalog already has
+             * (they came with the checkpoint): bounds only. */
+            if (w->only)
+                w->parts[i]->d_conn = w->parts[i]->d_xfer = w->parts[i]->d_fail = 0;
             st = merge_entry(w, w->parts[i], err);
-    if (st == NW_OK && w->ck) {
+        }
+    /* A repair (nw__writer_only) completes a checkpoint that is in the
+     * catalog already: it only marks the partitions. */
+    if (st == NW_OK && w->ck && !w->only) {
         /* The partitions this commit writes: checkpoint.h. */
-        char parts[NW_WRITER_MAX_OPEN_PARTITIONS * (NW_PART_NAME_MAX + 1) + 1] = "";
-        for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS; i++)
-            if (w->open[i].e && w->open[i].in_txn) {
-                size_t l = strlen(parts);
-                snprintf(parts + l, sizeof parts - l, "%s%s", l ? "," : "",
-                         w->open[i].e->row.info.name);
+        char *parts = calloc(w->nopen, NW_PART_NAME_MAX + 1);
+        if (!parts)
+            st = nw_fail(err, NW_ERR_NOMEM, "out of memory for the checkpoint");
+        for (size_t i = 0, l = 0; parts && i < w->nopen; i++)
+            if (w->open[i]->e && w->open[i]->in_txn) {
+                l += (size_t)sprintf(parts + l, "%s%s", l ? "," : "",
+                                     w->open[i]->e->row.info.name);
             }
-        /* Two or more partitions do not commit as one: keep the rows for
-         * a repair (checkpoint.h).  One commits all or nothing. */
-        st = nw__ckpt_write_catalog(w->s->cat, w->ck, parts,
-                                    strchr(parts, ',') ? &w->redo : NULL, err);
+        /* The partitions commit after the catalog, each on its own: the
+         * step's rows (and roll-up sums) go with the checkpoint, so that
+         * a crash before a partition's COMMIT is repaired from them at
+         * the next load (checkpoint.h) -- the catalog's commit is the
+         * step's. */
+        if (st == NW_OK && w->redo.overflow)
+            st = nw_fail(err, NW_ERR_NOMEM, "out of memory for the step's redo record");
+        unsigned char *sums = NULL;
+        size_t sums_len = 0;
+        if (st == NW_OK)
+            st = nw__hourly_save(w->hw, &sums, &sums_len, err);
+        if (st == NW_OK)
+            st = nw__ckpt_write_catalog(w->s->cat, w->ck, parts, parts[0] ? &w->redo : NULL,
+                                        sums, sums_len, err);
+        free(sums);
+        free(parts);
     }
     if (st == NW_OK)
         st = nw__exec(w->s->cat, SQL_COMMIT, "commit catalog", err);
@@ -503,6 +589,7 @@ static nw_status commit_catalog(nw_writer *w, nw_err *err)
         sqlite3_exec(w->s->cat, SQL_ROLLBACK, NULL, NULL, NULL);
         return st;
     }
+    nw__dl_committed(&w->dl);
     /* The deltas are in the catalog now: never add them twice. */
     for (size_t i = 0; i < w->nparts; i++) {
         part_entry *e = w->parts[i];
@@ -535,8 +622,8 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
 {
     nw_status st = commit_catalog(w, err);
     int committed = 0, changed = 0;
-    for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS && st == NW_OK; i++) {
-        part_handle *h = &w->open[i];
+    for (size_t i = 0; i < w->nopen && st == NW_OK; i++) {
+        part_handle *h = w->open[i];
         if (!h->e || !h->in_txn)
             continue;
         rollup_flush(h);
@@ -553,7 +640,7 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
      * the generation, so that a reader who sees a generation sees its
      * roll-up too.  Kept in memory if this fails (tried again next time). */
     if (st == NW_OK)
-        st = nw__hourly_commit(w->s, w->hw, err);
+        st = nw__hourly_commit(w->s, w->hw, w->ck && !w->only ? w->ck->seq : 0, err);
     /* After the partitions (even if a later one failed): a reader that read
      * the old generation saw data as old or newer, never a generation newer
      * than its data -- netwhod answers 304 from it without querying. */
@@ -574,10 +661,7 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
         w->stats.commits++;
     w->pending = 0;
     nw__redo_reset(&w->redo);      /* those rows are committed */
-    pthread_mutex_lock(&w->dl_mu);
-    st = nw__dl_flush(&w->dl, err);
-    pthread_mutex_unlock(&w->dl_mu);
-    return st;
+    return NW_OK;
 }
 
 nw_status nw_writer_commit(nw_writer *w, nw_err *err)
@@ -585,7 +669,10 @@ nw_status nw_writer_commit(nw_writer *w, nw_err *err)
     nw_status st = drain(w);
     if (st != NW_OK)
         return thread_failed(w, st, err);
-    return commit_all(w, err);
+    st = commit_all(w, err);
+    if (st == NW_OK)
+        handles_trim(w);
+    return st;
 }
 
 void nw_writer_hold(nw_writer *w, int on)
@@ -595,23 +682,32 @@ void nw_writer_hold(nw_writer *w, int on)
 
 nw_status nw_writer_commit_checkpoint(nw_writer *w, const nw_ckpt *ck, nw_err *err)
 {
+    nw_status st = drain(w);
+    if (st != NW_OK)
+        return thread_failed(w, st, err);
     w->ck = ck;
-    nw_status st = commit_all(w, err);
+    st = commit_all(w, err);
     w->ck = NULL;
     nw__redo_reset(&w->redo);
+    if (st == NW_OK)
+        handles_trim(w);
     return st;
 }
 
-void nw__writer_only(nw_writer *w, const char *parts)
+nw_status nw__writer_only(nw_writer *w, const char *parts, nw_err *err)
 {
-    snprintf(w->only, sizeof w->only, "%s", parts);
+    free(w->only);
+    w->only = NULL;
+    if (parts && parts[0] && !(w->only = strdup(parts)))
+        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
+    return NW_OK;
 }
 
 /* 0 if a row at time t is to be skipped (nw__writer_only); else records it
  * in the redo record of a held step (what = 'c', 't', 'f'). */
 static int keep_row(nw_writer *w, nw_time t, int what, const void *row)
 {
-    if (w->only[0]) {
+    if (w->only) {
         char name[NW_PART_NAME_MAX];
         nw_time s, e;
         if (nw__part_name(w->s->part, t, name, &s, &e, NULL) != NW_OK)
@@ -840,7 +936,10 @@ static nw_status conn_write(nw_writer *w, const nw_conn *c, int note_key)
         rst = rollup_add(h, c, 0, d_sent, d_recv, err);
     }
     /* The same deltas into the store's hourly roll-up (hourly.h). */
-    nw_status hst = nw__hourly_add(&w->hw, c, inserted ? 1 : 0, d_sent, d_recv, err);
+    /* Not in a repair (nw__writer_only): the roll-up is repaired from the
+     * step's own sums (checkpoint.c), which cover every partition. */
+    nw_status hst = w->only ? NW_OK
+                            : nw__hourly_add(&w->hw, c, inserted ? 1 : 0, d_sent, d_recv, err);
     if (rst == NW_OK)
         rst = hst;
     if (note_key && (c->state == NW_STATE_ATTEMPTED || c->state == NW_STATE_ESTABLISHED))
@@ -1175,9 +1274,9 @@ static int resume_in(nw_writer *w, part_entry *e, const nw_conn *key, nw_time si
                      nw_conn *out)
 {
     part_handle *h = NULL;
-    for (size_t i = 0; i < NW_WRITER_MAX_OPEN_PARTITIONS && !h; i++)
-        if (w->open[i].e == e)
-            h = &w->open[i];
+    for (size_t i = 0; i < w->nopen && !h; i++)
+        if (w->open[i]->e == e)
+            h = w->open[i];
     if (!h && handle_open(w, e, &h, &w->err) != NW_OK)
         return -1;
     h->used = ++w->tick;
@@ -1316,7 +1415,9 @@ nw_status nw_writer_open(nw_store *s, nw_writer **out, nw_err *err)
     w->s = s;
     w->lock_fd = -1;
     pthread_mutex_init(&w->dl_mu, NULL);
-    nw_status st = nw__lock_acquire(s->dir, &w->lock_fd, err);
+    nw_status st = handles_grow(w, NW_WRITER_MAX_OPEN_PARTITIONS, err);
+    if (st == NW_OK)
+        st = nw__lock_acquire(s->dir, &w->lock_fd, err);
     if (st == NW_OK && sqlite3_db_readonly(s->cat, "main") == 1)
         st = nw_fail(err, NW_ERR_IO, "store %s is read-only", s->dir);
     if (st == NW_OK &&
@@ -1334,9 +1435,10 @@ nw_status nw_writer_open(nw_store *s, nw_writer **out, nw_err *err)
             w->parts[i]->row.info.max_last_seen > w->prior_max_last_seen)
             w->prior_max_last_seen = w->parts[i]->row.info.max_last_seen;
     if (st == NW_OK)
-        st = nw__dl_init(&w->dl, s->dir, err);
+        st = nw__dl_init(&w->dl, s->dir, s->cat, err);
     if (st != NW_OK) {
         nw__dl_close(&w->dl, NULL);
+        handles_free(w);
         entries_free(w);
         free(w->parts);
         sqlite3_finalize(w->cat_merge);
@@ -1365,7 +1467,7 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
         st = thread_failed(w, tst, err);
     /* A handle still in a transaction after a failed commit rolls back as
      * it closes. */
-    handles_close_all(w);
+    handles_free(w);
     nw__procw_close(w->pw);
     nw__hourly_close(w->hw);   /* uncommitted sums (a discard) are dropped */
     nw_status st2 = nw__dl_close(&w->dl, st == NW_OK ? err : NULL);
@@ -1375,6 +1477,7 @@ nw_status nw_writer_close(nw_writer *w, nw_err *err)
     free(w->parts);
     free(w->bloom);
     nw__redo_free(&w->redo);
+    free(w->only);
     sqlite3_finalize(w->cat_merge);
     sqlite3_finalize(w->meta_get);
     sqlite3_finalize(w->meta_set);
@@ -1398,8 +1501,16 @@ nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err)
 {
     if (!r)
         return nw_fail(err, NW_ERR_INVALID, "no rejection");
+    nw_time now = nw_time_now();
+    /* Opening a file may write its length to the catalog (deadletter.c),
+     * which the writer thread must not be using meanwhile. */
+    if (nw__dl_opens(&w->dl, now)) {
+        nw_status dst = drain(w);
+        if (dst != NW_OK)
+            return thread_failed(w, dst, err);
+    }
     pthread_mutex_lock(&w->dl_mu);
-    nw_status st = nw__dl_write(&w->dl, r, nw_time_now(), err);
+    nw_status st = nw__dl_write(&w->dl, r, now, err);
     pthread_mutex_unlock(&w->dl_mu);
     if (st == NW_OK)
         w->stats.rejected_rows++;

@@ -21,15 +21,20 @@
  * checkpoint_mark).  On load, checkpoint s counts only if every partition
  * it names carries s or later; otherwise the commit was cut by a crash and
  * the previous checkpoint (s - 1, kept in the other of two slots) is used.
- * The usual commit writes one partition: then the checkpoint and its data
- * are all-or-nothing.  A commit that was cut between two partition files
- * (a crash in the microseconds between their COMMITs) is detected and
- * reported; its rows in the partitions that did commit are then written
- * again (at least once, never lost).
+ * The catalog's transaction also holds the commit's rows (its redo
+ * record) and hourly roll-up sums, so the catalog's COMMIT is the commit's:
+ * a partition (or rollups.db, rollup_mark) that lacks s at load -- a crash
+ * between the COMMITs -- gets s's rows (sums) from it, once, and s stands.
+ * Only a checkpoint of an older build, without a redo record, falls back
+ * to s - 1 (reported: its rows in the partitions that did commit are then
+ * written again).  The dead-letter files' committed lengths are in the
+ * same transaction (writer.h, nw_writer_reject).
  *
- * Tables: catalog.db checkpoint(slot, seq, parts, tracker) and
- * checkpoint_file(slot, path, dev, ino, offset, head_len, head_hash);
- * each partition checkpoint_mark(k = 0, seq).  Created on first use.
+ * Tables: catalog.db checkpoint(slot, seq, parts, tracker, redo -- read
+ * from older catalogs only), checkpoint_file(slot, path, dev, ino, offset,
+ * head_len, head_hash) and checkpoint_blob(slot, kind, n, data: the redo
+ * record and roll-up sums in pieces); each partition checkpoint_mark(k = 0,
+ * seq); rollups.db rollup_mark(k = 0, seq).  Created on first use.
  */
 #ifndef NETWHO_CHECKPOINT_H
 #define NETWHO_CHECKPOINT_H
@@ -96,11 +101,13 @@ typedef struct nw_ckpt {
 uint64_t nw_ckpt_hash(const void *p, size_t n);
 
 /*
- * The newest complete checkpoint of the store (see above).  *out is zeroed
- * first; out->seq == 0 means none.  If the newest commit was cut between
- * partition files, the previous checkpoint is returned and warn (if not
- * NULL) gets a sentence saying which partitions may hold rows twice;
- * otherwise warn[0] = 0.  Caller frees out->tracker (nw_ckpt_clear).
+ * The newest complete checkpoint of the store (see above), after repairing
+ * the partitions and rollups.db a crash kept it from (this writes: it takes
+ * the writer lock, NW_ERR_BUSY if another holds it).  *out is zeroed
+ * first; out->seq == 0 means none.  warn (if not NULL) gets a sentence
+ * saying which partitions were repaired, or, for an older build's cut
+ * checkpoint that could not be, which may hold rows twice; otherwise
+ * warn[0] = 0.  Caller frees out->tracker (nw_ckpt_clear).
  */
 nw_status nw_store_checkpoint_load(nw_store *s, nw_ckpt *out, char *warn, size_t warn_cap,
                                    nw_err *err);

@@ -25,7 +25,11 @@
  *
  * Crash behaviour: the roll-up commits after the partitions, so a crash
  * (or failed commit) between the two loses that commit's roll-up
- * additions; the raw rows are not affected.
+ * additions -- unless the commit was checkpointed (netwhod --follow,
+ * checkpoint.h): then the additions are in the checkpoint, rollups.db
+ * records the checkpoint number it committed (table rollup_mark), and
+ * loading the checkpoint adds them if rollups.db is behind.  The raw rows
+ * are not affected.
  */
 #ifndef NETWHO_HOURLY_H
 #define NETWHO_HOURLY_H

@@ -51,8 +51,9 @@ nw_status nw_writer_commit(nw_writer *w, nw_err *err);
 
 /* Holds (on = 1) or allows again (0) the commit every NW_WRITER_BATCH_ROWS
  * rows, so that a step's rows wait for its nw_writer_commit_checkpoint.
- * (A step that writes more than NW_WRITER_MAX_OPEN_PARTITIONS partitions
- * still commits early, when a handle must be closed.) */
+ * A held step that writes more than NW_WRITER_MAX_OPEN_PARTITIONS
+ * partitions opens more handles rather than committing early; they are
+ * closed after its commit. */
 void nw_writer_hold(nw_writer *w, int on);
 
 /* Commits as nw_writer_commit, with ck (checkpoint.h) in the catalog's
@@ -80,7 +81,10 @@ nw_status nw_writer_start_thread(nw_writer *w, nw_err *err);
  * DIR/rejected/rejected-YYYY-MM-DD.ndjson, as one JSON line:
  * {"time","reason","detail","source","offset","length","truncated","raw"}.
  * raw is the event text (JSON-escaped, at most NW_FRAME_KEEP_BYTES kept for
- * a too_large one; "truncated": true says so). */
+ * a too_large one; "truncated": true says so).  The line is committed with
+ * the writer's next commit (the file is synced and its length recorded in
+ * catalog.db, table deadletter_len); lines never committed -- a crash, a
+ * nw_writer_discard -- are cut off when the next writer opens the store. */
 nw_status nw_writer_reject(nw_writer *w, const nw_rejection *r, nw_err *err);
 
 /* Merges one process event (procevent.h) into the store's process table,

@@ -87,6 +87,46 @@ def compare_failures_and_transfers(ctx, exp, srv, rows, what):
     check(n > 0, "no transfers compared")
 
 
+def compare_hourly(ctx, exp, store, what):
+    """The hourly roll-up's totals per (host, pid, remote ip, remote port)
+    equal the expected connections' count and bytes (as test_hourly.py)."""
+    res = E.run([ctx.netwho, "hourly", "--store", store, "--by", "total", "-o", "json"])
+    check(res.rc == 0, res.describe())
+    got = {}
+    for r in E.parse_json_output(res):
+        k = (r["host"], r["pid"], E.addr_key(r["remote_ip"]), r["remote_port"])
+        check(k not in got, "%s: two roll-up totals for %r" % (what, k))
+        got[k] = [r["connections"], r["bytes_sent"], r["bytes_received"]]
+    want = {}
+    for c in exp["connections"]:
+        k = (c["host"], c["pid"], E.addr_key(c["remote_ip"]), c["remote_port"])
+        w = want.setdefault(k, [0, 0, 0])
+        w[0] += 1
+        w[1] += c["bytes_sent"]
+        w[2] += c["bytes_received"]
+    bad = [k for k in set(got) | set(want) if got.get(k) != want.get(k)]
+    check(not bad, "%s: hourly roll-up: %d of %d groups differ, e.g. %r" % (
+        what, len(bad), len(want), [(k, got.get(k), want.get(k)) for k in bad[:3]]))
+
+
+def compare_dead_letters(exp, store, what):
+    """DIR/rejected holds each rejected event exactly once, by reason."""
+    by = {}
+    rdir = os.path.join(store, "rejected")
+    for name in sorted(os.listdir(rdir)) if os.path.isdir(rdir) else []:
+        with open(os.path.join(rdir, name), "rb") as f:
+            for n, line in enumerate(f, 1):
+                try:
+                    r = json.loads(line)["reason"]
+                except ValueError:
+                    raise E.Failed("%s: %s line %d is not a JSON object (a line cut by a "
+                                   "kill and appended to): %r" % (what, name, n, line[:300]))
+                by[r] = by.get(r, 0) + 1
+    check(by == exp["rejected_by_reason"], "%s: dead letters %r, expected %r" % (
+        what, by, exp["rejected_by_reason"]))
+    check(sum(by.values()) > 0, "no rejections to compare (test bug)")
+
+
 # ------------------------------------------------------------------ tests
 
 TESTS = []
@@ -97,14 +137,15 @@ def test(fn):
     return fn
 
 
-def gen(ctx, name, events, seed, start=None, extra=()):
+def gen(ctx, name, events, seed, start=None, malformed=0.0, extra=()):
     """gen.py's events (4 hosts, one of them only in the events' header:
-    HOST) and its expected answers; extra: more gen.py options
-    (--malformed ...)."""
+    HOST) and its expected answers; malformed: the share of bad lines;
+    extra: more gen.py options."""
     out = os.path.join(ctx.tmp, name + ".ndjson")
     argv = [sys.executable, os.path.join(ctx.src, "bench", "gen.py"), "--events",
             str(events), "--hosts", "4", "--seed", str(seed), "--out", out,
-            "--expect", out + ".json", "--empty-computer-host", HOST] + list(extra)
+            "--expect", out + ".json", "--empty-computer-host", HOST,
+            "--malformed", str(malformed)] + list(extra)
     if start:
         argv += ["--start", start]
     res = E.run(argv, timeout=120)
@@ -121,8 +162,9 @@ def sigkill_at_random_points_loses_and_doubles_nothing(ctx):
     """The file grows in uneven pieces (some ending mid-line) while netwhod
     is killed with SIGKILL after a random 0.2-1.6 s, again and again; each
     restart goes on from the checkpoint.  The trace crosses a UTC midnight,
-    so commits write two partitions."""
-    data, exp = gen(ctx, "crash", 12000, 5, start="2026-03-16T23:56:00Z")
+    so commits write two partitions.  Some events are malformed: the dead
+    letters are compared too, and the hourly roll-up's totals."""
+    data, exp = gen(ctx, "crash", 12000, 5, start="2026-03-16T23:56:00Z", malformed=0.15)
     path = os.path.join(ctx.tmp, "crash-follow.ndjson")
     store = os.path.join(ctx.tmp, "store-crash")
     rnd = random.Random(int(os.environ.get("NETWHO_KILL_SEED", "20261124")))
@@ -156,7 +198,60 @@ def sigkill_at_random_points_loses_and_doubles_nothing(ctx):
     rows = compare(ctx, exp, store, "after %d kills" % kills)
     compare_failures_and_transfers(ctx, exp, srv, rows, "after %d kills" % kills)
     srv.stop()
+    compare_dead_letters(exp, store, "after %d kills" % kills)
+    compare_hourly(ctx, exp, store, "after %d kills" % kills)
     print("    %d SIGKILLs" % kills)
+
+
+@test
+def a_failed_rollup_commit_loses_and_doubles_nothing(ctx):
+    """rollups.db commits after the partitions.  Another process holds its
+    write lock while a batch commits: the roll-up's COMMIT fails after the
+    catalog and the partition committed, ingest turns off.  Once the lock
+    is gone, the reload adds the commit's roll-up sums from its checkpoint
+    and the reader's retried batch is not fed again: connections, dead
+    letters and roll-up totals equal gen.py's."""
+    failed_commit_of(ctx, "rollups.db", "rollfail", [])
+
+
+def failed_commit_of(ctx, dbname, name, extra):
+    """Follows gen.py's trace while another process holds dbname's write
+    lock over the second half's commit; then compares everything with
+    gen.py's answers."""
+    import sqlite3
+
+    def ingest_up():
+        return srv.health()[2]["ingest"]["up"]
+    data, exp = gen(ctx, name, 3000, 21, malformed=0.05, extra=extra)
+    cut = data.rfind(b"\n", 0, len(data) // 2) + 1
+    path = os.path.join(ctx.tmp, name + ".ndjson")
+    store = os.path.join(ctx.tmp, "store-" + name)
+    with open(path, "wb") as f:
+        f.write(data[:cut])
+    srv = Server(ctx, store, "--follow", path, name=name).wait_port()
+    wait_for("the first half", lambda: srv.source()["bytes_read"] >= cut)
+    held = os.path.join(store, dbname)
+    wait_for(dbname, lambda: os.path.exists(held))
+    db = sqlite3.connect(held, isolation_level=None, timeout=30)
+    try:
+        db.execute("BEGIN EXCLUSIVE")
+        with open(path, "ab") as f:
+            f.write(data[cut:])
+        wait_for("ingest to turn off", lambda: not ingest_up(), timeout=60, every=0.2)
+        time.sleep(1.5)                      # a retry fails as well
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    wait_for("ingest to come back", ingest_up, timeout=60, every=0.2)
+    drained(srv, len(data))
+    what = "after a failed %s commit" % dbname
+    check("ingest is off" in srv.text(), "the %s commit did not fail: %s" %
+          (dbname, srv.text()[-800:]))
+    rows = compare(ctx, exp, store, what)
+    compare_failures_and_transfers(ctx, exp, srv, rows, what)
+    srv.stop()
+    compare_dead_letters(exp, store, what)
+    compare_hourly(ctx, exp, store, what)
 
 
 @test

@@ -212,7 +212,7 @@ def sigkill_during_posts_loses_and_doubles_nothing(ctx):
     seed = int(os.environ.get("NETWHO_KILL_SEED", "20261125"))
     rnd = random.Random(seed)
     data, exp = gen(ctx, "pcrash", 16000, 21, start="2026-03-16T23:58:30Z",
-                      extra=["--malformed", "0.01", "--jitter-ms", "0"])
+                      malformed=0.01, extra=["--jitter-ms", "0"])
     check(exp["partitions"] >= 2, "the trace does not cross midnight")
     check(exp["rejected"] > 0, "no bad lines generated")
     store = os.path.join(ctx.tmp, "store-pcrash")
