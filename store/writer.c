@@ -620,7 +620,15 @@ static nw_status rollup_repair(part_handle *h, nw_err *err)
 
 static nw_status commit_all(nw_writer *w, nw_err *err)
 {
-    nw_status st = commit_catalog(w, err);
+    /* processes.db first: a process event merges into its row the same way
+     * however often it is applied, so if a crash or a failure comes after
+     * this COMMIT and before the catalog's (the step's commit point), the
+     * step read or sent again re-applies its process events harmlessly --
+     * committed after the catalog, they would be lost with it. */
+    nw_status st = nw__procw_commit(w->pw, err);
+    if (st != NW_OK)
+        return st;
+    st = commit_catalog(w, err);
     int committed = 0, changed = 0;
     for (size_t i = 0; i < w->nopen && st == NW_OK; i++) {
         part_handle *h = w->open[i];
@@ -653,8 +661,6 @@ static nw_status commit_all(nw_writer *w, nw_err *err)
                 *err = e2;
         }
     }
-    if (st == NW_OK)
-        st = nw__procw_commit(w->pw, err);
     if (st != NW_OK)
         return st;
     if (committed)

@@ -214,6 +214,19 @@ def a_failed_rollup_commit_loses_and_doubles_nothing(ctx):
     failed_commit_of(ctx, "rollups.db", "rollfail", [])
 
 
+@test
+def a_failed_processes_commit_loses_and_doubles_nothing(ctx):
+    """Another process holds processes.db's write lock while a batch with
+    process events is folded: the step fails when it writes them, before
+    its commit point, ingest turns off, and once the lock is gone the batch
+    is read again -- every connection gets the process gen.py expects and
+    nothing is doubled.  (A failure of processes.db's COMMIT itself cannot
+    be provoked from outside; that it comes before the catalog's, and that
+    applying a step's process events twice changes nothing, is
+    test_process.c's applying_events_again_changes_nothing.)"""
+    failed_commit_of(ctx, "processes.db", "procfail", ["--processes", "0.5"])
+
+
 def failed_commit_of(ctx, dbname, name, extra):
     """Follows gen.py's trace while another process holds dbname's write
     lock over the second half's commit; then compares everything with

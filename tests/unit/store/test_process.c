@@ -1,6 +1,7 @@
 /* test_process.c -- procstore.h: the process table's merge and lookup
  * rules, and attribution of queried connections. */
 #include <check.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,89 @@ START_TEST(sources_of_one_process_merge)
 }
 END_TEST
 
+/* The events of the two tests above: PID reuse, and one process told by
+ * four sources in an order that makes every merge rule count. */
+static void mixed_events(int reversed)
+{
+    const char *g = "{6004D249-0957-604D-6019-000000000900}";
+    nw_time exact = T0 + 100 * SEC + 1234567;
+    for (int k = 0; k < 8; k++) {
+        switch (reversed ? 7 - k : k) {
+        case 0: proc(NW_PSRC_KP_START, 100, T0 + 10 * SEC, NW_PREC_EXACT, 0,
+                     "\\Device\\X\\a.exe", "", "", -1); break;
+        case 1: proc(NW_PSRC_KP_STOP, 100, T0 + 10 * SEC, NW_PREC_EXACT, T0 + 20 * SEC,
+                     "a.exe", "", "", -1); break;
+        case 2: proc(NW_PSRC_KP_START, 100, T0 + 30 * SEC, NW_PREC_EXACT, 0,
+                     "\\Device\\X\\b.exe", "", "", -1); break;
+        case 3: proc(NW_PSRC_SYSMON_NETWORK, 200, T0 + 100 * SEC, NW_PREC_SECOND, 0,
+                     "C:\\w\\x.exe", g, "", -1); break;
+        case 4: proc(NW_PSRC_KP_START, 200, exact, NW_PREC_EXACT, 0,
+                     "\\Device\\HarddiskVolume2\\w\\x.exe", "", "", 4); break;
+        case 5: proc(NW_PSRC_SYSMON_CREATE, 200, T0 + 100 * SEC + 1230000, NW_PREC_MS, 0,
+                     "C:\\w\\x.exe", g, "x.exe -k", 4); break;
+        case 6: proc(NW_PSRC_SYSMON_EXIT, 200, T0 + 100 * SEC, NW_PREC_SECOND, T0 + 200 * SEC,
+                     "C:\\w\\x.exe", g, "", -1); break;
+        case 7: proc(NW_PSRC_KP_RUNDOWN, 4, T0 - 3600 * SEC, NW_PREC_EXACT, 0, "System", "",
+                     "", -1); break;
+        }
+    }
+}
+
+/* processes.db's rows as text, in key order; caller frees. */
+static char *dump_processes(void)
+{
+    char path[sizeof g_dir + 16];
+    snprintf(path, sizeof path, "%s/processes.db", g_dir);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT quote(host), pid, create_time, create_prec,"
+                                        " quote(exit_time), quote(parent_pid),"
+                                        " quote(session_id), quote(sequence), quote(image),"
+                                        " quote(parent_image), quote(command_line),"
+                                        " quote(user), quote(guid) FROM processes"
+                                        " ORDER BY host, pid, create_time",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    size_t cap = 1 << 16, len = 0;
+    char *out = calloc(1, cap);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(st); i++)
+            len += (size_t)snprintf(out + len, cap - len, "%s|",
+                                    (const char *)sqlite3_column_text(st, i));
+        len += (size_t)snprintf(out + len, cap - len, "\n");
+        ck_assert_uint_lt(len, cap - 1);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+/* A step's process events are committed before its commit point (the
+ * catalog): after a crash between the two, the step is read or sent again
+ * and its events applied a second time.  That must change nothing, in
+ * either order. */
+START_TEST(applying_events_again_changes_nothing)
+{
+    mixed_events(0);
+    commit();
+    char *once = dump_processes();
+    ck_assert_ptr_nonnull(strstr(once, "'x.exe -k'"));
+    mixed_events(0);
+    commit();
+    char *twice = dump_processes();
+    ck_assert_str_eq(twice, once);
+    mixed_events(1);
+    commit();
+    char *thrice = dump_processes();
+    ck_assert_str_eq(thrice, once);
+    free(once);
+    free(twice);
+    free(thrice);
+}
+END_TEST
+
 static int collect(void *ctx, const nw_conn *c)
 {
     char *out = ctx;
@@ -257,6 +341,7 @@ int main(void)
     tcase_add_test(tc, no_table_is_unknown);
     tcase_add_test(tc, pid_reuse_never_crosses_holders);
     tcase_add_test(tc, sources_of_one_process_merge);
+    tcase_add_test(tc, applying_events_again_changes_nothing);
     tcase_add_test(tc, queries_attribute_and_filter);
     tcase_add_test(tc, retention_prunes_exited_processes);
     tcase_add_test(tc, process_name_matching);
