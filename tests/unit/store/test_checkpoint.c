@@ -41,12 +41,10 @@ static void teardown(void)
  * checkpoint of seq, one file at offset, a tracker blob "blob-<seq>". */
 static void commit_with(uint64_t seq, nw_time t1, nw_time t2, uint64_t offset)
 {
-    nw_writer *w = NULL;
     nw_err err = {{0}};
-    ck_assert_int_eq(nw_writer_open(S, &w, &err), NW_OK);
-    nw_writer_hold(w, 1);
     nw_sink sink;
-    nw_writer_sink(w, &sink);
+    nw_writer *w = fx_writer_open(S, 0, &sink);
+    nw_writer_hold(w, 1);
     nw_failure f = {.time = t1, .host = "H", .event_id = 17, .proto = 6, .fail_proto = 2};
     ck_assert_int_eq(sink.failure(sink.ctx, &f), NW_OK);
     if (t2) {
@@ -406,12 +404,10 @@ static uint64_t catalog_conns(void)
 
 START_TEST(a_step_over_more_partitions_than_handles_commits_once_and_is_repaired)
 {
-    nw_writer *w = NULL;
     nw_err err = {{0}};
-    ck_assert_int_eq(nw_writer_open(S, &w, &err), NW_OK);
-    nw_writer_hold(w, 1);
     nw_sink sink;
-    nw_writer_sink(w, &sink);
+    nw_writer *w = fx_writer_open(S, 0, &sink);
+    nw_writer_hold(w, 1);
     for (int d = 0; d < MANY_DAYS; d++) {
         nw_conn c = mkconn(1 + d, DAY1 + d * 86400LL * SEC + 3600LL * SEC, 1000 + d);
         ck_assert_int_eq(sink.conn(sink.ctx, &c), NW_OK);
@@ -463,12 +459,10 @@ END_TEST
 
 START_TEST(a_roll_up_that_missed_its_commit_is_repaired_once)
 {
-    nw_writer *w = NULL;
     nw_err err = {{0}};
-    ck_assert_int_eq(nw_writer_open(S, &w, &err), NW_OK);
-    nw_writer_hold(w, 1);
     nw_sink sink;
-    nw_writer_sink(w, &sink);
+    nw_writer *w = fx_writer_open(S, 0, &sink);
+    nw_writer_hold(w, 1);
     for (int i = 1; i <= 5; i++) {
         nw_conn c = mkconn(i, DAY1 + i * 1800LL * SEC, 100 * (uint64_t)i);
         ck_assert_int_eq(sink.conn(sink.ctx, &c), NW_OK);
