@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,8 +39,10 @@ static void teardown(void)
 }
 
 /* Writes one failure at time t (into t's partition) and commits it with a
- * checkpoint of seq, one file at offset, a tracker blob "blob-<seq>". */
-static void commit_with(uint64_t seq, nw_time t1, nw_time t2, uint64_t offset)
+ * checkpoint of seq, one file at offset, a tracker blob "blob-<seq>", and
+ * key (NULL: none) with complete as the newest complete checkpoint. */
+static void commit_keyed(uint64_t seq, nw_time t1, nw_time t2, uint64_t offset,
+                         const nw_ckpt_key *key, uint64_t complete)
 {
     nw_err err = {{0}};
     nw_sink sink;
@@ -51,7 +54,7 @@ static void commit_with(uint64_t seq, nw_time t1, nw_time t2, uint64_t offset)
         f.time = t2;
         ck_assert_int_eq(sink.failure(sink.ctx, &f), NW_OK);
     }
-    nw_ckpt ck = {.seq = seq, .nfiles = 1};
+    nw_ckpt ck = {.seq = seq, .nfiles = 1, .key = key, .complete_seq = complete};
     snprintf(ck.files[0].path, sizeof ck.files[0].path, "/var/log/x.ndjson");
     ck.files[0].dev = 7;
     ck.files[0].ino = 1234567;
@@ -64,6 +67,11 @@ static void commit_with(uint64_t seq, nw_time t1, nw_time t2, uint64_t offset)
     ck.tracker_len = strlen(blob);
     ck_assert_int_eq(nw_writer_commit_checkpoint(w, &ck, &err), NW_OK);
     ck_assert_int_eq(nw_writer_close(w, &err), NW_OK);
+}
+
+static void commit_with(uint64_t seq, nw_time t1, nw_time t2, uint64_t offset)
+{
+    commit_keyed(seq, t1, t2, offset, NULL, seq - 1);
 }
 
 static void load(nw_ckpt *ck, char *warn)
@@ -158,6 +166,54 @@ START_TEST(a_commit_that_missed_its_only_partition_is_repaired)
     ck_assert_str_eq(warn, "");
     nw_ckpt_clear(&ck);
     ck_assert_int_eq(fail_rows("p-2026-03-16.db"), 2);
+}
+END_TEST
+
+/* Whether key is committed by checkpoint complete or earlier. */
+static int key_known(const char *key, uint64_t complete, uint64_t *accepted)
+{
+    nw_ckpt_key k;
+    int found = -1;
+    nw_err err = {{0}};
+    ck_assert_int_eq(nw_store_key_get(S, key, complete, &k, &found, &err), NW_OK);
+    if (found && accepted)
+        *accepted = k.accepted;
+    return found;
+}
+
+/* A POST's key is written in its commit's catalog transaction: if a crash
+ * cuts that commit before its partition, the key must not answer a resend
+ * as a duplicate until the rows are there -- the load repairs them from
+ * the redo record, and from then on the key counts, exactly once.  A
+ * commit cut that could not be repaired is forgotten with its key: the
+ * next commit deletes keys newer than the newest complete checkpoint. */
+START_TEST(a_keyed_commit_counts_only_once_its_rows_are_there)
+{
+    nw_ckpt ck;
+    char warn[512];
+    nw_ckpt_key k = {.key = "post-2", .body_hash = 42, .accepted = 1,
+                     .at = (int64_t)time(NULL)};
+    commit_with(1, DAY1 + SEC, 0, 100);
+    commit_keyed(2, DAY1 + 2 * SEC, 0, 250, &k, 1);
+    uncommit("p-2026-03-16.db", DAY1 + 2 * SEC, 1);
+    ck_assert_int_eq(key_known("post-2", 1, NULL), 0);     /* not before the load */
+    load(&ck, warn);
+    ck_assert_int_eq(ck.seq, 2);
+    nw_ckpt_clear(&ck);
+    ck_assert_int_eq(fail_rows("p-2026-03-16.db"), 2);
+    uint64_t acc = 0;
+    ck_assert_int_eq(key_known("post-2", 2, &acc), 1);
+    ck_assert_uint_eq(acc, 1);
+
+    /* A commit whose number never became complete (its key written, the
+     * store then went back to checkpoint 2): the next commit drops it. */
+    nw_ckpt_key k3 = k;
+    snprintf(k3.key, sizeof k3.key, "post-3");
+    commit_keyed(3, DAY1 + 3 * SEC, 0, 300, &k3, 2);
+    ck_assert_int_eq(key_known("post-3", 3, NULL), 1);
+    commit_keyed(4, DAY1 + 4 * SEC, 0, 350, NULL, 2);      /* 3 was cut */
+    ck_assert_int_eq(key_known("post-3", 4, NULL), 0);
+    ck_assert_int_eq(key_known("post-2", 4, NULL), 1);
 }
 END_TEST
 
@@ -495,6 +551,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, none_until_one_is_committed_then_the_newest);
     tcase_add_test(tc, a_commit_that_missed_its_only_partition_is_repaired);
+    tcase_add_test(tc, a_keyed_commit_counts_only_once_its_rows_are_there);
     tcase_add_test(tc, a_commit_cut_between_partitions_is_repaired);
     tcase_add_test(tc, a_cut_commit_without_redo_falls_back_and_says_so);
     tcase_add_test(tc, a_step_without_rows_still_commits_its_checkpoint);
