@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "netwho/addr.h"
+#include "netwho/conn.h"
 #include "netwho/store.h"
 #include "netwho/writer.h"
 
@@ -41,6 +42,30 @@ static inline nw_addr fx_addr(const char *text)
     nw_addr a;
     ck_assert_msg(nw_addr_parse(text, strlen(text), 0, &a, NULL) == 0, "%s", text);
     return a;
+}
+
+/* A plausible closed outbound TCP connection of WS01 pid 4168,
+ * 10.2.10.21:50993 -> 10.2.20.41:5044 over [first, last], anchored at
+ * first; tests change what they look at. */
+static inline nw_conn fx_conn(int64_t id, nw_time first, nw_time last)
+{
+    nw_conn c;
+    memset(&c, 0, sizeof c);
+    c.id = id;
+    c.host = "WS01";
+    c.pid = 4168;
+    c.proto = NW_PROTO_TCP;
+    c.ip_version = 4;
+    c.direction = NW_DIR_OUTBOUND;
+    c.state = NW_STATE_CLOSED;
+    c.local_ip = fx_addr("10.2.10.21");
+    c.remote_ip = fx_addr("10.2.20.41");
+    c.local_port = 50993;
+    c.remote_port = 5044;
+    c.first_seen = first;
+    c.last_seen = last;
+    c.anchor = first;
+    return c;
 }
 
 /* Opens (create: or creates) the store in dir.  Caller closes. */

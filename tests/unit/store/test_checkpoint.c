@@ -384,24 +384,12 @@ END_TEST
 
 static nw_conn mkconn(int64_t id, nw_time first, uint64_t sent)
 {
-    nw_conn c;
-    memset(&c, 0, sizeof c);
-    c.id = id;
-    c.host = "WS01";
-    c.pid = 4168;
-    c.proto = NW_PROTO_TCP;
-    c.ip_version = 4;
-    c.direction = NW_DIR_OUTBOUND;
-    c.state = NW_STATE_CLOSED;
-    c.local_ip.b[10] = c.local_ip.b[11] = 0xff;
-    c.local_ip.b[15] = 21;
-    c.remote_ip = c.local_ip;
-    c.remote_ip.b[15] = (unsigned char)(100 + id % 7);
+    nw_conn c = fx_conn(id, first, first + 2 * SEC);
+    char rip[32];
+    snprintf(rip, sizeof rip, "10.2.20.%d", (int)(100 + id % 7));
+    c.remote_ip = fx_addr(rip);
     c.local_port = (uint16_t)(50000 + id);
     c.remote_port = 443;
-    c.first_seen = first;
-    c.last_seen = first + 2 * SEC;
-    c.anchor = first;
     c.bytes_sent = sent;
     c.bytes_received = 2 * sent;
     return c;

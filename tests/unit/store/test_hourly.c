@@ -28,22 +28,10 @@
 static nw_conn conn(int64_t id, const char *rip, uint16_t rport, nw_time first,
                     nw_time last, uint64_t sent, uint64_t recv)
 {
-    nw_conn c;
-    memset(&c, 0, sizeof c);
-    c.id = id;
-    c.host = "WS01";
-    c.pid = 4168;
-    c.proto = NW_PROTO_TCP;
-    c.ip_version = 4;
-    c.direction = NW_DIR_OUTBOUND;
-    c.state = NW_STATE_CLOSED;
-    c.local_ip = fx_addr("10.2.10.21");
+    nw_conn c = fx_conn(id, first, last);
     c.remote_ip = fx_addr(rip);
     c.local_port = (uint16_t)(50000 + id);
     c.remote_port = rport;
-    c.first_seen = first;
-    c.last_seen = last;
-    c.anchor = first;
     c.bytes_sent = sent;
     c.bytes_received = recv;
     return c;

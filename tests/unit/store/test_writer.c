@@ -31,23 +31,7 @@
 /* A plausible TCP connection; tests change what they look at. */
 static nw_conn conn(int64_t id, nw_time first, nw_time last)
 {
-    nw_conn c;
-    memset(&c, 0, sizeof c);
-    c.id = id;
-    c.host = "WS01";
-    c.pid = 4168;
-    c.proto = NW_PROTO_TCP;
-    c.ip_version = 4;
-    c.direction = NW_DIR_OUTBOUND;
-    c.state = NW_STATE_CLOSED;
-    c.local_ip = fx_addr("10.2.10.21");
-    c.remote_ip = fx_addr("10.2.20.41");
-    c.local_port = 50993;
-    c.remote_port = 5044;
-    c.first_seen = first;
-    c.last_seen = last;
-    c.anchor = first;
-    return c;
+    return fx_conn(id, first, last);
 }
 
 /* Every field of two connections is the same. */
