@@ -187,7 +187,7 @@ def run_tests(tests, prefix, argv=None, setup=None):
     ap.add_argument("--bin-dir", required=True)
     ap.add_argument("--source-dir", required=True)
     ap.add_argument("--keep", action="store_true", help="keep the temp directory")
-    ap.add_argument("-k", help="only tests whose name contains this")
+    ap.add_argument("-k", "--only", dest="k", help="only tests whose name contains this")
     a = ap.parse_args(argv)
 
     class Ctx:
