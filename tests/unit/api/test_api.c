@@ -9,6 +9,7 @@
 #include "netwho/addrclass.h"
 #include "netwho/encode.h"
 #include "netwho/params.h"
+#include "tests/unit/check_main.h"
 
 #define T0 (1773620496LL * NW_TICKS_PER_SEC + 4231059)
 
@@ -352,9 +353,5 @@ int main(void)
     tcase_add_test(tc, json_strings_are_always_valid);
     tcase_add_test(tc, params_accept_and_refuse);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(s);
 }

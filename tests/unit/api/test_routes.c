@@ -17,6 +17,7 @@
 #include "netwho/routes.h"
 #include "netwho/store.h"
 #include "netwho/writer.h"
+#include "tests/unit/check_main.h"
 
 #include "tests/unit/store/store_fixture.h"
 
@@ -447,9 +448,5 @@ static Suite *routes_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(routes_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(routes_suite());
 }

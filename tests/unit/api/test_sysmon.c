@@ -9,6 +9,7 @@
 
 #include "netwho/procguid.h"
 #include "netwho/sysmon.h"
+#include "tests/unit/check_main.h"
 
 static nw_addr ip(const char *s)
 {
@@ -459,9 +460,5 @@ int main(void)
     tcase_add_test(tc, ecs_documents);
     tcase_add_test(tc, full_buffer_fails);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(s);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "netwho/decode.h"
+#include "tests/unit/check_main.h"
 
 #define SEED NW_TEST_DATA "/kernel_network_seed_examples.jsonl"
 #define LINE_MAX_BYTES 8192
@@ -771,9 +772,5 @@ static Suite *decode_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(decode_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(decode_suite());
 }

@@ -10,6 +10,7 @@
 
 #include "netwho/pipeline.h"
 #include "netwho/procevent.h"
+#include "tests/unit/check_main.h"
 
 #define KP_START NW_TEST_DATA "/kernel_process_start_detectionwiki_example.json"
 #define SYSMON19 NW_TEST_DATA "/sysmon_otrf_2019_covenant_psremoting_grunt.jsonl"
@@ -487,9 +488,5 @@ int main(void)
     tcase_add_test(tc, guid_time);
     tcase_add_test(tc, pipeline_delivers_process_events_in_order);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(s);
 }

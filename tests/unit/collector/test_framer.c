@@ -8,6 +8,7 @@
 
 #include "netwho/decode.h"
 #include "netwho/framer.h"
+#include "tests/unit/check_main.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 /* From libasan (<sanitizer/allocator_interface.h>, which GCC lacks). */
@@ -711,9 +712,5 @@ static Suite *framer_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(framer_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(framer_suite());
 }

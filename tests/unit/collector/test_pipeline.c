@@ -15,6 +15,7 @@
 
 #include "netwho/framer.h"
 #include "netwho/pipeline.h"
+#include "tests/unit/check_main.h"
 
 #define NEVENTS 20000
 #define BAD_EVERY 97          /* a malformed frame before every 97th event */
@@ -897,9 +898,5 @@ static Suite *pipeline_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pipeline_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(pipeline_suite());
 }

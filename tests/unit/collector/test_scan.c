@@ -11,6 +11,7 @@
 #include "collector/scan.h"
 #include "netwho/decode.h"
 #include "netwho/framer.h"
+#include "tests/unit/check_main.h"
 
 #define GEN_PY NW_TEST_DATA "/../../bench/gen.py"
 #define HOST "defhost"
@@ -330,9 +331,5 @@ static Suite *scan_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(scan_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(scan_suite());
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "netwho/tracker.h"
+#include "tests/unit/check_main.h"
 
 #define SEC NW_TICKS_PER_SEC
 #define T0 (1773620496LL * SEC)   /* 2026-03-16T00:21:36Z */
@@ -694,9 +695,5 @@ int main(void)
     tcase_add_test(tc, snapshot_restore_goes_on_as_if_never_stopped);
     tcase_add_test(tc, sync_writes_open_connections_and_bucket_bytes_once);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "netwho/addrclass.h"
+#include "tests/unit/check_main.h"
 
 typedef struct row {
     const char *addr;
@@ -101,9 +102,5 @@ int main(void)
     tcase_add_loop_test(tc, classify_rows, 0, (int)(sizeof rows / sizeof rows[0]));
     tcase_add_test(tc, names);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(s);
 }

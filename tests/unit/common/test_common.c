@@ -7,6 +7,7 @@
 #include "netwho/conn.h"
 #include "netwho/nwtime.h"
 #include "netwho/status.h"
+#include "tests/unit/check_main.h"
 
 static nw_time parse(const char *s)
 {
@@ -189,9 +190,5 @@ int main(void)
     tcase_add_test(tc, cidr_ranges);
     tcase_add_test(tc, names_roundtrip);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "netwho/flowid.h"
+#include "tests/unit/check_main.h"
 
 typedef struct vec {
     int proto;
@@ -164,9 +165,5 @@ int main(void)
     tcase_add_test(tc, conn_ipv4_mapped);
     tcase_add_test(tc, errors);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(s);
 }

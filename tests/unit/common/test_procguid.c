@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "netwho/procguid.h"
+#include "tests/unit/check_main.h"
 
 /* 2021-03-14 06:39:39.829 UTC: the creation of the process whose real
  * Sysmon GUID is {6004D249-AFAB-604D-2327-000000000900}
@@ -94,9 +95,5 @@ int main(void)
     tcase_add_test(tc, stable_and_distinct);
     tcase_add_test(tc, errors);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(s);
 }

@@ -6,6 +6,7 @@
 
 #include "netwho/event.h"
 #include "netwho/services.h"
+#include "tests/unit/check_main.h"
 
 /*
  * Every (port, protocol) of the Sysmon event 3 records in
@@ -102,9 +103,5 @@ int main(void)
     tcase_add_test(tc, ports_sysmon_left_unnamed);
     tcase_add_test(tc, table_edges);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(s);
 }

@@ -15,6 +15,7 @@
 #include "netwho/hourly.h"
 #include "netwho/store.h"
 #include "netwho/writer.h"
+#include "tests/unit/check_main.h"
 #include "store_fixture.h"
 
 #define SEC NW_TICKS_PER_SEC
@@ -548,9 +549,5 @@ int main(void)
     tcase_add_test(tc, a_step_over_more_partitions_than_handles_commits_once_and_is_repaired);
     tcase_add_test(tc, a_roll_up_that_missed_its_commit_is_repaired_once);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(s);
 }

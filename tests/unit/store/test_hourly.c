@@ -16,6 +16,7 @@
 #include "netwho/query.h"
 #include "netwho/store.h"
 #include "netwho/writer.h"
+#include "tests/unit/check_main.h"
 
 #define HOUR NW_TICKS_PER_HOUR
 #define MIN (60 * NW_TICKS_PER_SEC)
@@ -285,9 +286,5 @@ static Suite *hourly_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(hourly_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(hourly_suite());
 }

@@ -9,6 +9,7 @@
 #include "netwho/procstore.h"
 #include "netwho/query.h"
 #include "netwho/writer.h"
+#include "tests/unit/check_main.h"
 #include "store_fixture.h"
 
 #define SEC NW_TICKS_PER_SEC
@@ -346,9 +347,5 @@ int main(void)
     tcase_add_test(tc, retention_prunes_exited_processes);
     tcase_add_test(tc, process_name_matching);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(s);
 }

@@ -15,6 +15,7 @@
 #include "netwho/query.h"
 #include "netwho/store.h"
 #include "netwho/writer.h"
+#include "tests/unit/check_main.h"
 /* White-box: the open counter and the query text (store_int.h), and the
  * resume statement (sql.h). */
 #include "../../../store/sql.h"
@@ -829,9 +830,5 @@ static Suite *query_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(query_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(query_suite());
 }

@@ -19,6 +19,7 @@
 #include "netwho/query.h"
 #include "netwho/store.h"
 #include "netwho/writer.h"
+#include "tests/unit/check_main.h"
 /* White-box: the roll-up counters and switch of nw_store, the query texts. */
 #include "../../../store/sql.h"
 #include "../../../store/store_int.h"
@@ -938,9 +939,5 @@ static Suite *rollup_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(rollup_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(rollup_suite());
 }

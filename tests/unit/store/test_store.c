@@ -15,6 +15,7 @@
 #include "netwho/query.h"
 #include "netwho/store.h"
 #include "netwho/writer.h"
+#include "tests/unit/check_main.h"
 
 #include "store_fixture.h"
 
@@ -489,9 +490,5 @@ static Suite *store_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(store_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(store_suite());
 }

@@ -18,6 +18,7 @@
 #include "netwho/query.h"
 #include "netwho/store.h"
 #include "netwho/writer.h"
+#include "tests/unit/check_main.h"
 
 #define DAY (86400LL * NW_TICKS_PER_SEC)
 #define SEC NW_TICKS_PER_SEC
@@ -750,9 +751,5 @@ static Suite *writer_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(writer_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return nw_check_run(writer_suite());
 }
