@@ -412,15 +412,20 @@ static void hex64(uint64_t v, char *out)
         out[i] = digits[v & 15];
 }
 
+/* A hex digit's value, any case; -1 if c is none. */
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 /* Exactly 16 lower- or upper-case hex digits. */
 static int unhex64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
     for (int i = 0; i < 16; i++) {
-        char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = hexval(s[i]);
         if (d < 0)
             return -1;
         v = v << 4 | (uint64_t)d;
@@ -898,13 +903,6 @@ static void who_cursor(nw_buf *b, const nw_who_row *w)
         char x[2] = {digits[*h >> 4], digits[*h & 15]};
         nw_buf_add(b, x, 2);
     }
-}
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 /* Parses who_cursor's text into host[NW_HOST_MAX] and *pid.  0 or -1. */
