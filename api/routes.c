@@ -1069,10 +1069,7 @@ static void route_hourly(nw_store *store, const nw_api_req *req, nw_api_resp *re
     page_ctx p;
     memset(&p, 0, sizeof p);
     int more = 0;
-    resp_reset(resp, 200, format_ctype(f));
-    if (f == NW_FMT_JSON)
-        nw_buf_adds(&resp->body, "{\"data\":");
-    nw_enc_begin(&p.enc, f, NW_REC_HOURLY, &resp->body);
+    list_begin(resp, f, NW_REC_HOURLY, &p.enc);
     nw_status qst = nw_query_hourly(store, &q, hourly_cb, &p, &more, &err);
     if (qst != NW_OK) {
         internal_error(resp, qst, &err);
