@@ -412,15 +412,20 @@ static void hex64(uint64_t v, char *out)
         out[i] = digits[v & 15];
 }
 
+/* A hex digit's value, any case; -1 if c is none. */
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 /* Exactly 16 lower- or upper-case hex digits. */
 static int unhex64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
     for (int i = 0; i < 16; i++) {
-        char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = hexval(s[i]);
         if (d < 0)
             return -1;
         v = v << 4 | (uint64_t)d;
@@ -900,13 +905,6 @@ static void who_cursor(nw_buf *b, const nw_who_row *w)
     }
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* Parses who_cursor's text into host[NW_HOST_MAX] and *pid.  0 or -1. */
 static int parse_who_cursor(const char *s, char *host, uint32_t *pid)
 {
@@ -1071,10 +1069,7 @@ static void route_hourly(nw_store *store, const nw_api_req *req, nw_api_resp *re
     page_ctx p;
     memset(&p, 0, sizeof p);
     int more = 0;
-    resp_reset(resp, 200, format_ctype(f));
-    if (f == NW_FMT_JSON)
-        nw_buf_adds(&resp->body, "{\"data\":");
-    nw_enc_begin(&p.enc, f, NW_REC_HOURLY, &resp->body);
+    list_begin(resp, f, NW_REC_HOURLY, &p.enc);
     nw_status qst = nw_query_hourly(store, &q, hourly_cb, &p, &more, &err);
     if (qst != NW_OK) {
         internal_error(resp, qst, &err);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "netwho/encode.h"
 #include "netwho/params.h"
 
 static const char usage[] =
@@ -107,6 +108,14 @@ int cli_args_done(const char *cmd, int argc, char **argv, const char *store_dir)
         return NW_EXIT_USAGE;
     }
     return NW_EXIT_OK;
+}
+
+int cli_format(const char *arg)
+{
+    int format = nw_format_from_name(arg);
+    if (format < 0)
+        cli_error("-o: expected table, json, ndjson or csv, got '%s'", arg);
+    return format;
 }
 
 int cli_bad_option(const char *cmd, char **argv)

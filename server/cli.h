@@ -73,6 +73,10 @@ int cli_apply_filter(nw_query *q, const char *name, const char *optarg);
  * no --store). */
 int cli_args_done(const char *cmd, int argc, char **argv, const char *store_dir);
 
+/* The nw_format named by -o's argument (table, json, ndjson, csv), or -1
+ * after printing the error. */
+int cli_format(const char *arg);
+
 /* The error for an option getopt_long did not take (argv[optind - 1]);
  * returns NW_EXIT_USAGE. */
 int cli_bad_option(const char *cmd, char **argv);

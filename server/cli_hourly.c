@@ -87,11 +87,8 @@ int cli_hourly(int argc, char **argv)
             }
             break;
         case 'o':
-            format = nw_format_from_name(optarg);
-            if (format < 0) {
-                cli_error("-o: expected table, json, ndjson or csv, got '%s'", optarg);
+            if ((format = cli_format(optarg)) < 0)
                 return NW_EXIT_USAGE;
-            }
             break;
         case 'h': fputs(hourly_usage, stdout); return NW_EXIT_OK;
         default: return cli_bad_option("hourly", argv);

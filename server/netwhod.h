@@ -10,6 +10,7 @@
 #ifndef NETWHOD_H
 #define NETWHOD_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include "netwho/checkpoint.h"
@@ -171,6 +172,22 @@ int nwd_ingest_follow_position(nwd_ingest *g, const char *path, nw_ckpt_file *ou
  * netwhod is stopping, else 0.  For readers that retry a batch while
  * ingest is off. */
 int nwd_wait_stop(int stop_fd, unsigned seconds);
+
+/* A live source's batch counts and last error: its reader writes them,
+ * request threads read them (/health), both under the source's mutex. */
+typedef struct nwd_tally {
+    uint64_t accepted, rejected, failed_batches;
+    char last_error[NW_ERR_MAX];
+} nwd_tally;
+
+/* Hands b to the ingest thread (nwd_ingest_stream).  Ingest off (a store
+ * error, a full disk), nothing of it was kept: it is held and sent again
+ * after each res->retry_after -- the reader reads nothing meanwhile, and
+ * last_error says "waiting: ..." -- until it is taken or stop_fd says
+ * netwhod is stopping.  Then counts the answer (*res, the last one) into
+ * *t under mu.  The caller empties b. */
+void nwd_hand_over(nwd_ingest *g, const nwd_batch *b, int stop_fd, pthread_mutex_t *mu,
+                   nwd_tally *t, nw_api_ingest_result *res);
 
 /* ------------------------------------------------------------ sources */
 

@@ -74,8 +74,8 @@ struct nwd_follow {
     /* Under mu (read by request threads through nwd_follow_status): */
     pthread_mutex_t mu;
     nw_api_source_state state;
-    uint64_t read_bytes, accepted, rejected, failed_batches;
-    char last_error[NW_ERR_MAX];
+    uint64_t read_bytes;
+    nwd_tally tally;
 };
 
 static void set_status(nwd_follow *f, int st, const char *fmt, ...)
@@ -90,7 +90,7 @@ static void set_status(nwd_follow *f, int st, const char *fmt, ...)
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(f->last_error, sizeof f->last_error, fmt, ap);
+        vsnprintf(f->tally.last_error, sizeof f->tally.last_error, fmt, ap);
         va_end(ap);
     }
     pthread_mutex_unlock(&f->mu);
@@ -126,10 +126,10 @@ void nwd_follow_status(nwd_follow *f, nw_api_source *o)
     snprintf(o->path, sizeof o->path, "%s", f->path);
     o->state = f->state;
     o->bytes_read = f->read_bytes;
-    o->accepted = f->accepted;
-    o->rejected = f->rejected;
-    o->failed_batches = f->failed_batches;
-    memcpy(o->last_error, f->last_error, sizeof o->last_error);
+    o->accepted = f->tally.accepted;
+    o->rejected = f->tally.rejected;
+    o->failed_batches = f->tally.failed_batches;
+    memcpy(o->last_error, f->tally.last_error, sizeof o->last_error);
     pthread_mutex_unlock(&f->mu);
 }
 
@@ -139,8 +139,9 @@ void nwd_follow_free(nwd_follow *f)
         return;
     nwd_log("follow %s: %" PRIu64 " bytes read, %" PRIu64 " events accepted, %" PRIu64
             " rejected, %" PRIu64 " failed batches%s%s",
-            f->path, f->read_bytes, f->accepted, f->rejected, f->failed_batches,
-            f->last_error[0] ? "; last error: " : "", f->last_error);
+            f->path, f->read_bytes, f->tally.accepted, f->tally.rejected,
+            f->tally.failed_batches, f->tally.last_error[0] ? "; last error: " : "",
+            f->tally.last_error);
     if (f->fd >= 0)
         close(f->fd);
     nw_framer_free(f->fr);
@@ -244,30 +245,11 @@ static void hand_over(nwd_follow *f, int force)
     pos.head_len = f->head_len;
     pos.head_hash = f->head_hash;
     b->pos = &pos;
+    /* Stopped while ingest is off, the checkpoint still points before the
+     * batch: the next run reads it again. */
     nw_api_ingest_result res;
-    nwd_ingest_stream(f->ingest, b, &res);
-    /* Ingest is off: the batch was not kept; hold it (and read no further)
-     * until it is taken.  Stopped meanwhile, the checkpoint still points
-     * before it: the next run reads it again. */
-    while (res.status != NW_OK && res.retry_after &&
-           !nwd_wait_stop(f->stop_fd, res.retry_after)) {
-        pthread_mutex_lock(&f->mu);
-        snprintf(f->last_error, sizeof f->last_error, "waiting: %.480s", res.message);
-        pthread_mutex_unlock(&f->mu);
-        nwd_ingest_stream(f->ingest, b, &res);
-    }
+    nwd_hand_over(f->ingest, b, f->stop_fd, &f->mu, &f->tally, &res);
     b->pos = NULL;
-    pthread_mutex_lock(&f->mu);
-    if (res.status == NW_OK) {
-        f->accepted += res.accepted;
-        f->rejected += res.rejected;
-        if (strncmp(f->last_error, "waiting: ", 9) == 0)
-            f->last_error[0] = '\0';
-    } else {
-        f->failed_batches++;
-        snprintf(f->last_error, sizeof f->last_error, "%s", res.message);
-    }
-    pthread_mutex_unlock(&f->mu);
     nwd_batch_clear(b);
     f->frames = 0;
 }

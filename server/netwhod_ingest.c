@@ -534,11 +534,18 @@ static nw_status st_end(nwd_ingest *g, nw_status st, nw_err *err)
     return st;
 }
 
+/* a - b in seconds. */
+static double ts_sub(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(a->tv_sec - b->tv_sec) + (double)(a->tv_nsec - b->tv_nsec) / 1e9;
+}
+
+/* Seconds since a on the monotonic clock. */
 static double mono_since(const struct timespec *a)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - a->tv_sec) + (double)(now.tv_nsec - a->tv_nsec) / 1e9;
+    return ts_sub(&now, a);
 }
 
 /*
@@ -693,11 +700,6 @@ static void stream_flush(nwd_ingest *g)
 }
 
 /* ------------------------------------------------- failure and retry */
-
-static double ts_sub(const struct timespec *a, const struct timespec *b)
-{
-    return (double)(a->tv_sec - b->tv_sec) + (double)(a->tv_nsec - b->tv_nsec) / 1e9;
-}
 
 /* Seconds to wait before the next try after `fails` failures in a row:
  * 1, 2, 4, ... NWD_INGEST_RETRY_MAX_S. */

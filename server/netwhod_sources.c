@@ -49,9 +49,9 @@ typedef struct src {
     nwd_batch batch;
     /* Under set->mu: */
     nw_api_source_state state;
-    uint64_t read_bytes, accepted, rejected, failed_batches;
+    uint64_t read_bytes;
     uint64_t cut_writers;   /* FIFO writers that left mid-object        */
-    char last_error[NW_ERR_MAX];
+    nwd_tally tally;
 } src;
 
 struct nwd_sources {
@@ -75,7 +75,7 @@ static void set_error(src *x, int fatal, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     pthread_mutex_lock(&x->set->mu);
-    memcpy(x->last_error, msg, sizeof msg);
+    memcpy(x->tally.last_error, msg, sizeof msg);
     if (fatal)
         x->state = NW_SRC_FAILED;
     pthread_mutex_unlock(&x->set->mu);
@@ -279,6 +279,29 @@ int nwd_wait_stop(int stop_fd, unsigned seconds)
     return poll(&p, 1, ms) > 0;
 }
 
+void nwd_hand_over(nwd_ingest *g, const nwd_batch *b, int stop_fd, pthread_mutex_t *mu,
+                   nwd_tally *t, nw_api_ingest_result *res)
+{
+    nwd_ingest_stream(g, b, res);
+    while (res->status != NW_OK && res->retry_after && !nwd_wait_stop(stop_fd, res->retry_after)) {
+        pthread_mutex_lock(mu);
+        snprintf(t->last_error, sizeof t->last_error, "waiting: %.480s", res->message);
+        pthread_mutex_unlock(mu);
+        nwd_ingest_stream(g, b, res);
+    }
+    pthread_mutex_lock(mu);
+    if (res->status == NW_OK) {
+        t->accepted += res->accepted;
+        t->rejected += res->rejected;
+        if (strncmp(t->last_error, "waiting: ", 9) == 0)
+            t->last_error[0] = '\0';
+    } else {
+        t->failed_batches++;
+        snprintf(t->last_error, sizeof t->last_error, "%s", res->message);
+    }
+    pthread_mutex_unlock(mu);
+}
+
 /* --------------------------------------------------------- the decoder */
 
 static void hand_over(src *x)
@@ -286,33 +309,13 @@ static void hand_over(src *x)
     nwd_batch *b = &x->batch;
     if (!b->nev && !b->nrej && !b->nproc)
         return;
+    /* While ingest is off nothing more is read: the pipe fills, the pump
+     * blocks, and so does whoever writes to the FIFO. */
     nw_api_ingest_result res;
-    nwd_ingest_stream(x->set->ingest, b, &res);
-    /* Ingest is off (a store error, a full disk): nothing of the batch was
-     * kept; hold it and send it again until it is taken or netwhod stops.
-     * Meanwhile nothing more is read: the pipe fills, the pump blocks, and
-     * so does whoever writes to the FIFO. */
-    while (res.status != NW_OK && res.retry_after &&
-           !nwd_wait_stop(x->set->stop_rd, res.retry_after)) {
-        pthread_mutex_lock(&x->set->mu);
-        snprintf(x->last_error, sizeof x->last_error, "waiting: %.480s", res.message);
-        pthread_mutex_unlock(&x->set->mu);
-        nwd_ingest_stream(x->set->ingest, b, &res);
-    }
+    nwd_hand_over(x->set->ingest, b, x->set->stop_rd, &x->set->mu, &x->tally, &res);
     if (res.status != NW_OK && res.retry_after)
         nwd_log("%s: stopped while ingest was off: a batch of %zu events was not stored",
                 x->path, b->nev);
-    pthread_mutex_lock(&x->set->mu);
-    if (res.status == NW_OK) {
-        x->accepted += res.accepted;
-        x->rejected += res.rejected;
-        if (strncmp(x->last_error, "waiting: ", 9) == 0)
-            x->last_error[0] = '\0';
-    } else {
-        x->failed_batches++;
-        snprintf(x->last_error, sizeof x->last_error, "%s", res.message);
-    }
-    pthread_mutex_unlock(&x->set->mu);
     nwd_batch_clear(b);
 }
 
@@ -386,10 +389,10 @@ size_t nwd_sources_status(void *p, nw_api_source *out, size_t max)
         snprintf(o->path, sizeof o->path, "%s", x->path);
         o->state = x->state;
         o->bytes_read = x->read_bytes;
-        o->accepted = x->accepted;
-        o->rejected = x->rejected;
-        o->failed_batches = x->failed_batches;
-        memcpy(o->last_error, x->last_error, sizeof o->last_error);
+        o->accepted = x->tally.accepted;
+        o->rejected = x->tally.rejected;
+        o->failed_batches = x->tally.failed_batches;
+        memcpy(o->last_error, x->tally.last_error, sizeof o->last_error);
     }
     pthread_mutex_unlock(&s->mu);
     return n;
@@ -460,9 +463,9 @@ void nwd_sources_stop(nwd_sources *s)
         nwd_log("%s %s: %" PRIu64 " bytes read, %" PRIu64 " events accepted, %" PRIu64
                 " rejected, %" PRIu64 " failed batches, %" PRIu64
                 " writers left mid-object%s%s",
-                kind_name(x->kind), x->path, x->read_bytes, x->accepted, x->rejected,
-                x->failed_batches, x->cut_writers, x->last_error[0] ? "; last error: " : "",
-                x->last_error);
+                kind_name(x->kind), x->path, x->read_bytes, x->tally.accepted,
+                x->tally.rejected, x->tally.failed_batches, x->cut_writers,
+                x->tally.last_error[0] ? "; last error: " : "", x->tally.last_error);
         if (x->fd >= 0 && x->fd != STDIN_FILENO)
             close(x->fd);
         if (x->dummy_wr >= 0)

@@ -130,6 +130,22 @@ def post_backpressure(ctx):
 TMPFS_SKIP = None
 
 
+def fill_disk(mnt):
+    """Fills mnt's file system with a file of zeros; returns its path (unlink
+    it to give the space back)."""
+    filler = os.path.join(mnt, "filler")
+    # Unbuffered: a buffered file keeps the bytes a short write left over,
+    # and its close would raise ENOSPC again, whenever the free space is
+    # not a multiple of 64 KiB.
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+    return filler
+
+
 def small_fs(ctx, size="3m"):
     """A small tmpfs (root only); None, with the reason in TMPFS_SKIP, if
     it cannot be mounted here."""
@@ -164,16 +180,7 @@ def disk_full_turns_ingest_off_and_back_on(ctx):
     st, _, r = srv.request("POST", "/api/v1/events", events(0, 500))
     check(st == 200, "first POST: %d %r" % (st, r))
     acked += r["accepted"]
-    filler = os.path.join(mnt, "filler")
-    # Unbuffered: a buffered file keeps the bytes a short write left over,
-    # and its close would raise ENOSPC again, whenever the free space is
-    # not a multiple of 64 KiB.
-    with open(filler, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-        except OSError:
-            pass
+    filler = fill_disk(mnt)
     refused = None
     for k in range(1, 60):
         st, hd, r = srv.request("POST", "/api/v1/events", events(k * 2000, 2000))
@@ -231,16 +238,7 @@ def disk_full_while_following(ctx):
     srv = TF.Server(ctx, store, "--follow", path, name="fullfollow").wait_port()
     TF.wait_for("part 1", lambda: srv.source()["bytes_read"] >= cut)
     time.sleep(1.5)
-    filler = os.path.join(mnt, "filler")
-    # Unbuffered: a buffered file keeps the bytes a short write left over,
-    # and its close would raise ENOSPC again, whenever the free space is
-    # not a multiple of 64 KiB.
-    with open(filler, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-        except OSError:
-            pass
+    filler = fill_disk(mnt)
     with open(path, "ab") as f:
         f.write(data[cut:])
 
@@ -274,16 +272,7 @@ def fifo_writer_waits_while_ingest_is_off(ctx):
     store = os.path.join(mnt, "store")
     fifo = os.path.join(ctx.tmp, "full.fifo")
     srv = Server(ctx, store, "--fifo", fifo, name="fifofull")
-    filler = os.path.join(mnt, "filler")
-    # Unbuffered: a buffered file keeps the bytes a short write left over,
-    # and its close would raise ENOSPC again, whenever the free space is
-    # not a multiple of 64 KiB.
-    with open(filler, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-        except OSError:
-            pass
+    filler = fill_disk(mnt)
     n = 12000
     body = events(0, n)
     done = threading.Event()
