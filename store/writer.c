@@ -135,11 +135,10 @@ static nw_status thread_failed(nw_writer *w, nw_status st, nw_err *err)
 /* 8 Mbit = 1 MiB: under 1% false positives for ~800k open-written keys. */
 #define RESUME_BLOOM_BITS (1u << 23)
 
-static uint64_t key_hash(const nw_conn *c)
+uint64_t nw_writer_key_hash(const nw_conn *c)
 {
     uint64_t h = 14695981039346656037ULL;
-    const unsigned char *p;
-    for (p = (const unsigned char *)c->host; *p; p++)
+    for (const unsigned char *p = (const unsigned char *)c->host; p && *p; p++)
         h = (h ^ *p) * 1099511628211ULL;
     unsigned char k[16 + 16 + 2 + 2 + 4 + 2];
     memcpy(k, c->local_ip.b, 16);
@@ -154,12 +153,20 @@ static uint64_t key_hash(const nw_conn *c)
     return h ^ (h >> 31);
 }
 
+/* The filter's two bits of c's key. */
+static void bloom_bits(const nw_conn *c, uint32_t *a, uint32_t *b)
+{
+    uint64_t h = nw_writer_key_hash(c);
+    *a = (uint32_t)h % RESUME_BLOOM_BITS;
+    *b = (uint32_t)(h >> 32) % RESUME_BLOOM_BITS;
+}
+
 static void bloom_add(nw_writer *w, const nw_conn *c)
 {
     if (!w->bloom && !(w->bloom = calloc(RESUME_BLOOM_BITS / 64, sizeof *w->bloom)))
         return;   /* no filter: resume probes SQLite every time (see below) */
-    uint64_t h = key_hash(c);
-    uint32_t a = (uint32_t)h % RESUME_BLOOM_BITS, b = (uint32_t)(h >> 32) % RESUME_BLOOM_BITS;
+    uint32_t a, b;
+    bloom_bits(c, &a, &b);
     w->bloom[a / 64] |= 1ULL << (a % 64);
     w->bloom[b / 64] |= 1ULL << (b % 64);
 }
@@ -169,8 +176,8 @@ static int bloom_maybe(const nw_writer *w, const nw_conn *c)
 {
     if (!w->bloom)
         return w->stats.conn_rows > 0;  /* allocation failed: assume maybe */
-    uint64_t h = key_hash(c);
-    uint32_t a = (uint32_t)h % RESUME_BLOOM_BITS, b = (uint32_t)(h >> 32) % RESUME_BLOOM_BITS;
+    uint32_t a, b;
+    bloom_bits(c, &a, &b);
     return (w->bloom[a / 64] >> (a % 64) & 1) && (w->bloom[b / 64] >> (b % 64) & 1);
 }
 
