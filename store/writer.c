@@ -33,6 +33,7 @@
 #include "netwho/writer.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -772,6 +773,7 @@ typedef struct racc {
     uint64_t conns, sent, recv;    /* two's-complement sums of the adds    */
     nw_time first, last;
 } racc;
+_Static_assert(offsetof(racc, host) == 0, "nw__acc_grow: host first");
 
 static uint64_t racc_hash(const nw_conn *c)
 {
@@ -786,9 +788,7 @@ static uint64_t racc_hash(const nw_conn *c)
 
 static void racc_free(part_handle *h)
 {
-    for (size_t i = 0; i < h->racc_cap; i++)
-        free(h->racc[i].host);
-    free(h->racc);
+    nw__acc_free(h->racc, h->racc_cap, sizeof *h->racc);
     h->racc = NULL;
     h->racc_cap = h->racc_n = 0;
 }
@@ -803,27 +803,6 @@ static racc *racc_slot(racc *tab, size_t cap, uint64_t hash, const nw_conn *c)
                          strcmp(a->host, c->host) == 0))
             return a;
     }
-}
-
-static int racc_grow(part_handle *h)
-{
-    size_t cap = h->racc_cap ? h->racc_cap * 2 : 1024;
-    racc *tab = calloc(cap, sizeof *tab);
-    if (!tab)
-        return -1;
-    for (size_t i = 0; i < h->racc_cap; i++) {
-        racc *a = &h->racc[i];
-        if (!a->host)
-            continue;
-        size_t j = a->hash & (cap - 1);
-        while (tab[j].host)
-            j = (j + 1) & (cap - 1);
-        tab[j] = *a;
-    }
-    free(h->racc);
-    h->racc = tab;
-    h->racc_cap = cap;
-    return 0;
 }
 
 /* Writes one summed roll-up addition. */
@@ -856,9 +835,13 @@ static nw_status rollup_add(part_handle *h, const nw_conn *c, int64_t conns,
 {
     if (h->rollup_stale)
         return NW_OK;   /* rebuilt from the connections at the commit */
-    if ((h->racc_n + 1) * 2 > h->racc_cap && racc_grow(h)) {
-        h->rollup_stale = 1;
-        return nw_fail(err, NW_ERR_NOMEM, "out of memory for the roll-up");
+    if ((h->racc_n + 1) * 2 > h->racc_cap) {
+        racc *tab = nw__acc_grow(h->racc, &h->racc_cap, sizeof *tab, offsetof(racc, hash));
+        if (!tab) {
+            h->rollup_stale = 1;
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory for the roll-up");
+        }
+        h->racc = tab;
     }
     uint64_t hash = racc_hash(c);
     racc *a = racc_slot(h->racc, h->racc_cap, hash, c);
