@@ -11,6 +11,7 @@
 #include "netwho/hourly.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,6 +33,7 @@ typedef struct hacc {
     uint64_t hash;
     uint64_t conns, sent, recv;    /* two's-complement sums of the adds    */
 } hacc;
+_Static_assert(offsetof(hacc, host) == 0, "nw__acc_grow: host first");
 
 struct nw_hourly_wr {
     sqlite3 *db;                   /* rollups.db, opened at the first commit */
@@ -73,40 +75,21 @@ static uint64_t hacc_hash(const char *host, const nw_addr *ip, uint32_t pid, uin
 
 static void tab_clear(struct nw_hourly_wr *hw)
 {
-    for (size_t i = 0; i < hw->cap; i++)
-        free(hw->tab[i].host);
-    free(hw->tab);
+    nw__acc_free(hw->tab, hw->cap, sizeof *hw->tab);
     hw->tab = NULL;
     hw->cap = hw->n = 0;
-}
-
-static int tab_grow(struct nw_hourly_wr *hw)
-{
-    size_t cap = hw->cap ? hw->cap * 2 : 1024;
-    hacc *tab = calloc(cap, sizeof *tab);
-    if (!tab)
-        return -1;
-    for (size_t i = 0; i < hw->cap; i++) {
-        hacc *a = &hw->tab[i];
-        if (!a->host)
-            continue;
-        size_t j = a->hash & (cap - 1);
-        while (tab[j].host)
-            j = (j + 1) & (cap - 1);
-        tab[j] = *a;
-    }
-    free(hw->tab);
-    hw->tab = tab;
-    hw->cap = cap;
-    return 0;
 }
 
 /* Adds to the key (c's host, pid, remote end; hour). */
 static nw_status tab_add(struct nw_hourly_wr *hw, const nw_conn *c, int64_t hour,
                          int64_t conns, int64_t sent, int64_t recv, nw_err *err)
 {
-    if ((hw->n + 1) * 2 > hw->cap && tab_grow(hw))
-        return nw_fail(err, NW_ERR_NOMEM, "out of memory for the hourly roll-up");
+    if ((hw->n + 1) * 2 > hw->cap) {
+        hacc *tab = nw__acc_grow(hw->tab, &hw->cap, sizeof *tab, offsetof(hacc, hash));
+        if (!tab)
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory for the hourly roll-up");
+        hw->tab = tab;
+    }
     uint64_t hash = hacc_hash(c->host, &c->remote_ip, c->pid, c->remote_port, hour);
     hacc *a;
     for (size_t i = hash & (hw->cap - 1);; i = (i + 1) & (hw->cap - 1)) {

@@ -242,19 +242,29 @@ nw_status nw__procw_write(nw_store *s, struct nw_proc_wr **pwp, const nw_proc_ev
     return step_done(pw->db, pw->ins, err);
 }
 
-nw_status nw__proc_prune(nw_store *s, nw_time before, nw_err *err)
+/* The path of s's processes.db into *path (caller frees), or NULL there
+ * if no process event made the file yet. */
+static nw_status procdb_path(nw_store *s, char **path, nw_err *err)
 {
-    char *path = nw__path(s->dir, SQL_PROCDB_FILE);
-    if (!path)
+    *path = nw__path(s->dir, SQL_PROCDB_FILE);
+    if (!*path)
         return nw_fail(err, NW_ERR_NOMEM, "out of memory");
     struct stat sb;
-    if (stat(path, &sb) != 0) {
-        free(path);
-        return NW_OK;
+    if (stat(*path, &sb) != 0) {
+        free(*path);
+        *path = NULL;
     }
+    return NW_OK;
+}
+
+nw_status nw__proc_prune(nw_store *s, nw_time before, nw_err *err)
+{
+    char *path;
+    nw_status res = procdb_path(s, &path, err);
+    if (res != NW_OK || !path)
+        return res;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    nw_status res = NW_OK;
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(db, NW_SQL_BUSY_TIMEOUT_MS);
@@ -311,14 +321,10 @@ static nw_status rd_ready(nw_store *s, int *ready, nw_err *err)
         *ready = 1;
         return NW_OK;
     }
-    char *path = nw__path(s->dir, SQL_PROCDB_FILE);
-    if (!path)
-        return nw_fail(err, NW_ERR_NOMEM, "out of memory");
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        free(path);
-        return NW_OK;   /* no process event ingested yet */
-    }
+    char *path;
+    nw_status pst = procdb_path(s, &path, err);
+    if (pst != NW_OK || !path)
+        return pst;   /* !path: no process event ingested yet */
     struct nw_proc_rd *r = s->proc_rd ? s->proc_rd : calloc(1, sizeof *r);
     if (!r) {
         free(path);

@@ -67,6 +67,44 @@ char *nw__path(const char *dir, const char *name)
     return p;
 }
 
+/* An entry's host (its first member) is read with memcpy: the entries'
+ * types are the callers'. */
+static char *acc_host(const unsigned char *e)
+{
+    char *host;
+    memcpy(&host, e, sizeof host);
+    return host;
+}
+
+void *nw__acc_grow(void *old_tab, size_t *capp, size_t esz, size_t hash_off)
+{
+    size_t cap = *capp ? *capp * 2 : 1024;
+    unsigned char *old = old_tab, *tab = calloc(cap, esz);
+    if (!tab)
+        return NULL;
+    for (size_t i = 0; i < *capp; i++) {
+        const unsigned char *a = old + i * esz;
+        if (!acc_host(a))
+            continue;
+        uint64_t hash;
+        memcpy(&hash, a + hash_off, sizeof hash);
+        size_t j = hash & (cap - 1);
+        while (acc_host(tab + j * esz))
+            j = (j + 1) & (cap - 1);
+        memcpy(tab + j * esz, a, esz);
+    }
+    free(old);
+    *capp = cap;
+    return tab;
+}
+
+void nw__acc_free(void *tab, size_t cap, size_t esz)
+{
+    for (size_t i = 0; i < cap; i++)
+        free(acc_host((unsigned char *)tab + i * esz));
+    free(tab);
+}
+
 nw_status nw__sql_fail(sqlite3 *db, const char *what, nw_err *err)
 {
     int code = db ? sqlite3_errcode(db) : SQLITE_ERROR;

@@ -117,6 +117,17 @@ nw_status nw__part_name(nw_partitioning p, nw_time t, char name[NW_PART_NAME_MAX
 char *nw__path(const char *dir, const char *name);
 
 /*
+ * The roll-up sums' open-addressing tables (writer.c: who_rollup, hourly.c:
+ * rollups.db): cap entries of esz bytes, cap a power of two, each starting
+ * with its key's host (char *, owned; NULL marks a free slot), its key's
+ * hash at hash_off.  nw__acc_grow returns tab doubled (0 slots: 1024) with
+ * the entries moved and *cap updated, or NULL without memory (tab as it
+ * was).  nw__acc_free frees the hosts and the table.
+ */
+void *nw__acc_grow(void *tab, size_t *cap, size_t esz, size_t hash_off);
+void nw__acc_free(void *tab, size_t cap, size_t esz);
+
+/*
  * Opens path read-only and reads its header (so a missing WAL index shows
  * here, not at the first query).  Where SQLite cannot create the -shm of a
  * WAL file because the directory is not writable, opens it again with

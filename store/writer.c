@@ -33,6 +33,7 @@
 #include "netwho/writer.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,11 +136,10 @@ static nw_status thread_failed(nw_writer *w, nw_status st, nw_err *err)
 /* 8 Mbit = 1 MiB: under 1% false positives for ~800k open-written keys. */
 #define RESUME_BLOOM_BITS (1u << 23)
 
-static uint64_t key_hash(const nw_conn *c)
+uint64_t nw_writer_key_hash(const nw_conn *c)
 {
     uint64_t h = 14695981039346656037ULL;
-    const unsigned char *p;
-    for (p = (const unsigned char *)c->host; *p; p++)
+    for (const unsigned char *p = (const unsigned char *)c->host; p && *p; p++)
         h = (h ^ *p) * 1099511628211ULL;
     unsigned char k[16 + 16 + 2 + 2 + 4 + 2];
     memcpy(k, c->local_ip.b, 16);
@@ -154,12 +154,20 @@ static uint64_t key_hash(const nw_conn *c)
     return h ^ (h >> 31);
 }
 
+/* The filter's two bits of c's key. */
+static void bloom_bits(const nw_conn *c, uint32_t *a, uint32_t *b)
+{
+    uint64_t h = nw_writer_key_hash(c);
+    *a = (uint32_t)h % RESUME_BLOOM_BITS;
+    *b = (uint32_t)(h >> 32) % RESUME_BLOOM_BITS;
+}
+
 static void bloom_add(nw_writer *w, const nw_conn *c)
 {
     if (!w->bloom && !(w->bloom = calloc(RESUME_BLOOM_BITS / 64, sizeof *w->bloom)))
         return;   /* no filter: resume probes SQLite every time (see below) */
-    uint64_t h = key_hash(c);
-    uint32_t a = (uint32_t)h % RESUME_BLOOM_BITS, b = (uint32_t)(h >> 32) % RESUME_BLOOM_BITS;
+    uint32_t a, b;
+    bloom_bits(c, &a, &b);
     w->bloom[a / 64] |= 1ULL << (a % 64);
     w->bloom[b / 64] |= 1ULL << (b % 64);
 }
@@ -169,8 +177,8 @@ static int bloom_maybe(const nw_writer *w, const nw_conn *c)
 {
     if (!w->bloom)
         return w->stats.conn_rows > 0;  /* allocation failed: assume maybe */
-    uint64_t h = key_hash(c);
-    uint32_t a = (uint32_t)h % RESUME_BLOOM_BITS, b = (uint32_t)(h >> 32) % RESUME_BLOOM_BITS;
+    uint32_t a, b;
+    bloom_bits(c, &a, &b);
     return (w->bloom[a / 64] >> (a % 64) & 1) && (w->bloom[b / 64] >> (b % 64) & 1);
 }
 
@@ -765,6 +773,7 @@ typedef struct racc {
     uint64_t conns, sent, recv;    /* two's-complement sums of the adds    */
     nw_time first, last;
 } racc;
+_Static_assert(offsetof(racc, host) == 0, "nw__acc_grow: host first");
 
 static uint64_t racc_hash(const nw_conn *c)
 {
@@ -779,9 +788,7 @@ static uint64_t racc_hash(const nw_conn *c)
 
 static void racc_free(part_handle *h)
 {
-    for (size_t i = 0; i < h->racc_cap; i++)
-        free(h->racc[i].host);
-    free(h->racc);
+    nw__acc_free(h->racc, h->racc_cap, sizeof *h->racc);
     h->racc = NULL;
     h->racc_cap = h->racc_n = 0;
 }
@@ -796,27 +803,6 @@ static racc *racc_slot(racc *tab, size_t cap, uint64_t hash, const nw_conn *c)
                          strcmp(a->host, c->host) == 0))
             return a;
     }
-}
-
-static int racc_grow(part_handle *h)
-{
-    size_t cap = h->racc_cap ? h->racc_cap * 2 : 1024;
-    racc *tab = calloc(cap, sizeof *tab);
-    if (!tab)
-        return -1;
-    for (size_t i = 0; i < h->racc_cap; i++) {
-        racc *a = &h->racc[i];
-        if (!a->host)
-            continue;
-        size_t j = a->hash & (cap - 1);
-        while (tab[j].host)
-            j = (j + 1) & (cap - 1);
-        tab[j] = *a;
-    }
-    free(h->racc);
-    h->racc = tab;
-    h->racc_cap = cap;
-    return 0;
 }
 
 /* Writes one summed roll-up addition. */
@@ -849,9 +835,13 @@ static nw_status rollup_add(part_handle *h, const nw_conn *c, int64_t conns,
 {
     if (h->rollup_stale)
         return NW_OK;   /* rebuilt from the connections at the commit */
-    if ((h->racc_n + 1) * 2 > h->racc_cap && racc_grow(h)) {
-        h->rollup_stale = 1;
-        return nw_fail(err, NW_ERR_NOMEM, "out of memory for the roll-up");
+    if ((h->racc_n + 1) * 2 > h->racc_cap) {
+        racc *tab = nw__acc_grow(h->racc, &h->racc_cap, sizeof *tab, offsetof(racc, hash));
+        if (!tab) {
+            h->rollup_stale = 1;
+            return nw_fail(err, NW_ERR_NOMEM, "out of memory for the roll-up");
+        }
+        h->racc = tab;
     }
     uint64_t hash = racc_hash(c);
     racc *a = racc_slot(h->racc, h->racc_cap, hash, c);

@@ -97,6 +97,11 @@ nw_status nw_writer_process(nw_writer *w, const nw_proc_event *pe, nw_err *err);
  * "" if none.  Valid while w lives. */
 const char *nw_writer_last_error(const nw_writer *w);
 
+/* The hash of c's resume key (host, both ends, proto, ip_version, pid; a
+ * NULL host hashes as ""), the one the writer's filter of keys written open
+ * uses; a caller keeping such a filter of its own (netwhod) uses it too. */
+uint64_t nw_writer_key_hash(const nw_conn *c);
+
 typedef struct nw_writer_stats {
     uint64_t conn_rows, transfer_rows, failure_rows, rejected_rows;
     uint64_t process_rows;         /* process events merged (not rows made) */

@@ -81,16 +81,23 @@ static void load(nw_ckpt *ck, char *warn)
     ck_assert_int_eq(nw_store_checkpoint_load(S, ck, warn, 512, &err), NW_OK);
 }
 
-/* Sets a partition's mark back, as if its commit had not happened. */
-static void set_mark(const char *name, uint64_t seq)
+/* Runs sql on the store's file name. */
+static void sql_on(const char *name, const char *sql)
 {
-    char path[128], sql[128];
+    char path[128];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     sqlite3 *db = NULL;
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-    snprintf(sql, sizeof sql, "UPDATE checkpoint_mark SET seq = %llu", (unsigned long long)seq);
     ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
+}
+
+/* Sets a partition's mark back, as if its commit had not happened. */
+static void set_mark(const char *name, uint64_t seq)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE checkpoint_mark SET seq = %llu", (unsigned long long)seq);
+    sql_on(name, sql);
 }
 
 START_TEST(none_until_one_is_committed_then_the_newest)
@@ -136,13 +143,9 @@ static int fail_rows(const char *name)
  * had come before it) and sets its mark back to seq. */
 static void uncommit(const char *name, nw_time t, uint64_t seq)
 {
-    char path[128], sql[128];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    sqlite3 *db = NULL;
-    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    char sql[128];
     snprintf(sql, sizeof sql, "DELETE FROM failures WHERE time = %lld", (long long)t);
-    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    sql_on(name, sql);
     set_mark(name, seq);
 }
 
@@ -226,12 +229,7 @@ START_TEST(a_commit_cut_between_partitions_is_repaired)
     commit_with(2, DAY1 + 2 * SEC, DAY1 + 86400LL * SEC, 250);   /* two days */
     ck_assert_int_eq(fail_rows("p-2026-03-17.db"), 1);
     /* As if the crash came after the 16th's COMMIT, before the 17th's. */
-    char path[128];
-    snprintf(path, sizeof path, "%s/p-2026-03-17.db", dir);
-    sqlite3 *db = NULL;
-    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "DELETE FROM failures", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    sql_on("p-2026-03-17.db", "DELETE FROM failures");
     set_mark("p-2026-03-17.db", 1);
     load(&ck, warn);
     ck_assert_int_eq(ck.seq, 2);
@@ -255,14 +253,8 @@ START_TEST(a_cut_commit_without_redo_falls_back_and_says_so)
     char warn[512];
     commit_with(1, DAY1 + SEC, 0, 100);
     commit_with(2, DAY1 + 2 * SEC, DAY1 + 86400LL * SEC, 250);
-    char path[128];
-    snprintf(path, sizeof path, "%s/catalog.db", dir);
-    sqlite3 *db = NULL;
-    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     /* As a catalog of a build that kept no redo record for it. */
-    ck_assert_int_eq(sqlite3_exec(db, "DELETE FROM checkpoint_blob", NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    sql_on("catalog.db", "DELETE FROM checkpoint_blob");
     set_mark("p-2026-03-17.db", 1);
     load(&ck, warn);
     ck_assert_int_eq(ck.seq, 1);
@@ -420,16 +412,6 @@ static totals hourly_totals(void)
     ck_assert_int_eq(nw_query_hourly(r, &q, add_total, &t, NULL, &err), NW_OK);
     nw_store_close(r);
     return t;
-}
-
-static void sql_on(const char *name, const char *sql)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    sqlite3 *db = NULL;
-    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
 }
 
 static uint64_t catalog_conns(void)
