@@ -283,20 +283,7 @@ static void run_job(nwd_ingest *g, job *j, uint64_t by_id[64])
 /* A connection's key (what resume matches on) as two bit positions. */
 static void rs_bits(const nw_conn *c, uint32_t *a, uint32_t *b)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (const unsigned char *p = (const unsigned char *)c->host; p && *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    unsigned char k[16 + 16 + 2 + 2 + 4 + 2];
-    memcpy(k, c->local_ip.b, 16);
-    memcpy(k + 16, c->remote_ip.b, 16);
-    memcpy(k + 32, &c->local_port, 2);
-    memcpy(k + 34, &c->remote_port, 2);
-    memcpy(k + 36, &c->pid, 4);
-    k[40] = c->proto;
-    k[41] = c->ip_version;
-    for (size_t i = 0; i < sizeof k; i++)
-        h = (h ^ k[i]) * 1099511628211ULL;
-    h ^= h >> 31;
+    uint64_t h = nw_writer_key_hash(c);   /* the writer's own filter's hash */
     *a = (uint32_t)h % NWD_RESUME_BLOOM_BITS;
     *b = (uint32_t)(h >> 32) % NWD_RESUME_BLOOM_BITS;
 }
