@@ -1,6 +1,7 @@
 /*
  * decode_int.h -- what the decoders of process events share (internal to
- * collector/; decode.c, the Kernel-Network hot path, does not use it).
+ * collector/; decode.c, the Kernel-Network hot path, only shares
+ * nw__root_parts with them).
  */
 #ifndef NETWHO_DECODE_INT_H
 #define NETWHO_DECODE_INT_H
@@ -20,6 +21,11 @@ typedef struct nw__detail {
 /* Writes the sentence (printf style) and returns r. */
 nw_reject nw__dfail(const nw__detail *d, nw_reject r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The first "system" and "event_data" children of the object root (names
+ * matched case-insensitively), each NULL if there is none: where
+ * decode.c and decode_record.c find the envelope. */
+void nw__root_parts(const cJSON *root, const cJSON **sys, const cJSON **data);
 
 /* Child k of object o: case-insensitive (ci) or exact (cs); a JSON null
  * counts as absent. */

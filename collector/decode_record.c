@@ -196,15 +196,8 @@ static nw_reject decode_other(const cJSON *root, const char *default_host, nw_ev
                               int *has_ev, nw_proc_event **proc, nw_reject first,
                               const nw__detail *d)
 {
-    const cJSON *sys = NULL, *data = NULL;
-    for (const cJSON *c = root->child; c; c = c->next) {
-        if (!c->string)
-            continue;
-        if (!sys && strcasecmp(c->string, "system") == 0)
-            sys = c;
-        else if (!data && strcasecmp(c->string, "event_data") == 0)
-            data = c;
-    }
+    const cJSON *sys, *data;
+    nw__root_parts(root, &sys, &data);
     int kproc = 0;
     if (cJSON_IsObject(sys)) {
         const char *prov = provider_of(sys);
