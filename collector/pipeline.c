@@ -126,27 +126,24 @@ typedef struct pipeline {
 
 /* ---- decoding (workers, or the calling thread) ------------------------ */
 
-/* The rejection for a frame the framer already knows is not an event. */
-static nw_reject frame_reject(const frame_ref *f, char *detail, size_t cap)
+nw_reject nw_frame_reject(nw_frame_kind kind, size_t full_len, char *detail, size_t cap)
 {
-    switch (f->kind) {
-    case NW_FRAME_GARBAGE:
-        snprintf(detail, cap, "text that is not a JSON object");
-        return NW_REJ_BAD_JSON;
+    switch (kind) {
     case NW_FRAME_TRUNCATED:
         snprintf(detail, cap, "the object is cut short");
         return NW_REJ_TRUNCATED;
     case NW_FRAME_TOO_LARGE:
-        snprintf(detail, cap, "the object is %zu bytes, over %d", f->full_len,
+        snprintf(detail, cap, "the object is %zu bytes, over %d", full_len,
                  NW_EVENT_MAX_BYTES);
         return NW_REJ_TOO_LARGE;
     case NW_FRAME_NOT_OBJECT:
         snprintf(detail, cap, "an array element that is not an object");
         return NW_REJ_NOT_OBJECT;
-    case NW_FRAME_OBJECT:
+    case NW_FRAME_GARBAGE:
+    case NW_FRAME_OBJECT:   /* not asked: callers decode an object */
         break;
     }
-    snprintf(detail, cap, "unknown frame");
+    snprintf(detail, cap, "text that is not a JSON object");
     return NW_REJ_BAD_JSON;
 }
 
@@ -163,7 +160,7 @@ static void decode_one(const frame_ref *f, slot *s, const char *host)
     } else {
         s->proc = NULL;
         s->has_ev = 0;
-        s->reason = frame_reject(f, detail, sizeof detail);
+        s->reason = nw_frame_reject(f->kind, f->full_len, detail, sizeof detail);
     }
     memcpy(s->u.detail, detail, sizeof detail);
 }
