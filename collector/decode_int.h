@@ -43,6 +43,10 @@ int nw__text_uint(const char *s, size_t n, uint64_t max, uint64_t *out);
  * value ends in "..." so that nobody takes it for the whole. */
 void nw__copy_cut(char *dst, size_t cap, const char *s, size_t n);
 
+/* A process event's host (host[NW_HOST_MAX]): h, or if it is NULL or
+ * empty default_host, or if that is too "unknown"; cut as nw__copy_cut. */
+void nw__copy_host(char *host, const char *h, const char *default_host);
+
 /* A time as Kernel-Process writes it: RFC 3339 text, or a FILETIME (100 ns
  * since 1601) as a number or decimal string.  0, or -1. */
 int nw__val_time(const cJSON *v, nw_time *out);

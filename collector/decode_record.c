@@ -102,6 +102,13 @@ void nw__copy_cut(char *dst, size_t cap, const char *s, size_t n)
         dst[0] = '\0';
 }
 
+void nw__copy_host(char *host, const char *h, const char *default_host)
+{
+    if (!h || !h[0])
+        h = default_host && default_host[0] ? default_host : "unknown";
+    nw__copy_cut(host, NW_HOST_MAX, h, strlen(h));
+}
+
 int nw__val_time(const cJSON *v, nw_time *out)
 {
     uint64_t ft;
