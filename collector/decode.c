@@ -32,6 +32,7 @@
  */
 #include "netwho/decode.h"
 
+#include "decode_int.h"
 #include "scan.h"
 
 #include <cjson/cJSON.h>
@@ -537,6 +538,19 @@ static nw_reject decode_fields(const nw_envelope *env, const char *default_host,
     return decode_data(env->ed, d, ev);
 }
 
+void nw__root_parts(const cJSON *root, const cJSON **sys, const cJSON **data)
+{
+    *sys = *data = NULL;
+    for (const cJSON *c = root->child; c; c = c->next) {
+        if (!c->string)
+            continue;
+        if (!*sys && strcasecmp(c->string, "system") == 0)
+            *sys = c;
+        else if (!*data && strcasecmp(c->string, "event_data") == 0)
+            *data = c;
+    }
+}
+
 /* Decodes a parsed root; the caller deletes it. */
 static nw_reject decode_root(const cJSON *root, const char *default_host,
                              const detail_out *d, nw_event *ev)
@@ -544,15 +558,8 @@ static nw_reject decode_root(const cJSON *root, const char *default_host,
     if (!cJSON_IsObject(root))
         return fail_msg(d, NW_REJ_NOT_OBJECT, "the event is not a JSON object");
 
-    const cJSON *sys = NULL, *data = NULL;
-    for (const cJSON *c = root->child; c; c = c->next) {
-        if (!c->string)
-            continue;
-        if (!sys && strcasecmp(c->string, "system") == 0)
-            sys = c;
-        else if (!data && strcasecmp(c->string, "event_data") == 0)
-            data = c;
-    }
+    const cJSON *sys, *data;
+    nw__root_parts(root, &sys, &data);
     if (!sys || !cJSON_IsObject(sys))
         return fail_msg(d, NW_REJ_NO_SYSTEM, sys ? "system is not an object"
                                                  : "system is missing");

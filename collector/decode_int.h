@@ -1,6 +1,7 @@
 /*
  * decode_int.h -- what the decoders of process events share (internal to
- * collector/; decode.c, the Kernel-Network hot path, does not use it).
+ * collector/; decode.c, the Kernel-Network hot path, only shares
+ * nw__root_parts with them).
  */
 #ifndef NETWHO_DECODE_INT_H
 #define NETWHO_DECODE_INT_H
@@ -21,6 +22,11 @@ typedef struct nw__detail {
 nw_reject nw__dfail(const nw__detail *d, nw_reject r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The first "system" and "event_data" children of the object root (names
+ * matched case-insensitively), each NULL if there is none: where
+ * decode.c and decode_record.c find the envelope. */
+void nw__root_parts(const cJSON *root, const cJSON **sys, const cJSON **data);
+
 /* Child k of object o: case-insensitive (ci) or exact (cs); a JSON null
  * counts as absent. */
 const cJSON *nw__get_ci(const cJSON *o, const char *k);
@@ -36,6 +42,10 @@ int nw__text_uint(const char *s, size_t n, uint64_t max, uint64_t *out);
 /* Copies s[0..n) into dst[cap] cut at a UTF-8 character boundary; a cut
  * value ends in "..." so that nobody takes it for the whole. */
 void nw__copy_cut(char *dst, size_t cap, const char *s, size_t n);
+
+/* A process event's host (host[NW_HOST_MAX]): h, or if it is NULL or
+ * empty default_host, or if that is too "unknown"; cut as nw__copy_cut. */
+void nw__copy_host(char *host, const char *h, const char *default_host);
 
 /* A time as Kernel-Process writes it: RFC 3339 text, or a FILETIME (100 ns
  * since 1601) as a number or decimal string.  0, or -1. */

@@ -31,15 +31,6 @@ static nw_reject opt_u32(const cJSON *data, const char *name, int *has, uint32_t
     return NW_ACCEPTED;
 }
 
-static void host_from(const cJSON *sys, const char *default_host, char *host)
-{
-    const cJSON *c = nw__get_ci(sys, "computer");
-    const char *h = cJSON_IsString(c) && c->valuestring && c->valuestring[0] ? c->valuestring
-                    : default_host && default_host[0]                       ? default_host
-                                                                             : "unknown";
-    nw__copy_cut(host, NW_HOST_MAX, h, strlen(h));
-}
-
 nw_reject nw__decode_kproc(const cJSON *sys, const cJSON *data, const char *default_host,
                            nw_proc_event *pe, const nw__detail *d)
 {
@@ -57,7 +48,8 @@ nw_reject nw__decode_kproc(const cJSON *sys, const cJSON *data, const char *defa
     if (!tc || nw__val_time(tc, &pe->time))
         return nw__dfail(d, NW_REJ_BAD_TIME, "system.time_created %s",
                          tc ? "is not an RFC 3339 time" : "is missing");
-    host_from(sys, default_host, pe->host);
+    const cJSON *c = nw__get_ci(sys, "computer");
+    nw__copy_host(pe->host, cJSON_IsString(c) ? c->valuestring : NULL, default_host);
 
     nw_process *p = &pe->p;
     p->exit_time = NW_TIME_MAX;

@@ -102,6 +102,13 @@ void nw__copy_cut(char *dst, size_t cap, const char *s, size_t n)
         dst[0] = '\0';
 }
 
+void nw__copy_host(char *host, const char *h, const char *default_host)
+{
+    if (!h || !h[0])
+        h = default_host && default_host[0] ? default_host : "unknown";
+    nw__copy_cut(host, NW_HOST_MAX, h, strlen(h));
+}
+
 int nw__val_time(const cJSON *v, nw_time *out)
 {
     uint64_t ft;
@@ -196,15 +203,8 @@ static nw_reject decode_other(const cJSON *root, const char *default_host, nw_ev
                               int *has_ev, nw_proc_event **proc, nw_reject first,
                               const nw__detail *d)
 {
-    const cJSON *sys = NULL, *data = NULL;
-    for (const cJSON *c = root->child; c; c = c->next) {
-        if (!c->string)
-            continue;
-        if (!sys && strcasecmp(c->string, "system") == 0)
-            sys = c;
-        else if (!data && strcasecmp(c->string, "event_data") == 0)
-            data = c;
-    }
+    const cJSON *sys, *data;
+    nw__root_parts(root, &sys, &data);
     int kproc = 0;
     if (cJSON_IsObject(sys)) {
         const char *prov = provider_of(sys);

@@ -136,13 +136,6 @@ static int is_sysmon_flat(const cJSON *o)
            str_is(o, "channel", "Microsoft-Windows-Sysmon/Operational");
 }
 
-static void copy_host(char *host, const char *h, const char *default_host)
-{
-    if (!h || !h[0])
-        h = default_host && default_host[0] ? default_host : "unknown";
-    nw__copy_cut(host, NW_HOST_MAX, h, strlen(h));
-}
-
 /* The local and remote ends of a Sysmon 3 into ev. */
 static nw_reject network_event(const src *s, nw_proc_event *pe, nw_event *ev,
                                const nw__detail *d)
@@ -234,7 +227,7 @@ nw_reject nw__decode_sysmon(const cJSON *root, const cJSON *sys, const cJSON *da
                          "EventID is not a Sysmon process create (1), network "
                          "connection (3) or process terminated (5)");
     pe->source = (int)(100 + id);
-    copy_host(pe->host, cJSON_IsString(hostv) ? hostv->valuestring : NULL, default_host);
+    nw__copy_host(pe->host, cJSON_IsString(hostv) ? hostv->valuestring : NULL, default_host);
 
     if (get_time(&s, "UtcTime", &pe->time))
         return nw__dfail(d, NW_REJ_BAD_TIME, "UtcTime is missing or not a time");

@@ -60,6 +60,15 @@ static int is_ws(unsigned char c)
     return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
+/* How many whitespace bytes end buf[seg..end). */
+static size_t ws_tail(const char *buf, size_t seg, size_t end)
+{
+    size_t t = end;
+    while (t > seg && is_ws((unsigned char)buf[t - 1]))
+        t--;
+    return end - t;
+}
+
 nw_framer *nw_framer_new(size_t max_frame)
 {
     nw_framer *fr = calloc(1, sizeof *fr);
@@ -135,11 +144,8 @@ static int emit(nw_framer *fr, nw_frame_kind kind, const char *buf, size_t seg,
         /* Trailing whitespace of the whole frame, counted over bytes that
          * were not kept too: the result must not depend on where the feeds
          * split the frame. */
-        size_t t = end;
-        while (t > seg && is_ws((unsigned char)buf[t - 1]))
-            t--;
-        uint64_t ws = end - t;
-        if (t == seg)
+        uint64_t ws = ws_tail(buf, seg, end);
+        if (ws == end - seg)
             ws += fr->flen > 0 ? fr->tail_ws : 0;
         full -= ws;
         if (f.len > full)
@@ -171,10 +177,8 @@ static int keep_tail(nw_framer *fr, const char *buf, size_t seg, size_t len)
     uint64_t total = fr->flen + tail;
     if (pend_keep(fr, buf + seg, tail, total))
         return -1;
-    size_t t = len;
-    while (t > seg && is_ws((unsigned char)buf[t - 1]))
-        t--;
-    fr->tail_ws = t == seg ? fr->tail_ws + tail : len - t;
+    size_t ws = ws_tail(buf, seg, len);
+    fr->tail_ws = ws == tail ? fr->tail_ws + tail : ws;
     fr->flen = total;
     return 0;
 }

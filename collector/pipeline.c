@@ -51,17 +51,10 @@
 _Static_assert(NW_EVENT_MAX_BYTES <= NW_PIPELINE_BATCH_BYTES,
                "a piece must be able to hold the largest event");
 
-typedef struct frame_ref {
-    const char *data;    /* in the batch's piece, or its framer's buffer */
-    size_t len, full_len;
-    uint64_t offset;
-    nw_frame_kind kind;
-} frame_ref;
-
-/* A frame's result: the event, or why not (a rejection has no event). */
-/* A process event (procevent.h) comes with or instead of the event: proc
- * is owned by the slot until delivered or discarded (NULL otherwise),
- * has_ev says whether u.ev is set. */
+/* A frame's result: the event, or why not (a rejection has no event).  A
+ * process event (procevent.h) comes with or instead of the event: proc is
+ * owned by the slot until delivered or discarded (NULL otherwise), has_ev
+ * says whether u.ev is set. */
 typedef struct slot {
     nw_reject reason;
     uint8_t has_ev;
@@ -83,7 +76,8 @@ typedef struct batch {
                              with a '{' (nw_framer_cut applies)            */
     /* The worker's results. */
     nw_framer *fr;        /* kept from use to use                          */
-    frame_ref *frames;    /* BATCH_FRAMES, allocated on first use          */
+    nw_frame *frames;     /* BATCH_FRAMES, allocated on first use; data in
+                             the piece, or copied to the spill           */
     slot *slots;          /* BATCH_FRAMES */
     size_t n;
     char *spill;          /* SPILL_BYTES, allocated when first needed      */
@@ -126,31 +120,28 @@ typedef struct pipeline {
 
 /* ---- decoding (workers, or the calling thread) ------------------------ */
 
-/* The rejection for a frame the framer already knows is not an event. */
-static nw_reject frame_reject(const frame_ref *f, char *detail, size_t cap)
+nw_reject nw_frame_reject(nw_frame_kind kind, size_t full_len, char *detail, size_t cap)
 {
-    switch (f->kind) {
-    case NW_FRAME_GARBAGE:
-        snprintf(detail, cap, "text that is not a JSON object");
-        return NW_REJ_BAD_JSON;
+    switch (kind) {
     case NW_FRAME_TRUNCATED:
         snprintf(detail, cap, "the object is cut short");
         return NW_REJ_TRUNCATED;
     case NW_FRAME_TOO_LARGE:
-        snprintf(detail, cap, "the object is %zu bytes, over %d", f->full_len,
+        snprintf(detail, cap, "the object is %zu bytes, over %d", full_len,
                  NW_EVENT_MAX_BYTES);
         return NW_REJ_TOO_LARGE;
     case NW_FRAME_NOT_OBJECT:
         snprintf(detail, cap, "an array element that is not an object");
         return NW_REJ_NOT_OBJECT;
-    case NW_FRAME_OBJECT:
+    case NW_FRAME_GARBAGE:
+    case NW_FRAME_OBJECT:   /* not asked: callers decode an object */
         break;
     }
-    snprintf(detail, cap, "unknown frame");
+    snprintf(detail, cap, "text that is not a JSON object");
     return NW_REJ_BAD_JSON;
 }
 
-static void decode_one(const frame_ref *f, slot *s, const char *host)
+static void decode_one(const nw_frame *f, slot *s, const char *host)
 {
     char detail[NW_DETAIL_MAX];
     if (f->kind == NW_FRAME_OBJECT) {
@@ -163,18 +154,9 @@ static void decode_one(const frame_ref *f, slot *s, const char *host)
     } else {
         s->proc = NULL;
         s->has_ev = 0;
-        s->reason = frame_reject(f, detail, sizeof detail);
+        s->reason = nw_frame_reject(f->kind, f->full_len, detail, sizeof detail);
     }
     memcpy(s->u.detail, detail, sizeof detail);
-}
-
-static void ref_of(frame_ref *r, const nw_frame *f)
-{
-    r->data = f->data;
-    r->len = f->len;
-    r->full_len = f->full_len;
-    r->offset = f->offset;
-    r->kind = f->kind;
 }
 
 typedef struct work_ctx {
@@ -191,9 +173,9 @@ static int on_frame_work(void *arg, const nw_frame *f)
     batch *b = w->b;
     if (b->n == BATCH_FRAMES)
         return 1;   /* too dense for a batch: the calling thread frames it */
-    frame_ref *r = &b->frames[b->n];
+    nw_frame *r = &b->frames[b->n];
     slot *s = &b->slots[b->n];
-    ref_of(r, f);
+    *r = *f;
     decode_one(r, s, w->host);
     uintptr_t lo = (uintptr_t)b->data, at = (uintptr_t)f->data;
     if (s->reason != NW_ACCEPTED && f->len > 0 &&
@@ -249,7 +231,7 @@ static void work_batch(batch *b, const char *host)
             size_t used;
             if (b->n < BATCH_FRAMES &&
                 nw_scan_line_object(d + i, len - i, &env, &used) == 0) {
-                frame_ref *r = &b->frames[b->n];
+                nw_frame *r = &b->frames[b->n];
                 slot *s = &b->slots[b->n];
                 r->data = d + i;
                 r->len = r->full_len = used;
@@ -308,7 +290,6 @@ static void *worker_main(void *arg)
 
 /* ---- delivery (calling thread) ---------------------------------------- */
 
-/* Hands one frame's result to the callbacks.  0, or 1 if one stopped. */
 /* Frees what a slot owns (its process event) without delivering it. */
 static void slot_discard(slot *s)
 {
@@ -316,7 +297,8 @@ static void slot_discard(slot *s)
     s->proc = NULL;
 }
 
-static int deliver_one(pipeline *p, const frame_ref *f, slot *s)
+/* Hands one frame's result to the callbacks.  0, or 1 if one stopped. */
+static int deliver_one(pipeline *p, const nw_frame *f, slot *s)
 {
     const nw_pipeline_cbs *cbs = p->cbs;
     int rc = 0;
@@ -356,11 +338,9 @@ static int deliver_one(pipeline *p, const frame_ref *f, slot *s)
 static int on_frame_inline(void *arg, const nw_frame *f)
 {
     pipeline *p = arg;
-    frame_ref r;
     slot s;
-    ref_of(&r, f);
-    decode_one(&r, &s, p->host);
-    return deliver_one(p, &r, &s);
+    decode_one(f, &s, p->host);
+    return deliver_one(p, f, &s);
 }
 
 /* The framer's return value to 0 or 1 (stopped; p->status says why). */

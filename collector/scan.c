@@ -309,6 +309,39 @@ static int scan_literal(scan *s, const char *lit, size_t n)
     return 0;
 }
 
+/* A member's key at s->p and the ':' after it; s->p is left at the value.
+ * *escaped: as scan_string gives it. */
+static int scan_key(scan *s, const char **k, size_t *klen, int *escaped)
+{
+    if (s->p >= s->end || *s->p != '"' || scan_string(s, k, klen, escaped))
+        return -1;
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != ':')
+        return -1;
+    s->p++;
+    skip_ws(s);
+    return 0;
+}
+
+/* What follows a member or element: 1 if a ',' (s->p left at the next
+ * one), 0 if the container's close (s->p left past it), -1 if anything
+ * else. */
+static int next_member(scan *s, unsigned char close)
+{
+    skip_ws(s);
+    if (s->p >= s->end)
+        return -1;
+    if (*s->p == ',') {
+        s->p++;
+        skip_ws(s);
+        return 1;
+    }
+    if (*s->p != close)
+        return -1;
+    s->p++;
+    return 0;
+}
+
 static int skip_value(scan *s, int depth);
 
 /* An object or array at s->p, validated and skipped. */
@@ -324,34 +357,19 @@ static int skip_container(scan *s, int depth)
         s->p++;
         return 0;
     }
-    for (;;) {
+    int more;
+    do {
         if (obj) {
             const char *k;
             size_t klen;
             int esc;
-            if (s->p >= s->end || *s->p != '"' || scan_string(s, &k, &klen, &esc))
+            if (scan_key(s, &k, &klen, &esc))
                 return -1;
-            skip_ws(s);
-            if (s->p >= s->end || *s->p != ':')
-                return -1;
-            s->p++;
-            skip_ws(s);
         }
         if (skip_value(s, depth))
             return -1;
-        skip_ws(s);
-        if (s->p >= s->end)
-            return -1;
-        if (*s->p == ',') {
-            s->p++;
-            skip_ws(s);
-            continue;
-        }
-        if (*s->p != close)
-            return -1;
-        s->p++;
-        return 0;
-    }
+    } while ((more = next_member(s, close)) > 0);
+    return more;
 }
 
 /* Any value at s->p, validated and skipped; depth: of the container it is
@@ -418,17 +436,13 @@ static int scan_fields(scan *s, int which, nw_envelope *env)
         s->p++;
         return 0;
     }
-    for (;;) {
+    int more;
+    do {
         const char *k;
         size_t klen;
         int esc;
-        if (s->p >= s->end || *s->p != '"' || scan_string(s, &k, &klen, &esc) || esc)
+        if (scan_key(s, &k, &klen, &esc) || esc)
             return -1;   /* an escaped key might spell a field's name */
-        skip_ws(s);
-        if (s->p >= s->end || *s->p != ':')
-            return -1;
-        s->p++;
-        skip_ws(s);
         int slot = which == IN_SYSTEM ? nw_sys_slot(k, klen) : nw_ed_slot(k, klen);
         if (slot < 0) {
             if (skip_value(s, 2))
@@ -447,19 +461,8 @@ static int scan_fields(scan *s, int which, nw_envelope *env)
                     env->ed[slot] = v;
             }
         }
-        skip_ws(s);
-        if (s->p >= s->end)
-            return -1;
-        if (*s->p == ',') {
-            s->p++;
-            skip_ws(s);
-            continue;
-        }
-        if (*s->p != '}')
-            return -1;
-        s->p++;
-        return 0;
-    }
+    } while ((more = next_member(s, '}')) > 0);
+    return more;
 }
 
 /* The root object at s->p (a '{'), its fields noted in env. */
@@ -470,17 +473,13 @@ static int scan_root(scan *s, nw_envelope *env)
     skip_ws(s);
     if (s->p < s->end && *s->p == '}')
         return -1;   /* no system */
-    for (;;) {
+    int more;
+    do {
         const char *k;
         size_t klen;
         int esc;
-        if (s->p >= s->end || *s->p != '"' || scan_string(s, &k, &klen, &esc) || esc)
+        if (scan_key(s, &k, &klen, &esc) || esc)
             return -1;
-        skip_ws(s);
-        if (s->p >= s->end || *s->p != ':')
-            return -1;
-        s->p++;
-        skip_ws(s);
         /* decode.c takes the first "system" and "event_data" keys. */
         int rc;
         if (!have_sys && NAME_IS(k, klen, "system")) {
@@ -494,19 +493,8 @@ static int scan_root(scan *s, nw_envelope *env)
         }
         if (rc)
             return -1;
-        skip_ws(s);
-        if (s->p >= s->end)
-            return -1;
-        if (*s->p == ',') {
-            s->p++;
-            skip_ws(s);
-            continue;
-        }
-        if (*s->p != '}')
-            return -1;
-        s->p++;
-        return have_sys && have_data ? 0 : -1;
-    }
+    } while ((more = next_member(s, '}')) > 0);
+    return more == 0 && have_sys && have_data ? 0 : -1;
 }
 
 int nw_scan_envelope(const char *json, size_t len, nw_envelope *env)

@@ -773,16 +773,21 @@ nw_status nw_tracker_tick(nw_tracker *t, nw_time now)
     return expire(t, t->frontier);
 }
 
-nw_status nw_tracker_flush(nw_tracker *t)
+/* Folds every held event, moves the frontier up to the watermark and ends
+ * what has gone idle by then: what flush and checkpoint both do first. */
+static nw_status fold_all(nw_tracker *t)
 {
-    nw_status st = NW_OK;
-    while (st == NW_OK && t->heap_len > 0)
-        st = pop_and_fold(t);
+    nw_status st = drain(t, NW_TIME_MAX);
     if (st != NW_OK)
         return st;
     if (t->watermark > t->frontier)
         t->frontier = t->watermark;
-    st = expire(t, t->frontier);
+    return expire(t, t->frontier);
+}
+
+nw_status nw_tracker_flush(nw_tracker *t)
+{
+    nw_status st = fold_all(t);
     /* Whatever is still open is written as it is; a later ingest resumes it. */
     for (int l = 0; l < LIST__COUNT && st == NW_OK; l++)
         while (st == NW_OK && t->lists[l].head)
@@ -792,14 +797,7 @@ nw_status nw_tracker_flush(nw_tracker *t)
 
 nw_status nw_tracker_checkpoint(nw_tracker *t)
 {
-    nw_status st = NW_OK;
-    while (st == NW_OK && t->heap_len > 0)
-        st = pop_and_fold(t);
-    if (st != NW_OK)
-        return st;
-    if (t->watermark > t->frontier)
-        t->frontier = t->watermark;
-    st = expire(t, t->frontier);
+    nw_status st = fold_all(t);
     /* Written as they stand, and kept: the next event continues them in
      * memory (nw_tracker_sync). */
     return st == NW_OK ? nw_tracker_sync(t) : st;

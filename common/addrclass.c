@@ -43,14 +43,22 @@ static int prefix_match(const uint8_t *b, const range *r)
     return 1;
 }
 
+/* The class of the first of ranges[0..n) that b starts with; public if
+ * none. */
+static nw_addr_class first_match(const uint8_t *b, const range *ranges, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (prefix_match(b, &ranges[i]))
+            return (nw_addr_class)ranges[i].cls;
+    return NW_ACLASS_PUBLIC;
+}
+
+#define COUNT(a) (sizeof a / sizeof a[0])
+
 nw_addr_class nw_addr_classify(const nw_addr *a)
 {
-    if (nw_addr_is_v4(a)) {
-        for (size_t i = 0; i < sizeof v4_ranges / sizeof v4_ranges[0]; i++)
-            if (prefix_match(a->b + 12, &v4_ranges[i]))
-                return (nw_addr_class)v4_ranges[i].cls;
-        return NW_ACLASS_PUBLIC;
-    }
+    if (nw_addr_is_v4(a))
+        return first_match(a->b + 12, v4_ranges, COUNT(v4_ranges));
     static const uint8_t zero[15] = {0};
     if (memcmp(a->b, zero, 15) == 0) {
         if (a->b[15] == 0)
@@ -58,10 +66,7 @@ nw_addr_class nw_addr_classify(const nw_addr *a)
         if (a->b[15] == 1)
             return NW_ACLASS_LOOPBACK;
     }
-    for (size_t i = 0; i < sizeof v6_ranges / sizeof v6_ranges[0]; i++)
-        if (prefix_match(a->b, &v6_ranges[i]))
-            return (nw_addr_class)v6_ranges[i].cls;
-    return NW_ACLASS_PUBLIC;
+    return first_match(a->b, v6_ranges, COUNT(v6_ranges));
 }
 
 static const char *const class_names[NW_ACLASS__COUNT] = {

@@ -85,4 +85,12 @@ nw_status nw_pipeline_run_buf(const char *buf, size_t len,
                               const nw_pipeline_cbs *cbs, void *ctx,
                               nw_pipeline_stats *stats, nw_err *err);
 
+/*
+ * The rejection for a frame the framer already knows is not an event (any
+ * kind but NW_FRAME_OBJECT, which is decoded instead), its sentence written
+ * to detail[cap]: what the pipeline reports, for whoever else frames a
+ * stream (netwhod's follower) to report the same.
+ */
+nw_reject nw_frame_reject(nw_frame_kind kind, size_t full_len, char *detail, size_t cap);
+
 #endif
