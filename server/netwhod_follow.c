@@ -45,6 +45,7 @@
 #include "netwho/checkpoint.h"
 #include "netwho/decode.h"
 #include "netwho/framer.h"
+#include "netwho/pipeline.h"
 #include "netwho/procevent.h"
 
 /* How often a file at its end, or a missing one, is looked at again. */
@@ -160,25 +161,6 @@ static int stopping(nwd_follow *f, int ms)
 
 /* ------------------------------------------------------------ batches */
 
-static nw_reject frame_reason(const nw_frame *fm, char *detail, size_t cap)
-{
-    switch (fm->kind) {
-    case NW_FRAME_TRUNCATED:
-        snprintf(detail, cap, "the object is cut short");
-        return NW_REJ_TRUNCATED;
-    case NW_FRAME_TOO_LARGE:
-        snprintf(detail, cap, "the object is %zu bytes, over %d", fm->full_len,
-                 NW_EVENT_MAX_BYTES);
-        return NW_REJ_TOO_LARGE;
-    case NW_FRAME_NOT_OBJECT:
-        snprintf(detail, cap, "an array element that is not an object");
-        return NW_REJ_NOT_OBJECT;
-    default:
-        snprintf(detail, cap, "text that is not a JSON object");
-        return NW_REJ_BAD_JSON;
-    }
-}
-
 static int on_frame(void *p, const nw_frame *fm)
 {
     nwd_follow *f = p;
@@ -199,7 +181,7 @@ static int on_frame(void *p, const nw_frame *fm)
         if (pe && nwd_batch_add_process(b, pe))
             return f->stop_now = 1;
     } else {
-        why = frame_reason(fm, detail, sizeof detail);
+        why = nw_frame_reject(fm->kind, fm->full_len, detail, sizeof detail);
     }
     if (why != NW_ACCEPTED) {
         nw_rejection r = {.reason = why, .offset = f->base + fm->offset, .raw = fm->data,
