@@ -195,8 +195,9 @@ static int is_loopback(const struct sockaddr *sa)
 }
 
 /* Binds and listens on HOST:PORT; *loopback says whether it is local only.
- * Logs the address actually bound (the port, when 0 was asked). */
-static int tcp_listen(const char *spec, int *loopback)
+ * url[cap] gets the address actually bound (the port, when 0 was asked),
+ * which main logs once everything is ready. */
+static int tcp_listen(const char *spec, int *loopback, char *url, size_t cap)
 {
     char buf[300];
     const char *host, *port;
@@ -241,8 +242,8 @@ static int tcp_listen(const char *spec, int *loopback)
             bound_port = ntohs(in6->sin6_port);
         }
     }
-    nwd_log("listening on http://%s%s%s:%d/", ss.ss_family == AF_INET6 ? "[" : "", addr,
-            ss.ss_family == AF_INET6 ? "]" : "", bound_port);
+    snprintf(url, cap, "http://%s%s%s:%d/", ss.ss_family == AF_INET6 ? "[" : "", addr,
+             ss.ss_family == AF_INET6 ? "]" : "", bound_port);
     return fd;
 }
 
@@ -286,7 +287,6 @@ static int unix_listen(const char *path)
             close(fd);
         return -1;
     }
-    nwd_log("listening on unix:%s", path);
     return fd;
 }
 
@@ -569,6 +569,7 @@ int main(int argc, char **argv)
 
     int rc = EXIT_RUNTIME;
     int tcp_fd = -1, unix_fd = -1, loopback = 1, socket_made = 0;
+    char tcp_url[INET6_ADDRSTRLEN + 16] = "";
     nwd_ingest *ingest = NULL;
     nwd_sources *sources = NULL;
     nwd_listener *tcp_l = NULL, *unix_l = NULL;
@@ -576,7 +577,7 @@ int main(int argc, char **argv)
     if (!metrics)
         goto done;
     if (!no_listen) {
-        tcp_fd = tcp_listen(listen_spec, &loopback);
+        tcp_fd = tcp_listen(listen_spec, &loopback, tcp_url, sizeof tcp_url);
         if (tcp_fd < 0) {
             rc = tcp_fd == -2 ? EXIT_USAGE : EXIT_RUNTIME;
             goto done;
@@ -651,6 +652,12 @@ int main(int argc, char **argv)
             goto done;
         unix_fd = -1;
     }
+    /* Said only now, when the sources are open too: a client or a test
+     * that starts on this line finds the FIFO it was promised. */
+    if (tcp_l)
+        nwd_log("listening on %s", tcp_url);
+    if (unix_l)
+        nwd_log("listening on unix:%s", socket_path);
     nwd_log("serving store %s%s", store_dir, ingest ? "" : " (read-only)");
 
     for (;;) {
